@@ -1,0 +1,99 @@
+//! Wiring: builds the full set of ports for one run mode. The embedded mode opens (or creates)
+//! the data directory; the AWS mode builds every SDK client once from one `SdkConfig`.
+//! Nothing here performs network I/O, so Lambda init stays cheap.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::clock::Clock;
+use crate::embedded::{EmbeddedQueue, EmbeddedSecrets, EmbeddedStore, FileBlobStore, Keyring, KeyringError, Outbox};
+use crate::ports::*;
+
+/// Every port, behind trait objects: the domain sees only these.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn ItemStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: Arc<dyn KeyService>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+    /// Present in embedded mode, where Bulwark itself sweeps expired items.
+    pub sweeper: Option<EmbeddedStore>,
+}
+
+pub struct EmbeddedSettings {
+    pub data_dir: PathBuf,
+    /// `BULWARK_KEYRING_PASSPHRASE`; `None` lets a fresh dev data dir generate one.
+    pub passphrase: Option<SecretString>,
+    pub mail_from: String,
+}
+
+pub struct AwsSettings {
+    /// Prefix of the DynamoDB tables, SQS queues and secret names (`BULWARK_RESOURCE_PREFIX`).
+    pub prefix: String,
+    pub bucket: String,
+    pub kms_key_id: String,
+    pub mail_from: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("the data directory {0} is in use by another Bulwark process (or is unreadable): {1}")]
+    Database(PathBuf, String),
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    #[error("missing configuration: {0}")]
+    Config(String),
+}
+
+/// Jobs are invisible this long after a receive, before being retried.
+pub const QUEUE_VISIBILITY: Duration = Duration::from_secs(30);
+
+impl Ports {
+    pub fn embedded(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
+        std::fs::create_dir_all(&s.data_dir).map_err(|e| BackendError::DataDir(s.data_dir.clone(), e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&s.data_dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let keyring = Arc::new(Keyring::open_or_create(&s.data_dir, s.passphrase)?);
+        let db_path = s.data_dir.join("bulwark.redb");
+        let db = redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
+        let db = Arc::new(db);
+        let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock));
+        Ok(Ports {
+            store: Arc::new(store.clone()),
+            blobs: Arc::new(FileBlobStore::new(s.data_dir.join("blobs"))),
+            keys: keyring.clone(),
+            secrets: Arc::new(EmbeddedSecrets::new(Arc::clone(&db), keyring)),
+            mailer: Arc::new(Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
+            queue: Arc::new(EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
+            clock,
+            sweeper: Some(store),
+        })
+    }
+
+    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+        use crate::aws::*;
+        // Emulators (moto) serve S3 on one host: path-style addressing is required there.
+        let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        Ports {
+            store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), s.prefix.clone(), Arc::clone(&clock))),
+            blobs: Arc::new(S3Blobs::new(aws_sdk_s3::Client::from_conf(s3_conf), s.bucket)),
+            keys: Arc::new(KmsKeys::new(aws_sdk_kms::Client::new(sdk), s.kms_key_id)),
+            secrets: Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk), s.prefix.clone())),
+            mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), s.mail_from)),
+            queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), s.prefix, QUEUE_VISIBILITY)),
+            clock,
+            sweeper: None,
+        }
+    }
+}

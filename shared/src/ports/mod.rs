@@ -1,0 +1,20 @@
+//! Capability ports: the narrow traits the domain depends on. Each has an embedded adapter
+//! (`crate::embedded`) and an AWS adapter (`crate::aws`); one contract suite per port
+//! (`tests/api/contract_*.rs`) runs against both so they cannot drift.
+
+pub mod blob;
+pub mod keys;
+pub mod mail;
+pub mod queue;
+pub mod secrets;
+pub mod store;
+
+pub use blob::{BlobError, BlobKey, BlobStore, ByteStream};
+pub use keys::{DataKey, EncryptionContext, KeyError, KeyService};
+pub use mail::{MailError, Mailer, OutgoingEmail};
+pub use queue::{Delivery, JobQueue, QueueError, QueueName};
+pub use secrets::{SecretError, SecretName, SecretStore};
+pub use store::{
+    AttrValue, Cond, Direction, Item, ItemStore, Page, QueryRequest, SkRange, StoreError, Table,
+    TxOp, Update,
+};

@@ -1,0 +1,146 @@
+//! Parse-don't-validate newtypes for the values that cross the API boundary. Once a value is
+//! one of these, it is known to be well-formed.
+
+use std::fmt;
+
+/// An email address, trimmed and lower-cased (API.md: compared case-insensitively).
+/// Debug never prints the address: it is personal data.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().to_lowercase();
+        if s.is_empty() || s.len() > 254 {
+            return Err("email must be 1..=254 characters".into());
+        }
+        // lettre implements the RFC 5321/5322 address grammar; reuse it rather than a regex.
+        let addr: lettre::Address = s.parse().map_err(|_| "email is not a valid address".to_string())?;
+        if !addr.domain().contains('.') || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("email is not a valid address".into());
+        }
+        Ok(Email(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(<redacted>)")
+    }
+}
+
+/// A tenant slug: `^[a-z0-9][a-z0-9-]{2,39}$`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TenantSlug(String);
+
+impl TenantSlug {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let b = s.as_bytes();
+        let ok = (3..=40).contains(&b.len())
+            && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+            && b[1..].iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+        if ok {
+            Ok(TenantSlug(s.to_owned()))
+        } else {
+            Err("slug must match ^[a-z0-9][a-z0-9-]{2,39}$".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tenant's opaque id: 32 lower-case hex characters (a UUID without dashes), which is
+/// also safe inside a DynamoDB table name and a KMS encryption context.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn generate() -> Self {
+        TenantId(uuid::Uuid::now_v7().simple().to_string())
+    }
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(TenantId(s.to_owned()))
+        } else {
+            Err("invalid tenant id".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A human display text (tenant name, display name): trimmed, 1..=max characters, no control
+/// characters.
+pub fn parse_display_text(raw: &str, field: &str, max: usize) -> Result<String, String> {
+    let s = raw.trim();
+    let n = s.chars().count();
+    if n == 0 || n > max {
+        return Err(format!("{field} must be 1..={max} characters"));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+/// A role of a tenant user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Auditor => "auditor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_normalised_and_validated() {
+        assert_eq!(Email::parse("  A.B@Acme.Test ").unwrap().as_str(), "a.b@acme.test");
+        for bad in ["", "no-at", "a@b", "a b@c.de", "@c.de", "a@"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(format!("{:?}", Email::parse("x@y.zz").unwrap()), "Email(<redacted>)");
+    }
+
+    #[test]
+    fn slugs_follow_the_contract() {
+        for good in ["acme", "a1-b", "0ab", &"a".repeat(40)] {
+            assert!(TenantSlug::parse(good).is_ok(), "{good:?} rejected");
+        }
+        for bad in ["ab", "-abc", "Acme", "ac_me", "acmé", &"a".repeat(41), ""] {
+            assert!(TenantSlug::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

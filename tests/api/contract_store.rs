@@ -1,0 +1,253 @@
+//! ItemStore contract: the same behaviour from redb and DynamoDB.
+
+use std::sync::Arc;
+
+use bulwark::ports::store::*;
+
+use crate::contract;
+use crate::helpers::Backend;
+
+contract!(
+    put_get_round_trips_every_type,
+    conditional_put_on_existing_item_fails_and_changes_nothing,
+    version_condition_guards_optimistic_writes,
+    update_sets_adds_removes_and_honours_conditions,
+    delete_with_and_without_condition,
+    query_pages_both_directions_with_cursor,
+    transaction_with_one_failing_condition_writes_nothing,
+    twenty_concurrent_conditional_increments_give_exactly_twenty,
+    capped_counter_under_contention_never_exceeds_cap,
+    expired_items_are_invisible_and_replaceable,
+    missing_table_and_tenant_separation,
+);
+
+async fn tenant(b: &Backend) -> (Arc<dyn ItemStore>, Table) {
+    let t = Table::Tenant(uuid::Uuid::new_v4().simple().to_string());
+    b.ports.store.ensure_table(&t).await.unwrap();
+    // Idempotent.
+    b.ports.store.ensure_table(&t).await.unwrap();
+    (b.ports.store.clone(), t)
+}
+
+async fn put_get_round_trips_every_type(b: &Backend) {
+    // GIVEN a tenant table
+    let (s, t) = tenant(b).await;
+    let item = Item::new("USER#1", "PROFILE")
+        .with("name", "Ada")
+        .with("count", -42i64)
+        .with("blob", vec![0u8, 1, 2, 255])
+        .with("flag", true)
+        .with("list", AttrValue::L(vec![AttrValue::S("a".into()), AttrValue::N(7)]));
+    // WHEN it is written and read back
+    s.put(&t, item.clone(), Cond::Always).await.unwrap();
+    // THEN every attribute comes back identical, and absent items are None
+    assert_eq!(s.get(&t, "USER#1", "PROFILE").await.unwrap(), Some(item));
+    assert_eq!(s.get(&t, "USER#1", "OTHER").await.unwrap(), None);
+}
+
+async fn conditional_put_on_existing_item_fails_and_changes_nothing(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    s.put(&t, Item::new("SLUG#acme", "SLUG").with("owner", "first"), Cond::NotExists).await.unwrap();
+    let err = s.put(&t, Item::new("SLUG#acme", "SLUG").with("owner", "second"), Cond::NotExists).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert_eq!(s.get(&t, "SLUG#acme", "SLUG").await.unwrap().unwrap().s("owner"), Some("first"));
+}
+
+async fn version_condition_guards_optimistic_writes(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    s.put(&t, Item::new("P", "S").with("version", 1i64), Cond::NotExists).await.unwrap();
+    s.put(&t, Item::new("P", "S").with("version", 2i64), Cond::eq("version", 1i64)).await.unwrap();
+    let err = s.put(&t, Item::new("P", "S").with("version", 3i64), Cond::eq("version", 1i64)).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed));
+    assert_eq!(s.get(&t, "P", "S").await.unwrap().unwrap().n("version"), Some(2));
+}
+
+async fn update_sets_adds_removes_and_honours_conditions(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    // An update of a missing item creates it (upsert); ADD starts from 0.
+    let it = s.update(&t, "C", "X", Update::default().add("n", 3).set("who", "a"), Cond::Always).await.unwrap();
+    assert_eq!((it.n("n"), it.s("who")), (Some(3), Some("a")));
+    let it = s.update(&t, "C", "X", Update::default().add("n", 2).remove("who"), Cond::Exists).await.unwrap();
+    assert_eq!((it.n("n"), it.get("who")), (Some(5), None));
+    // A failing condition changes nothing.
+    let err = s.update(&t, "C", "X", Update::default().add("n", 1), Cond::lt("n", 5i64)).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed));
+    let err = s.update(&t, "C", "MISSING", Update::default().add("n", 1), Cond::Exists).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed));
+    assert_eq!(s.get(&t, "C", "X").await.unwrap().unwrap().n("n"), Some(5));
+    assert_eq!(s.get(&t, "C", "MISSING").await.unwrap(), None);
+    // Or/And/Has/Missing compose.
+    let c = Cond::Or(vec![Cond::Missing("locked_until".into()), Cond::And(vec![Cond::Has("n".into()), Cond::ge("n", 5i64)])]);
+    s.update(&t, "C", "X", Update::default().set("ok", true), c).await.unwrap();
+}
+
+async fn delete_with_and_without_condition(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    s.put(&t, Item::new("D", "1").with("state", "live"), Cond::Always).await.unwrap();
+    let err = s.delete(&t, "D", "1", Cond::eq("state", "spent")).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed));
+    s.delete(&t, "D", "1", Cond::eq("state", "live")).await.unwrap();
+    assert_eq!(s.get(&t, "D", "1").await.unwrap(), None);
+    // Deleting an absent item is fine without a condition, a condition failure with Exists.
+    s.delete(&t, "D", "1", Cond::Always).await.unwrap();
+    assert!(matches!(s.delete(&t, "D", "1", Cond::Exists).await.unwrap_err(), StoreError::ConditionFailed));
+}
+
+async fn collect(s: &dyn ItemStore, mut req: QueryRequest) -> (Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s.query(req.clone()).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= req.limit);
+        out.extend(page.items.into_iter().map(|i| i.sk));
+        match page.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => return (out, pages),
+        }
+    }
+}
+
+async fn query_pages_both_directions_with_cursor(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    for i in 0..7 {
+        s.put(&t, Item::new("CONV#1", format!("MSG#{i:03}")).with("i", i as i64), Cond::Always).await.unwrap();
+    }
+    s.put(&t, Item::new("CONV#1", "META").with("title", "x"), Cond::Always).await.unwrap();
+    s.put(&t, Item::new("CONV#2", "MSG#000"), Cond::Always).await.unwrap();
+    let req = |dir, range, limit| QueryRequest { table: t.clone(), pk: "CONV#1".into(), range, direction: dir, limit, cursor: None };
+    let fwd: Vec<String> = (0..7).map(|i| format!("MSG#{i:03}")).collect();
+    let (got, pages) = collect(&*s, req(Direction::Forward, SkRange::Prefix("MSG#".into()), 3)).await;
+    assert_eq!(got, fwd);
+    assert!(pages >= 3);
+    let (got, _) = collect(&*s, req(Direction::Backward, SkRange::Prefix("MSG#".into()), 2)).await;
+    assert_eq!(got, fwd.iter().rev().cloned().collect::<Vec<_>>());
+    let (got, _) = collect(&*s, req(Direction::Forward, SkRange::Between("MSG#002".into(), "MSG#004".into()), 10)).await;
+    assert_eq!(got, vec!["MSG#002", "MSG#003", "MSG#004"]);
+    let (got, _) = collect(&*s, req(Direction::Forward, SkRange::Prefix(String::new()), 100)).await;
+    assert_eq!(got.len(), 8);
+    // A cursor is bound to its range: it cannot jump to another part of the partition.
+    let page = s.query(req(Direction::Forward, SkRange::Prefix("MSG#".into()), 2)).await.unwrap();
+    let mut other = req(Direction::Forward, SkRange::Prefix("META".into()), 2);
+    other.cursor = page.next_cursor;
+    assert!(matches!(s.query(other).await.unwrap_err(), StoreError::InvalidCursor));
+    let mut junk = req(Direction::Forward, SkRange::Prefix("MSG#".into()), 2);
+    junk.cursor = Some("!!not-a-cursor!!".into());
+    assert!(matches!(s.query(junk).await.unwrap_err(), StoreError::InvalidCursor));
+    assert!(matches!(s.query(req(Direction::Forward, SkRange::Prefix("".into()), 0)).await.unwrap_err(), StoreError::Invalid(_)));
+}
+
+async fn transaction_with_one_failing_condition_writes_nothing(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    s.put(&t, Item::new("INVITE#h", "INVITE").with("state", "spent"), Cond::Always).await.unwrap();
+    s.put(&t, Item::new("GONE", "X"), Cond::Always).await.unwrap();
+    // GIVEN a transaction whose last operation's condition is false
+    let ops = vec![
+        TxOp::Put { table: t.clone(), item: Item::new("USER#1", "PROFILE").with("name", "a"), cond: Cond::NotExists },
+        TxOp::Delete { table: t.clone(), pk: "GONE".into(), sk: "X".into(), cond: Cond::Exists },
+        TxOp::Update {
+            table: t.clone(),
+            pk: "INVITE#h".into(),
+            sk: "INVITE".into(),
+            update: Update::default().set("state", "used"),
+            cond: Cond::eq("state", "pending"),
+        },
+    ];
+    // WHEN it runs THEN it is cancelled and nothing at all was written
+    match s.transact(ops.clone()).await.unwrap_err() {
+        StoreError::TransactionCancelled { index } => assert!(index.is_none() || index == Some(2), "{index:?}"),
+        e => panic!("unexpected {e:?}"),
+    }
+    assert_eq!(s.get(&t, "USER#1", "PROFILE").await.unwrap(), None);
+    assert!(s.get(&t, "GONE", "X").await.unwrap().is_some());
+    assert_eq!(s.get(&t, "INVITE#h", "INVITE").await.unwrap().unwrap().s("state"), Some("spent"));
+    // With the condition true, everything is written together.
+    s.put(&t, Item::new("INVITE#h", "INVITE").with("state", "pending"), Cond::Always).await.unwrap();
+    let mut ops = ops;
+    ops.push(TxOp::Check { table: t.clone(), pk: "GONE".into(), sk: "Y".into(), cond: Cond::NotExists });
+    s.transact(ops).await.unwrap();
+    assert!(s.get(&t, "USER#1", "PROFILE").await.unwrap().is_some());
+    assert_eq!(s.get(&t, "GONE", "X").await.unwrap(), None);
+    assert_eq!(s.get(&t, "INVITE#h", "INVITE").await.unwrap().unwrap().s("state"), Some("used"));
+    // The same item twice is refused up front.
+    let dup = vec![
+        TxOp::Put { table: t.clone(), item: Item::new("A", "B"), cond: Cond::Always },
+        TxOp::Delete { table: t.clone(), pk: "A".into(), sk: "B".into(), cond: Cond::Always },
+    ];
+    assert!(matches!(s.transact(dup).await.unwrap_err(), StoreError::Invalid(_)));
+}
+
+async fn twenty_concurrent_conditional_increments_give_exactly_twenty(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    s.put(&t, Item::new("CTR", "C").with("n", 0i64), Cond::Always).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, t) = (s.clone(), t.clone());
+            tokio::spawn(async move { s.update(&t, "CTR", "C", Update::default().add("n", 1), Cond::Exists).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(s.get(&t, "CTR", "C").await.unwrap().unwrap().n("n"), Some(20));
+}
+
+async fn capped_counter_under_contention_never_exceeds_cap(b: &Backend) {
+    // The lockout pattern: 30 parallel "failures" against a counter capped at 5.
+    let (s, t) = tenant(b).await;
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (s, t) = (s.clone(), t.clone());
+            tokio::spawn(async move {
+                let cap = Cond::Or(vec![Cond::Missing("n".into()), Cond::lt("n", 5i64)]);
+                s.update(&t, "LOCK#x", "L", Update::default().add("n", 1), cap).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 5);
+    assert_eq!(s.get(&t, "LOCK#x", "L").await.unwrap().unwrap().n("n"), Some(5));
+}
+
+async fn expired_items_are_invisible_and_replaceable(b: &Backend) {
+    let (s, t) = tenant(b).await;
+    let now = bulwark::clock::Clock::now_secs(&*b.clock);
+    s.put(&t, Item::new("TOK#1", "T").with(EXPIRES_AT, now + 10), Cond::NotExists).await.unwrap();
+    s.put(&t, Item::new("TOK#1", "U").with(EXPIRES_AT, now + 1000), Cond::NotExists).await.unwrap();
+    assert!(s.get(&t, "TOK#1", "T").await.unwrap().is_some());
+    assert!(matches!(s.put(&t, Item::new("TOK#1", "T"), Cond::NotExists).await.unwrap_err(), StoreError::ConditionFailed));
+    // WHEN the clock passes the expiry
+    b.clock.advance(time::Duration::seconds(11));
+    // THEN the item is gone for reads, queries and existence conditions
+    assert_eq!(s.get(&t, "TOK#1", "T").await.unwrap(), None);
+    let page = s
+        .query(QueryRequest { table: t.clone(), pk: "TOK#1".into(), range: SkRange::Prefix(String::new()), direction: Direction::Forward, limit: 10, cursor: None })
+        .await
+        .unwrap();
+    assert_eq!(page.items.iter().map(|i| i.sk.as_str()).collect::<Vec<_>>(), vec!["U"]);
+    assert!(matches!(s.delete(&t, "TOK#1", "T", Cond::Exists).await.unwrap_err(), StoreError::ConditionFailed));
+    s.put(&t, Item::new("TOK#1", "T").with("fresh", true), Cond::NotExists).await.unwrap();
+    assert_eq!(s.get(&t, "TOK#1", "T").await.unwrap().unwrap().bool("fresh"), Some(true));
+}
+
+async fn missing_table_and_tenant_separation(b: &Backend) {
+    let s = b.ports.store.clone();
+    let nowhere = Table::Tenant(uuid::Uuid::new_v4().simple().to_string());
+    assert!(matches!(s.get(&nowhere, "a", "b").await.unwrap_err(), StoreError::NoSuchTable));
+    assert!(matches!(s.put(&nowhere, Item::new("a", "b"), Cond::Always).await.unwrap_err(), StoreError::NoSuchTable));
+    let (_, t1) = tenant(b).await;
+    let (_, t2) = tenant(b).await;
+    s.put(&t1, Item::new("USER#1", "P").with("who", "t1"), Cond::NotExists).await.unwrap();
+    s.put(&t2, Item::new("USER#1", "P").with("who", "t2"), Cond::NotExists).await.unwrap();
+    assert_eq!(s.get(&t1, "USER#1", "P").await.unwrap().unwrap().s("who"), Some("t1"));
+    assert_eq!(s.get(&t2, "USER#1", "P").await.unwrap().unwrap().s("who"), Some("t2"));
+    s.ensure_table(&Table::Platform).await.unwrap();
+    assert_eq!(s.get(&Table::Platform, "USER#1", "P").await.unwrap(), None);
+}

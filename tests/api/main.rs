@@ -1,0 +1,11 @@
+//! Bulwark's black-box test suite, one binary so the workspace links it once:
+//! port contract suites (each against both adapters) and API tests through the router.
+
+mod helpers;
+
+mod contract_blob;
+mod contract_keys;
+mod contract_mail;
+mod contract_queue;
+mod contract_secrets;
+mod contract_store;
