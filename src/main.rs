@@ -1,1 +1,5 @@
-fn main() {}
+//! `bulwark-server`: the local server (embedded mode by default). See `bulwark::server`.
+
+fn main() -> std::process::ExitCode {
+    bulwark::server::main()
+}

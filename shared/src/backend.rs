@@ -66,7 +66,8 @@ impl Ports {
         }
         let keyring = Arc::new(Keyring::open_or_create(&s.data_dir, s.passphrase)?);
         let db_path = s.data_dir.join("bulwark.redb");
-        let db = redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
+        let db =
+            redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let db = Arc::new(db);
         let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock));
         Ok(Ports {

@@ -34,9 +34,7 @@ pub fn seal(key: &[u8; 32], key_version: u32, aad: &[u8], plaintext: &[u8]) -> V
     aad_full.extend_from_slice(aad);
     // AES-GCM encryption cannot fail for inputs below 64 GiB; the API is fallible for
     // generality only.
-    let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad_full })
-        .unwrap_or_default();
+    let ct = cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad_full }).unwrap_or_default();
     let mut out = Vec::with_capacity(HEADER + ct.len());
     out.push(FORMAT_V1);
     out.extend_from_slice(&key_version.to_be_bytes());

@@ -4,10 +4,23 @@
 //! two sets of adapters (embedded and AWS), and the HTTP layer that both the local server and
 //! every Lambda function run — one code path for both.
 
-pub mod clock;
+pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod aws;
 pub mod backend;
+pub mod clock;
+pub mod config;
 pub mod crypto;
 pub mod embedded;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod policy;
 pub mod ports;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
+pub mod tenant_keys;
+pub mod tenants;
 pub mod types;

@@ -6,10 +6,14 @@ use sha2::{Digest, Sha256};
 
 use bulwark::ports::blob::*;
 
-use crate::contract;
 use crate::helpers::Backend;
+use crate::on_both_backends;
 
-contract!(small_round_trip_replace_and_delete, large_object_streams_through, failed_body_leaves_previous_object_intact);
+on_both_backends!(
+    small_round_trip_replace_and_delete,
+    large_object_streams_through,
+    failed_body_leaves_previous_object_intact
+);
 
 fn once(data: &'static [u8]) -> ByteStream {
     Box::pin(futures::stream::iter(vec![Ok(Bytes::from_static(data))]))

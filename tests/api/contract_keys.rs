@@ -2,10 +2,10 @@
 
 use bulwark::ports::keys::*;
 
-use crate::contract;
 use crate::helpers::Backend;
+use crate::on_both_backends;
 
-contract!(data_key_unwraps_only_with_its_context);
+on_both_backends!(data_key_unwraps_only_with_its_context);
 
 async fn data_key_unwraps_only_with_its_context(b: &Backend) {
     let keys = &b.ports.keys;

@@ -4,10 +4,10 @@
 use bulwark::ports::mail::*;
 use bulwark::types::Email;
 
-use crate::contract;
 use crate::helpers::{Backend, Kind};
+use crate::on_both_backends;
 
-contract!(sends_a_plain_text_email);
+on_both_backends!(sends_a_plain_text_email);
 
 async fn sends_a_plain_text_email(b: &Backend) {
     let mail = OutgoingEmail {

@@ -2,10 +2,10 @@
 
 use bulwark::ports::queue::*;
 
-use crate::contract;
 use crate::helpers::Backend;
+use crate::on_both_backends;
 
-contract!(deliver_ack_and_retry, dead_letter_after_max_receives, unknown_queue_is_an_error);
+on_both_backends!(deliver_ack_and_retry, dead_letter_after_max_receives, unknown_queue_is_an_error);
 
 async fn deliver_ack_and_retry(b: &Backend) {
     let q = &b.ports.queue;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use bulwark::ports::secrets::*;
 use secrecy::ExposeSecret;
 
-use crate::contract;
 use crate::helpers::Backend;
+use crate::on_both_backends;
 
-contract!(create_get_and_never_overwrite, concurrent_get_or_create_agrees);
+on_both_backends!(create_get_and_never_overwrite, concurrent_get_or_create_agrees);
 
 async fn create_get_and_never_overwrite(b: &Backend) {
     let s = &b.ports.secrets;

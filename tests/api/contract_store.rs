@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use bulwark::ports::store::*;
 
-use crate::contract;
 use crate::helpers::Backend;
+use crate::on_both_backends;
 
-contract!(
+on_both_backends!(
     put_get_round_trips_every_type,
     conditional_put_on_existing_item_fails_and_changes_nothing,
     version_condition_guards_optimistic_writes,
@@ -77,7 +77,10 @@ async fn update_sets_adds_removes_and_honours_conditions(b: &Backend) {
     assert_eq!(s.get(&t, "C", "X").await.unwrap().unwrap().n("n"), Some(5));
     assert_eq!(s.get(&t, "C", "MISSING").await.unwrap(), None);
     // Or/And/Has/Missing compose.
-    let c = Cond::Or(vec![Cond::Missing("locked_until".into()), Cond::And(vec![Cond::Has("n".into()), Cond::ge("n", 5i64)])]);
+    let c = Cond::Or(vec![
+        Cond::Missing("locked_until".into()),
+        Cond::And(vec![Cond::Has("n".into()), Cond::ge("n", 5i64)]),
+    ]);
     s.update(&t, "C", "X", Update::default().set("ok", true), c).await.unwrap();
 }
 
@@ -115,14 +118,22 @@ async fn query_pages_both_directions_with_cursor(b: &Backend) {
     }
     s.put(&t, Item::new("CONV#1", "META").with("title", "x"), Cond::Always).await.unwrap();
     s.put(&t, Item::new("CONV#2", "MSG#000"), Cond::Always).await.unwrap();
-    let req = |dir, range, limit| QueryRequest { table: t.clone(), pk: "CONV#1".into(), range, direction: dir, limit, cursor: None };
+    let req = |dir, range, limit| QueryRequest {
+        table: t.clone(),
+        pk: "CONV#1".into(),
+        range,
+        direction: dir,
+        limit,
+        cursor: None,
+    };
     let fwd: Vec<String> = (0..7).map(|i| format!("MSG#{i:03}")).collect();
     let (got, pages) = collect(&*s, req(Direction::Forward, SkRange::Prefix("MSG#".into()), 3)).await;
     assert_eq!(got, fwd);
     assert!(pages >= 3);
     let (got, _) = collect(&*s, req(Direction::Backward, SkRange::Prefix("MSG#".into()), 2)).await;
     assert_eq!(got, fwd.iter().rev().cloned().collect::<Vec<_>>());
-    let (got, _) = collect(&*s, req(Direction::Forward, SkRange::Between("MSG#002".into(), "MSG#004".into()), 10)).await;
+    let (got, _) =
+        collect(&*s, req(Direction::Forward, SkRange::Between("MSG#002".into(), "MSG#004".into()), 10)).await;
     assert_eq!(got, vec!["MSG#002", "MSG#003", "MSG#004"]);
     let (got, _) = collect(&*s, req(Direction::Forward, SkRange::Prefix(String::new()), 100)).await;
     assert_eq!(got.len(), 8);
@@ -134,7 +145,10 @@ async fn query_pages_both_directions_with_cursor(b: &Backend) {
     let mut junk = req(Direction::Forward, SkRange::Prefix("MSG#".into()), 2);
     junk.cursor = Some("!!not-a-cursor!!".into());
     assert!(matches!(s.query(junk).await.unwrap_err(), StoreError::InvalidCursor));
-    assert!(matches!(s.query(req(Direction::Forward, SkRange::Prefix("".into()), 0)).await.unwrap_err(), StoreError::Invalid(_)));
+    assert!(matches!(
+        s.query(req(Direction::Forward, SkRange::Prefix("".into()), 0)).await.unwrap_err(),
+        StoreError::Invalid(_)
+    ));
 }
 
 async fn transaction_with_one_failing_condition_writes_nothing(b: &Backend) {
@@ -222,13 +236,23 @@ async fn expired_items_are_invisible_and_replaceable(b: &Backend) {
     s.put(&t, Item::new("TOK#1", "T").with(EXPIRES_AT, now + 10), Cond::NotExists).await.unwrap();
     s.put(&t, Item::new("TOK#1", "U").with(EXPIRES_AT, now + 1000), Cond::NotExists).await.unwrap();
     assert!(s.get(&t, "TOK#1", "T").await.unwrap().is_some());
-    assert!(matches!(s.put(&t, Item::new("TOK#1", "T"), Cond::NotExists).await.unwrap_err(), StoreError::ConditionFailed));
+    assert!(matches!(
+        s.put(&t, Item::new("TOK#1", "T"), Cond::NotExists).await.unwrap_err(),
+        StoreError::ConditionFailed
+    ));
     // WHEN the clock passes the expiry
     b.clock.advance(time::Duration::seconds(11));
     // THEN the item is gone for reads, queries and existence conditions
     assert_eq!(s.get(&t, "TOK#1", "T").await.unwrap(), None);
     let page = s
-        .query(QueryRequest { table: t.clone(), pk: "TOK#1".into(), range: SkRange::Prefix(String::new()), direction: Direction::Forward, limit: 10, cursor: None })
+        .query(QueryRequest {
+            table: t.clone(),
+            pk: "TOK#1".into(),
+            range: SkRange::Prefix(String::new()),
+            direction: Direction::Forward,
+            limit: 10,
+            cursor: None,
+        })
         .await
         .unwrap();
     assert_eq!(page.items.iter().map(|i| i.sk.as_str()).collect::<Vec<_>>(), vec!["U"]);

@@ -41,7 +41,7 @@ pub struct Backend {
     pub kind: Kind,
     pub ports: Ports,
     pub clock: Arc<ManualClock>,
-    /// Embedded: the data dir. AWS: unused scratch space.
+    /// Embedded: the data dir. AWS: scratch space.
     pub dir: TempDir,
     pub aws: Option<AwsEnv>,
 }
@@ -108,7 +108,12 @@ impl Backend {
         ses.create_email_identity().email_identity("bulwark.test").send().await.expect("verify SES identity");
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
         let ports = Ports::aws(
-            AwsSettings { prefix: prefix.clone(), bucket: bucket.clone(), kms_key_id: key_id, mail_from: MAIL_FROM.into() },
+            AwsSettings {
+                prefix: prefix.clone(),
+                bucket: bucket.clone(),
+                kms_key_id: key_id,
+                mail_from: MAIL_FROM.into(),
+            },
             &sdk,
             clock.clone(),
         );
@@ -120,10 +125,10 @@ impl Backend {
     }
 }
 
-/// Declare a contract test that runs against both adapters: `contract!(name)` expects an
+/// Declare a test that runs against both adapters: `on_both_backends!(name)` expects an
 /// `async fn name(b: &Backend)` in scope.
 #[macro_export]
-macro_rules! contract {
+macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -139,4 +144,159 @@ macro_rules! contract {
             }
         )*
     };
+}
+
+/// The platform operator token every test app accepts.
+pub const OPERATOR_TOKEN: &str = "local-operator-token";
+
+/// A response, decoded.
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub json: serde_json::Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The whole API over a fresh backend, driven through the router with `oneshot`.
+pub struct TestApp {
+    pub backend: Backend,
+    pub state: bulwark::app::AppState,
+}
+
+impl TestApp {
+    pub async fn new(kind: Kind) -> TestApp {
+        // Logs go to the test's captured output, shown when it fails.
+        let _ = tracing_subscriber::fmt().json().with_test_writer().with_env_filter("info").try_init();
+        let backend = Backend::new(kind).await;
+        backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
+        let state = bulwark::app::AppState::new(
+            backend.ports.clone(),
+            bulwark::app::Settings {
+                app_url: "https://app.bulwark.test".into(),
+                operator: bulwark::app::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
+            },
+        );
+        TestApp { backend, state }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        bulwark::http::app(self.state.clone())
+    }
+
+    pub async fn send(&self, req: http::Request<axum::body::Body>) -> Reply {
+        send(self.router(), req).await
+    }
+
+    /// A JSON request; `token` becomes `Authorization: Bearer <token>`.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Reply {
+        let mut b = http::Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                axum::body::Body::from(v.to_string())
+            }
+            None => axum::body::Body::empty(),
+        };
+        self.send(b.body(body).unwrap()).await
+    }
+
+    pub async fn create_tenant(&self, slug: &str, admin_email: &str) -> Reply {
+        self.call(
+            "POST",
+            "/v1/platform/tenants",
+            Some(OPERATOR_TOKEN),
+            Some(serde_json::json!({"slug": slug, "name": "Acme Health", "admin_email": admin_email})),
+        )
+        .await
+    }
+
+    /// The `.eml` files of the embedded outbox, oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.backend.outbox()) else { return Vec::new() };
+        let mut paths: Vec<_> =
+            rd.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
+        paths.sort();
+        paths.into_iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+}
+
+pub async fn send(router: axum::Router, req: http::Request<axum::body::Body>) -> Reply {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json =
+        if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+    Reply { status, headers, json }
+}
+
+/// The `token=` value of the first link in an email.
+pub fn token_in(email: &str) -> String {
+    let start = email.find("token=").expect("a token link") + "token=".len();
+    email[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect()
+}
+
+/// Every byte the backend holds for a tenant, for at-rest scans: the embedded data dir's
+/// files, or every item of every DynamoDB table of this test's prefix (as debug text) and
+/// every object of its bucket.
+pub async fn stored_bytes(b: &Backend) -> Vec<u8> {
+    match &b.aws {
+        None => {
+            let mut out = Vec::new();
+            let mut stack = vec![b.dir.path().to_owned()];
+            while let Some(p) = stack.pop() {
+                if p.ends_with("outbox") {
+                    continue; // sent mail is the message itself, not data at rest
+                }
+                for e in std::fs::read_dir(&p).unwrap() {
+                    let path = e.unwrap().path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        out.extend(std::fs::read(&path).unwrap());
+                    }
+                }
+            }
+            out
+        }
+        Some(aws) => {
+            let ddb = aws_sdk_dynamodb::Client::new(&aws.sdk);
+            let mut out = Vec::new();
+            let tables = ddb.list_tables().send().await.unwrap().table_names.unwrap_or_default();
+            for t in tables.into_iter().filter(|t| t.starts_with(&aws.prefix)) {
+                let items = ddb.scan().table_name(&t).send().await.unwrap().items.unwrap_or_default();
+                out.extend(format!("{items:?}").into_bytes());
+                for item in items {
+                    for v in item.values() {
+                        if let Ok(b) = v.as_b() {
+                            out.extend_from_slice(b.as_ref());
+                        }
+                    }
+                }
+            }
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&aws.sdk).force_path_style(true).build(),
+            );
+            let listed = s3.list_objects_v2().bucket(&aws.bucket).send().await.unwrap();
+            for obj in listed.contents.unwrap_or_default() {
+                let got = s3.get_object().bucket(&aws.bucket).key(obj.key.unwrap()).send().await.unwrap();
+                out.extend(got.body.collect().await.unwrap().into_bytes());
+            }
+            out
+        }
+    }
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

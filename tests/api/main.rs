@@ -9,3 +9,7 @@ mod contract_mail;
 mod contract_queue;
 mod contract_secrets;
 mod contract_store;
+
+mod api_errors;
+mod api_tenants;
+mod consistency;

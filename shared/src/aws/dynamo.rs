@@ -106,11 +106,13 @@ impl Expr {
         match c {
             Cond::Always => None,
             Cond::NotExists => {
-                let (pk, exp, now) = (self.name(PK), self.name(EXPIRES_AT), self.value(AttributeValue::N(now.to_string())));
+                let (pk, exp, now) =
+                    (self.name(PK), self.name(EXPIRES_AT), self.value(AttributeValue::N(now.to_string())));
                 Some(format!("(attribute_not_exists({pk}) OR {exp} <= {now})"))
             }
             Cond::Exists => {
-                let (pk, exp, now) = (self.name(PK), self.name(EXPIRES_AT), self.value(AttributeValue::N(now.to_string())));
+                let (pk, exp, now) =
+                    (self.name(PK), self.name(EXPIRES_AT), self.value(AttributeValue::N(now.to_string())));
                 Some(format!("(attribute_exists({pk}) AND (attribute_not_exists({exp}) OR {exp} > {now}))"))
             }
             Cond::Eq(n, v) => cmp(self, n, "=", v),
@@ -141,12 +143,16 @@ impl Expr {
     fn update(&mut self, u: &Update) -> Option<String> {
         let mut clauses = Vec::new();
         if !u.set.is_empty() {
-            let s: Vec<String> = u.set.iter().map(|(n, v)| format!("{} = {}", self.name(n), self.value(to_av(v)))).collect();
+            let s: Vec<String> =
+                u.set.iter().map(|(n, v)| format!("{} = {}", self.name(n), self.value(to_av(v)))).collect();
             clauses.push(format!("SET {}", s.join(", ")));
         }
         if !u.add.is_empty() {
-            let s: Vec<String> =
-                u.add.iter().map(|(n, by)| format!("{} {}", self.name(n), self.value(AttributeValue::N(by.to_string())))).collect();
+            let s: Vec<String> = u
+                .add
+                .iter()
+                .map(|(n, by)| format!("{} {}", self.name(n), self.value(AttributeValue::N(by.to_string()))))
+                .collect();
             clauses.push(format!("ADD {}", s.join(", ")));
         }
         if !u.remove.is_empty() {
@@ -279,7 +285,8 @@ impl DynamoStore {
 impl ItemStore for DynamoStore {
     async fn ensure_table(&self, table: &Table) -> Result<(), StoreError> {
         let name = self.table_name(table);
-        let attr = |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
+        let attr =
+            |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build();
         let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
         let bad = |x: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid(x.to_string());
         let created = self
@@ -302,14 +309,16 @@ impl ItemStore for DynamoStore {
         }
         self.wait_active(&name).await?;
         let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name(EXPIRES_AT).build().map_err(bad)?;
-        if let Err(e) = self.client.update_time_to_live().table_name(&name).time_to_live_specification(ttl).send().await {
+        if let Err(e) = self.client.update_time_to_live().table_name(&name).time_to_live_specification(ttl).send().await
+        {
             // Re-enabling TTL on a table that has it is a ValidationException: not an error.
             let already = matches!(&e, SdkError::ServiceError(se) if se.err().meta().message().is_some_and(|m| m.contains("already enabled")));
             if !already {
                 return Err(be(e));
             }
         }
-        let pitr = PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(true).build().map_err(bad)?;
+        let pitr =
+            PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(true).build().map_err(bad)?;
         self.client
             .update_continuous_backups()
             .table_name(&name)
@@ -398,7 +407,9 @@ impl ItemStore for DynamoStore {
         let pk = format!("{} = {}", e.name(PK), e.value(AttributeValue::S(req.pk.clone())));
         let key_cond = match &req.range {
             SkRange::Prefix(p) if p.is_empty() => pk,
-            SkRange::Prefix(p) => format!("{pk} AND begins_with({}, {})", e.name(SK), e.value(AttributeValue::S(p.clone()))),
+            SkRange::Prefix(p) => {
+                format!("{pk} AND begins_with({}, {})", e.name(SK), e.value(AttributeValue::S(p.clone())))
+            }
             SkRange::Between(a, b) => format!(
                 "{pk} AND {} BETWEEN {} AND {}",
                 e.name(SK),
@@ -453,7 +464,9 @@ impl ItemStore for DynamoStore {
                 };
                 Err(StoreError::TransactionCancelled { index })
             }
-            Err(SdkError::ServiceError(se)) if se.err().is_resource_not_found_exception() => Err(StoreError::NoSuchTable),
+            Err(SdkError::ServiceError(se)) if se.err().is_resource_not_found_exception() => {
+                Err(StoreError::NoSuchTable)
+            }
             Err(e) => Err(be(e)),
         }
     }

@@ -29,7 +29,8 @@ fn ctx_map(ctx: &EncryptionContext) -> Option<HashMap<String, String>> {
 }
 
 fn key32(bytes: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Backend(anyhow::anyhow!("KMS returned a key of the wrong length")))?;
+    let arr: [u8; 32] =
+        bytes.try_into().map_err(|_| KeyError::Backend(anyhow::anyhow!("KMS returned a key of the wrong length")))?;
     Ok(Zeroizing::new(arr))
 }
 
@@ -46,7 +47,8 @@ impl KeyService for KmsKeys {
             .await
             .map_err(|e| KeyError::Backend(describe(e)))?;
         let plaintext = out.plaintext.ok_or_else(|| KeyError::Backend(anyhow::anyhow!("KMS returned no plaintext")))?;
-        let wrapped = out.ciphertext_blob.ok_or_else(|| KeyError::Backend(anyhow::anyhow!("KMS returned no ciphertext")))?;
+        let wrapped =
+            out.ciphertext_blob.ok_or_else(|| KeyError::Backend(anyhow::anyhow!("KMS returned no ciphertext")))?;
         Ok(DataKey { plaintext: key32(plaintext.as_ref())?, wrapped: wrapped.into_inner() })
     }
 

@@ -41,7 +41,13 @@ impl S3Blobs {
         Ok(Some(carry.split_to(n).freeze()))
     }
 
-    async fn multipart(&self, key: &str, first: Bytes, mut body: ByteStream, mut carry: BytesMut) -> Result<u64, BlobError> {
+    async fn multipart(
+        &self,
+        key: &str,
+        first: Bytes,
+        mut body: ByteStream,
+        mut carry: BytesMut,
+    ) -> Result<u64, BlobError> {
         let up = self
             .client
             .create_multipart_upload()
@@ -115,11 +121,12 @@ impl BlobStore for S3Blobs {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, BlobError> {
-        let out = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(|e| {
-            match e.as_service_error().and_then(|s| s.code()) {
-                Some("NoSuchKey" | "NotFound") => BlobError::NotFound,
-                _ => BlobError::Backend(describe(e)),
-            }
+        let out = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await.map_err(|e| match e
+            .as_service_error()
+            .and_then(|s| s.code())
+        {
+            Some("NoSuchKey" | "NotFound") => BlobError::NotFound,
+            _ => BlobError::Backend(describe(e)),
         })?;
         let stream = futures::stream::unfold(out.body, |mut b| async move {
             b.next().await.map(|r| (r.map_err(std::io::Error::other), b))

@@ -61,16 +61,12 @@ impl SecretStore for SecretsManager {
     }
 
     async fn create(&self, name: &SecretName, value: &[u8]) -> Result<(), SecretError> {
-        self.client
-            .create_secret()
-            .name(self.id(name))
-            .secret_binary(Blob::new(value.to_vec()))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error().and_then(|s| s.code()) {
+        self.client.create_secret().name(self.id(name)).secret_binary(Blob::new(value.to_vec())).send().await.map_err(
+            |e| match e.as_service_error().and_then(|s| s.code()) {
                 Some("ResourceExistsException") => SecretError::AlreadyExists,
                 _ => SecretError::Backend(describe(e)),
-            })?;
+            },
+        )?;
         Ok(())
     }
 }

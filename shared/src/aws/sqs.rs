@@ -108,7 +108,8 @@ impl JobQueue for SqsQueue {
             .attributes
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .ok_or_else(|| QueueError::Backend(anyhow::anyhow!("dead-letter queue has no ARN")))?;
-        let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives.max(1)}).to_string();
+        let redrive =
+            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives.max(1)}).to_string();
         self.client
             .create_queue()
             .queue_name(self.name(queue, false))
@@ -121,7 +122,8 @@ impl JobQueue for SqsQueue {
 
     async fn enqueue(&self, queue: &QueueName, body: &[u8]) -> Result<String, QueueError> {
         let url = self.url(queue, false).await?;
-        let out = self.client.send_message().queue_url(&url).message_body(STANDARD.encode(body)).send().await.map_err(be)?;
+        let out =
+            self.client.send_message().queue_url(&url).message_body(STANDARD.encode(body)).send().await.map_err(be)?;
         Ok(out.message_id.unwrap_or_default())
     }
 

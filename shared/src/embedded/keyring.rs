@@ -132,7 +132,8 @@ impl Keyring {
         let salt = STANDARD.decode(&pkg.kdf.salt).map_err(|_| damaged("bad salt"))?;
         let sealed = STANDARD.decode(&pkg.sealed_master).map_err(|_| damaged("bad sealed key"))?;
         let kek = derive(pass, &salt, pkg.kdf.params).map_err(|e| damaged(&e))?;
-        let master = crypto::open(&kek, PACKAGE_AAD, &sealed).map_err(|_| KeyringError::WrongPassphrase(path.to_owned()))?;
+        let master =
+            crypto::open(&kek, PACKAGE_AAD, &sealed).map_err(|_| KeyringError::WrongPassphrase(path.to_owned()))?;
         let master: [u8; 32] = master.as_slice().try_into().map_err(|_| damaged("bad master key length"))?;
         Ok(Keyring { master: Zeroizing::new(master) })
     }

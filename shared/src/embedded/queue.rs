@@ -89,7 +89,8 @@ impl EmbeddedQueue {
                     }
                     if !dead && m.receive_count >= limit {
                         src.remove(id.as_str()).map_err(be)?;
-                        rows_to_dlq.push((id, Msg { body: m.body, visible_at_ms: now, receive_count: 0, receipt: None }));
+                        rows_to_dlq
+                            .push((id, Msg { body: m.body, visible_at_ms: now, receive_count: 0, receipt: None }));
                         continue;
                     }
                     m.receive_count += 1;
@@ -120,7 +121,9 @@ impl EmbeddedQueue {
         &self,
         queue: &QueueName,
         receipt: &str,
-        f: impl FnOnce(&mut redb::Table<&'static str, &'static [u8]>, &str, Msg, i64) -> Result<(), QueueError> + Send + 'static,
+        f: impl FnOnce(&mut redb::Table<&'static str, &'static [u8]>, &str, Msg, i64) -> Result<(), QueueError>
+            + Send
+            + 'static,
     ) -> Result<(), QueueError> {
         let id = receipt.split('.').next().unwrap_or_default().to_owned();
         let (db, q, receipt, now) = (Arc::clone(&self.db), queue.clone(), receipt.to_owned(), self.now_ms());

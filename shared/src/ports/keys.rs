@@ -53,9 +53,5 @@ pub enum KeyError {
 #[async_trait]
 pub trait KeyService: Send + Sync {
     async fn generate_data_key(&self, ctx: &EncryptionContext) -> Result<DataKey, KeyError>;
-    async fn decrypt_data_key(
-        &self,
-        wrapped: &[u8],
-        ctx: &EncryptionContext,
-    ) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+    async fn decrypt_data_key(&self, wrapped: &[u8], ctx: &EncryptionContext) -> Result<Zeroizing<[u8; 32]>, KeyError>;
 }

@@ -15,6 +15,5 @@ pub use mail::{MailError, Mailer, OutgoingEmail};
 pub use queue::{Delivery, JobQueue, QueueError, QueueName};
 pub use secrets::{SecretError, SecretName, SecretStore};
 pub use store::{
-    AttrValue, Cond, Direction, Item, ItemStore, Page, QueryRequest, SkRange, StoreError, Table,
-    TxOp, Update,
+    AttrValue, Cond, Direction, Item, ItemStore, Page, QueryRequest, SkRange, StoreError, Table, TxOp, Update,
 };

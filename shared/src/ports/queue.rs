@@ -10,7 +10,10 @@ pub struct QueueName(String);
 
 impl QueueName {
     pub fn parse(s: &str) -> Result<Self, QueueError> {
-        if !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !s.is_empty()
+            && s.len() <= 40
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             Ok(QueueName(s.to_owned()))
         } else {
             Err(QueueError::InvalidName)

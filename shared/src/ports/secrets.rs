@@ -13,7 +13,9 @@ impl SecretName {
         let ok = !s.is_empty()
             && s.len() <= 128
             && s.split('/').all(|seg| {
-                !seg.is_empty() && seg.len() <= 64 && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                !seg.is_empty()
+                    && seg.len() <= 64
+                    && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             });
         if ok {
             Ok(SecretName(s.to_owned()))

@@ -249,11 +249,31 @@ pub struct Page {
 /// One write of a transaction.
 #[derive(Clone, Debug)]
 pub enum TxOp {
-    Put { table: Table, item: Item, cond: Cond },
-    Update { table: Table, pk: String, sk: String, update: Update, cond: Cond },
-    Delete { table: Table, pk: String, sk: String, cond: Cond },
+    Put {
+        table: Table,
+        item: Item,
+        cond: Cond,
+    },
+    Update {
+        table: Table,
+        pk: String,
+        sk: String,
+        update: Update,
+        cond: Cond,
+    },
+    Delete {
+        table: Table,
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
     /// A condition on an item that the transaction does not write.
-    Check { table: Table, pk: String, sk: String, cond: Cond },
+    Check {
+        table: Table,
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -291,14 +311,7 @@ pub trait ItemStore: Send + Sync {
     async fn get(&self, table: &Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError>;
     /// Atomically update and return the item as it is after the update.
-    async fn update(
-        &self,
-        table: &Table,
-        pk: &str,
-        sk: &str,
-        update: Update,
-        cond: Cond,
-    ) -> Result<Item, StoreError>;
+    async fn update(&self, table: &Table, pk: &str, sk: &str, update: Update, cond: Cond) -> Result<Item, StoreError>;
     async fn delete(&self, table: &Table, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError>;
     async fn query(&self, req: QueryRequest) -> Result<Page, StoreError>;
     /// All operations succeed or none does (at most 100, each on a distinct item).
@@ -382,9 +395,7 @@ pub fn apply_update(pk: &str, sk: &str, existing: Option<Item>, update: &Update)
             Some(AttrValue::N(x)) => *x,
             Some(_) => return Err(StoreError::Invalid(format!("ADD on a non-number attribute {n}"))),
         };
-        let next = cur
-            .checked_add(*by)
-            .ok_or_else(|| StoreError::Invalid("number overflow".into()))?;
+        let next = cur.checked_add(*by).ok_or_else(|| StoreError::Invalid("number overflow".into()))?;
         item.attrs.insert(n.clone(), AttrValue::N(next));
     }
     for n in &update.remove {

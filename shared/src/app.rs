@@ -1,0 +1,60 @@
+//! Application state shared by every handler: the ports, the tenant key cache and the few
+//! settings handlers need. Built once per process (server start or Lambda init).
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::backend::Ports;
+use crate::ports::secrets::SecretName;
+use crate::tenant_keys::TenantKeys;
+
+/// Where the platform operator's bearer token is checked against.
+pub enum OperatorAuth {
+    /// SHA-256 of the token (local runs: `BULWARK_OPERATOR_TOKEN` or the data dir's file).
+    Digest([u8; 32]),
+    /// A secret of the secret store (AWS: Secrets Manager), read on use and cached there.
+    Secret(SecretName),
+}
+
+impl OperatorAuth {
+    pub fn from_token(token: &SecretString) -> Self {
+        OperatorAuth::Digest(Sha256::digest(token.expose_secret().trim().as_bytes()).into())
+    }
+}
+
+pub struct Settings {
+    /// Base URL of the client app for links in emails.
+    pub app_url: String,
+    pub operator: OperatorAuth,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ports: Ports,
+    pub settings: Arc<Settings>,
+    pub tenant_keys: Arc<TenantKeys>,
+}
+
+impl AppState {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        AppState { ports, settings: Arc::new(settings), tenant_keys: Arc::new(TenantKeys::default()) }
+    }
+
+    /// Constant-time check of a presented operator token.
+    pub async fn is_operator(&self, presented: &str) -> anyhow::Result<bool> {
+        let want: [u8; 32] = match &self.settings.operator {
+            OperatorAuth::Digest(d) => *d,
+            OperatorAuth::Secret(name) => {
+                let s = self.ports.secrets.get(name).await?;
+                let text = std::str::from_utf8(s.expose_secret())
+                    .map_err(|_| anyhow::anyhow!("operator token secret is not UTF-8"))?;
+                Sha256::digest(text.trim().as_bytes()).into()
+            }
+        };
+        let got: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        Ok(bool::from(got.ct_eq(&want)))
+    }
+}

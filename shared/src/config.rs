@@ -1,0 +1,62 @@
+//! Runtime configuration, read once from the environment at start-up (see README for every
+//! variable). Init-time failures here are the only place a process may refuse to start.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use crate::backend::{AwsSettings, BackendError, EmbeddedSettings};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Embedded,
+    Aws,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub fn backend_kind(default: BackendKind) -> Result<BackendKind, BackendError> {
+    match var("BULWARK_BACKEND").as_deref() {
+        None => Ok(default),
+        Some("embedded") => Ok(BackendKind::Embedded),
+        Some("aws") => Ok(BackendKind::Aws),
+        Some(other) => Err(BackendError::Config(format!("BULWARK_BACKEND must be 'embedded' or 'aws', not {other:?}"))),
+    }
+}
+
+pub fn mail_from() -> String {
+    var("BULWARK_MAIL_FROM").unwrap_or_else(|| "Bulwark <no-reply@bulwark.localhost>".into())
+}
+
+/// Base URL of the client app, used in links sent by email.
+pub fn app_url() -> String {
+    var("BULWARK_APP_URL").unwrap_or_else(|| "http://localhost:8080".into()).trim_end_matches('/').to_owned()
+}
+
+pub fn data_dir(default: &str) -> PathBuf {
+    PathBuf::from(var("BULWARK_DATA_DIR").unwrap_or_else(|| default.into()))
+}
+
+pub fn embedded_settings(default_dir: &str) -> EmbeddedSettings {
+    EmbeddedSettings {
+        data_dir: data_dir(default_dir),
+        passphrase: var("BULWARK_KEYRING_PASSPHRASE").map(SecretString::from),
+        mail_from: mail_from(),
+    }
+}
+
+pub fn aws_settings() -> Result<AwsSettings, BackendError> {
+    let need = |n: &str| var(n).ok_or_else(|| BackendError::Config(format!("{n} must be set in AWS mode")));
+    Ok(AwsSettings {
+        prefix: var("BULWARK_RESOURCE_PREFIX").unwrap_or_else(|| "bulwark".into()),
+        bucket: need("BULWARK_BUCKET")?,
+        kms_key_id: need("BULWARK_KMS_KEY_ID")?,
+        mail_from: mail_from(),
+    })
+}
+
+pub fn operator_token_env() -> Option<SecretString> {
+    var("BULWARK_OPERATOR_TOKEN").map(SecretString::from)
+}

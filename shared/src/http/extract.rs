@@ -1,0 +1,90 @@
+//! Request extractors that turn every malformed request into the API.md error of its kind:
+//! JSON bodies (400/413/415), bearer tokens (401).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body; `Content-Type: application/json` required.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    match rej {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        JsonRejection::JsonDataError(e) => ApiError::InvalidRequest(data_error_message(&e.body_text())),
+        JsonRejection::JsonSyntaxError(_) => ApiError::InvalidRequest("the body is not valid JSON (UTF-8)".into()),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::InvalidRequest("the request body could not be read".into()),
+    }
+}
+
+/// serde's messages can quote the offending value (which may be a password): keep only the
+/// ones that name a field, never a value.
+fn data_error_message(text: &str) -> String {
+    let detail = text.split(": ").skip(1).collect::<Vec<_>>().join(": ");
+    let detail = detail.split(" at line ").next().unwrap_or_default();
+    if detail.starts_with("missing field `") || detail.starts_with("unknown field `") {
+        detail.to_owned()
+    } else {
+        "a field has the wrong type or an invalid value".to_owned()
+    }
+}
+
+/// The raw bearer token of an `Authorization: Bearer <token>` header.
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 4096 {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(BearerToken(token.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_error_message;
+
+    #[test]
+    fn serde_messages_never_echo_values() {
+        assert_eq!(
+            data_error_message(
+                "Failed to deserialize the JSON body into the target type: missing field `slug` at line 1 column 2"
+            ),
+            "missing field `slug`"
+        );
+        let m = data_error_message(
+            "Failed to deserialize the JSON body into the target type: password: invalid type: string \"hunter2\", expected u32 at line 1 column 9",
+        );
+        assert!(!m.contains("hunter2"));
+    }
+}

@@ -1,0 +1,86 @@
+//! Lambda entry point shared by every function: a function's `main` is one call to [`main`]
+//! with its name. Init builds the clients once (no network I/O); each invocation runs the same
+//! axum handlers as the local server, restricted to the function's own routes.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::Router;
+
+use crate::app::{AppState, OperatorAuth, Settings};
+use crate::backend::Ports;
+use crate::clock::SystemClock;
+use crate::config::{self, BackendKind};
+use crate::ports::SecretName;
+
+pub fn main(function: &'static str) -> ExitCode {
+    crate::telemetry::init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{function}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(function)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(function, error = format!("{e:#}"), "function failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(function: &'static str) -> anyhow::Result<()> {
+    let state = build_state().await?;
+    lambda_http::run(lambda_app(state, function)).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Functions run on AWS by default; `BULWARK_BACKEND=embedded` runs one locally (e.g. under
+/// `cargo lambda watch`) with no AWS account.
+async fn build_state() -> anyhow::Result<AppState> {
+    let clock = Arc::new(SystemClock);
+    let ports = match config::backend_kind(BackendKind::Aws)? {
+        BackendKind::Aws => Ports::aws(config::aws_settings()?, &crate::aws::sdk_config().await, clock),
+        BackendKind::Embedded => Ports::embedded(config::embedded_settings("./.bulwark-invoke"), clock)?,
+    };
+    let operator = match config::operator_token_env() {
+        Some(t) => OperatorAuth::from_token(&t),
+        None => OperatorAuth::Secret(SecretName::parse("operator-token").map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
+    if ports.sweeper.is_some() {
+        ports.store.ensure_table(&crate::ports::Table::Platform).await?;
+    }
+    Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
+}
+
+/// The router a function serves: its own routes, with the API Gateway stage stripped from
+/// the path first (REST APIs deliver `/<stage>/v1/...` unless told otherwise). The rewrite
+/// must happen before routing, so it wraps the router as a service rather than a layer.
+pub fn lambda_app(state: AppState, function: &str) -> Router {
+    use tower::ServiceExt;
+    Router::new().fallback_service(crate::http::app_for(state, function).map_request(strip_stage))
+}
+
+fn strip_stage(mut req: Request) -> Request {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let stage = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage.filter(|s| s != "$default") else { return req };
+    let prefix = format!("/{stage}");
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    if let Some(rest) = path_and_query.strip_prefix(&prefix).filter(|r| r.starts_with('/')) {
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = rest.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}

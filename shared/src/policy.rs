@@ -1,0 +1,57 @@
+//! Tenant policy: the fixed password/lockout/session rules of API.md plus the settings an
+//! admin may change (app passcode, MFA requirement), stored in the tenant's table.
+
+use serde::Serialize;
+
+use crate::ports::store::Item;
+
+pub const POLICY_PK: &str = "TENANT";
+pub const POLICY_SK: &str = "POLICY";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub app_passcode_required: bool,
+    /// 1..=15 minutes.
+    pub app_passcode_timeout_minutes: u8,
+    pub mfa_required: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { app_passcode_required: false, app_passcode_timeout_minutes: 5, mfa_required: false }
+    }
+}
+
+impl Policy {
+    pub fn to_item(&self, now: i64) -> Item {
+        Item::new(POLICY_PK, POLICY_SK)
+            .with("app_passcode_required", self.app_passcode_required)
+            .with("app_passcode_timeout_minutes", i64::from(self.app_passcode_timeout_minutes))
+            .with("mfa_required", self.mfa_required)
+            .with("updated_at", now)
+    }
+
+    pub fn from_item(item: &Item) -> Policy {
+        let d = Policy::default();
+        Policy {
+            app_passcode_required: item.bool("app_passcode_required").unwrap_or(d.app_passcode_required),
+            app_passcode_timeout_minutes: item
+                .n("app_passcode_timeout_minutes")
+                .and_then(|n| u8::try_from(n).ok())
+                .filter(|n| (1..=15).contains(n))
+                .unwrap_or(d.app_passcode_timeout_minutes),
+            mfa_required: item.bool("mfa_required").unwrap_or(d.mfa_required),
+        }
+    }
+
+    /// The `GET /v1/policy` document.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "password": {"min_length": 8, "max_length": 128, "require_upper": true, "require_lower": true, "require_digit_or_special": true},
+            "lockout": {"max_attempts": 5, "duration_minutes": 15},
+            "session_idle_timeout_hours": 72,
+            "app_passcode": {"required": self.app_passcode_required, "min_digits": 4, "timeout_minutes": self.app_passcode_timeout_minutes},
+            "mfa_required": self.mfa_required,
+        })
+    }
+}

@@ -1,0 +1,138 @@
+//! The route table (`bulwark::http::ROUTES`), `template.yaml`, `openapi.yaml`, `events/` and
+//! `functions/` describe the same API: every route has exactly one function, one SAM
+//! resource with that route as its event, one OpenAPI operation and one sample event that,
+//! parsed the way Lambda delivers it, reaches its handler.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use bulwark::http::{functions, ROUTES};
+use serde_yaml::Value;
+
+use crate::helpers::{Kind, TestApp};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn yaml(file: &str) -> Value {
+    serde_yaml::from_str(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap()
+}
+
+fn routes_of(function: &str) -> BTreeSet<(String, String)> {
+    ROUTES.iter().filter(|r| r.function == function).map(|r| (r.method.to_owned(), r.path.to_owned())).collect()
+}
+
+fn camel(function: &str) -> String {
+    function.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect::<String>() + "Function"
+}
+
+#[test]
+fn template_has_one_least_privilege_function_per_route_function() {
+    let t = yaml("template.yaml");
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut seen = BTreeSet::new();
+    for (name, res) in resources {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let binary =
+            res["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name}: no Binary"));
+        assert_eq!(res["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
+        assert_eq!(name, camel(binary), "resource name follows the function name");
+        let events: BTreeSet<(String, String)> = res["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("Api"))
+            .map(|e| {
+                (
+                    e["Properties"]["Method"].as_str().unwrap().to_uppercase(),
+                    e["Properties"]["Path"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(events, routes_of(binary), "{name}: API events differ from the route table");
+        // Least privilege: every statement names exact actions, never a wildcard action.
+        let policies = serde_yaml::to_string(&res["Properties"]["Policies"]).unwrap();
+        let stmts: Value = serde_yaml::from_str(&policies).unwrap();
+        for p in stmts.as_sequence().unwrap() {
+            for s in p["Statement"].as_sequence().unwrap() {
+                let actions: Vec<&str> = match &s["Action"] {
+                    Value::String(a) => vec![a.as_str()],
+                    Value::Sequence(v) => v.iter().map(|a| a.as_str().unwrap()).collect(),
+                    other => panic!("{name}: odd Action {other:?}"),
+                };
+                assert!(actions.iter().all(|a| !a.contains('*')), "{name}: wildcard action in {actions:?}");
+                assert_ne!(s["Resource"].as_str(), Some("*"), "{name}: wildcard resource");
+            }
+        }
+        seen.insert(binary.to_owned());
+    }
+    let want: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
+    assert_eq!(seen, want, "template functions differ from the route table");
+}
+
+#[test]
+fn function_crates_match_the_route_table() {
+    let mut dirs = BTreeSet::new();
+    for e in std::fs::read_dir(root().join("functions")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let main = std::fs::read_to_string(path.join("src/main.rs")).unwrap();
+        assert!(main.contains(&format!("bulwark::lambda::main(\"{name}\")")), "{name}: main must run its own routes");
+        assert!(main.lines().count() <= 10, "{name}: main.rs should only boot");
+        dirs.insert(name);
+    }
+    let want: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
+    assert_eq!(dirs, want);
+}
+
+#[test]
+fn openapi_documents_exactly_the_routes() {
+    let doc = yaml("openapi.yaml");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, op) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap().to_uppercase();
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            ops.insert((id, method, path.as_str().unwrap().to_owned()));
+        }
+    }
+    let want: BTreeSet<_> =
+        ROUTES.iter().map(|r| (r.function.to_owned(), r.method.to_owned(), r.path.to_owned())).collect();
+    assert_eq!(ops, want);
+}
+
+#[tokio::test]
+async fn every_sample_event_reaches_its_handler_through_its_function() {
+    let app = TestApp::new(Kind::Embedded).await;
+    let mut files = BTreeSet::new();
+    for e in std::fs::read_dir(root().join("events")).unwrap() {
+        files.insert(e.unwrap().path().file_stem().unwrap().to_str().unwrap().to_owned());
+    }
+    let want: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
+    assert_eq!(files, want, "one event file per function");
+    for function in functions() {
+        let text = std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap();
+        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{function}: {e}"));
+        let route = ROUTES.iter().find(|r| r.function == function).unwrap();
+        assert_eq!(req.method().as_str(), route.method, "{function}");
+        let router = bulwark::lambda::lambda_app(app.state.clone(), function);
+        // Lambda hands the router a lambda_http body; convert as the runtime adapter does.
+        let req = req.map(|b| axum::body::Body::from(b.to_vec()));
+        let reply = crate::helpers::send(router, req).await;
+        assert!(![404, 405].contains(&reply.status), "{function}: event did not reach a handler: {}", reply.json);
+        // The function serves nothing else.
+        let other = bulwark::lambda::lambda_app(app.state.clone(), function);
+        let stray = http::Request::get("/v1/elsewhere").body(axum::body::Body::empty()).unwrap();
+        assert_eq!(crate::helpers::send(other, stray).await.status, 404);
+        match function {
+            "platform-create-tenant" => assert_eq!(reply.status, 201, "{}", reply.json),
+            "policy-get" => assert_eq!(reply.status, 401),
+            _ => {}
+        }
+    }
+}
