@@ -23,15 +23,12 @@ const CACHE_MAX: usize = 1024;
 
 type Key = Zeroizing<[u8; 32]>;
 
+#[derive(Default)]
 pub struct TenantKeys {
     /// (tenant, version) → (fetched at, key)
     cache: Mutex<HashMap<(String, u32), (Instant, Key)>>,
-}
-
-impl Default for TenantKeys {
-    fn default() -> Self {
-        TenantKeys { cache: Mutex::new(HashMap::new()) }
-    }
+    /// tenant → (fetched at, newest version); a rotation is picked up within the TTL.
+    current: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 fn ctx(tenant: &TenantId) -> EncryptionContext {
@@ -90,6 +87,14 @@ impl TenantKeys {
 
     /// The newest key version of the tenant.
     async fn current_version(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<u32> {
+        if let Some(v) = self
+            .current
+            .lock()
+            .ok()
+            .and_then(|c| c.get(tenant.as_str()).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, v)| *v))
+        {
+            return Ok(v);
+        }
         let page = ports
             .store
             .query(QueryRequest {
@@ -103,22 +108,27 @@ impl TenantKeys {
             .await?;
         let v =
             page.items.first().and_then(|i| i.n("version")).ok_or_else(|| anyhow::anyhow!("tenant has no data key"))?;
-        u32::try_from(v).map_err(|_| anyhow::anyhow!("bad key version"))
+        let v = u32::try_from(v).map_err(|_| anyhow::anyhow!("bad key version"))?;
+        if let Ok(mut c) = self.current.lock() {
+            if c.len() >= CACHE_MAX {
+                c.clear();
+            }
+            c.insert(tenant.as_str().to_owned(), (Instant::now(), v));
+        }
+        Ok(v)
     }
 
-    /// Encrypt a field value of item (`pk`, `sk`) in the tenant's table.
+    /// Encrypt a field value under the tenant's current data key.
     pub async fn seal_field(
         &self,
         ports: &Ports,
         tenant: &TenantId,
-        pk: &str,
-        sk_: &str,
-        field: &str,
+        at: &Field<'_>,
         plaintext: &[u8],
     ) -> anyhow::Result<Vec<u8>> {
         let version = self.current_version(ports, tenant).await?;
         let key = self.load(ports, tenant, version).await?;
-        Ok(crypto::seal(&key, version, &crypto::field_aad(tenant.as_str(), "tenant", pk, sk_, field), plaintext))
+        Ok(crypto::seal(&key, version, &at.aad(tenant), plaintext))
     }
 
     /// Decrypt a field sealed by [`seal_field`](Self::seal_field) for the same item and field.
@@ -126,13 +136,24 @@ impl TenantKeys {
         &self,
         ports: &Ports,
         tenant: &TenantId,
-        pk: &str,
-        sk_: &str,
-        field: &str,
+        at: &Field<'_>,
         sealed: &[u8],
     ) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        let version = crypto::key_version(sealed)?;
-        let key = self.load(ports, tenant, version).await?;
-        Ok(crypto::open(&key, &crypto::field_aad(tenant.as_str(), "tenant", pk, sk_, field), sealed)?)
+        let key = self.load(ports, tenant, crypto::key_version(sealed)?).await?;
+        Ok(crypto::open(&key, &at.aad(tenant), sealed)?)
+    }
+}
+
+/// Where an encrypted field lives: its item in the tenant's table and its name. Part of the
+/// ciphertext's associated data, so the value cannot be moved elsewhere.
+pub struct Field<'a> {
+    pub pk: &'a str,
+    pub sk: &'a str,
+    pub name: &'a str,
+}
+
+impl Field<'_> {
+    fn aad(&self, tenant: &TenantId) -> Vec<u8> {
+        crypto::field_aad(tenant.as_str(), "tenant", self.pk, self.sk, self.name)
     }
 }

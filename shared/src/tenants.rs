@@ -14,6 +14,7 @@ use crate::crypto;
 use crate::error::ApiError;
 use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
+use crate::tenant_keys::Field;
 use crate::types::{Email, Role, TenantId, TenantSlug};
 
 /// Invitations expire after 72 hours.
@@ -141,8 +142,8 @@ pub async fn create_invitation(
     let invitation_id = uuid::Uuid::now_v7().simple().to_string();
     let token = issue_token(tenant_id);
     let (pk, sk) = (format!("INVITE#{}", token.hash), "INVITE".to_owned());
-    let email_enc =
-        state.tenant_keys.seal_field(ports, tenant_id, &pk, &sk, "email", email.as_str().as_bytes()).await?;
+    let at = Field { pk: &pk, sk: &sk, name: "email" };
+    let email_enc = state.tenant_keys.seal_field(ports, tenant_id, &at, email.as_str().as_bytes()).await?;
     let now = ports.clock.now();
     let expires = now.unix_timestamp() + INVITATION_TTL_SECS;
     let item = Item::new(&pk, &sk)

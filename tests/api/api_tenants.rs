@@ -5,26 +5,9 @@ use std::sync::Arc;
 use bulwark::ports::store::Table;
 
 use crate::helpers::{contains, stored_bytes, token_in, Kind, TestApp, OPERATOR_TOKEN};
+use crate::on_both_backends;
 
-macro_rules! api_test {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use $crate::helpers::{Kind, TestApp};
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn embedded() {
-                    super::$name(&TestApp::new(Kind::Embedded).await).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn aws() {
-                    super::$name(&TestApp::new(Kind::Aws).await).await
-                }
-            }
-        )*
-    };
-}
-
-api_test!(
+on_both_backends!(TestApp:
     operator_creates_a_tenant_and_its_admin_is_invited,
     taken_slug_is_a_conflict,
     concurrent_creations_of_one_slug_yield_exactly_one_tenant,
@@ -72,6 +55,22 @@ async fn operator_creates_a_tenant_and_its_admin_is_invited(app: &TestApp) {
         assert!(mails[0].contains("https://app.bulwark.test/invite?token="));
         let token = token_in(&mails[0]);
         assert!(token.starts_with(&format!("{tenant_id}.")) && token.len() > 70, "{token}");
+        // AND the stored invitation is found by the token's hash and holds the email only
+        // encrypted, bound to that item
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+        let (pk, sk) = (format!("INVITE#{hash}"), "INVITE");
+        let invite = store.get(&table, &pk, sk).await.unwrap().expect("invitation stored under the token hash");
+        assert_eq!((invite.s("role"), invite.s("state")), (Some("admin"), Some("pending")));
+        let tenant = bulwark::types::TenantId::parse(&tenant_id).unwrap();
+        let keys = &app.state.tenant_keys;
+        let at = bulwark::tenant_keys::Field { pk: &pk, sk, name: "email" };
+        let email = keys.open_field(&app.backend.ports, &tenant, &at, invite.b("email_enc").unwrap()).await.unwrap();
+        assert_eq!(email.as_slice(), b"admin@acme.test");
+        let elsewhere = bulwark::tenant_keys::Field { pk: &pk, sk, name: "display_name" };
+        assert!(keys
+            .open_field(&app.backend.ports, &tenant, &elsewhere, invite.b("email_enc").unwrap())
+            .await
+            .is_err());
     } else {
         // AND on AWS the tenant table has point-in-time recovery and TTL on expires_at
         let aws = app.backend.aws.as_ref().unwrap();

@@ -9,7 +9,7 @@ use bulwark::ports::blob::*;
 use crate::helpers::Backend;
 use crate::on_both_backends;
 
-on_both_backends!(
+on_both_backends!(Backend:
     small_round_trip_replace_and_delete,
     large_object_streams_through,
     failed_body_leaves_previous_object_intact

@@ -5,7 +5,7 @@ use bulwark::ports::keys::*;
 use crate::helpers::Backend;
 use crate::on_both_backends;
 
-on_both_backends!(data_key_unwraps_only_with_its_context);
+on_both_backends!(Backend: data_key_unwraps_only_with_its_context);
 
 async fn data_key_unwraps_only_with_its_context(b: &Backend) {
     let keys = &b.ports.keys;

@@ -7,7 +7,7 @@ use bulwark::types::Email;
 use crate::helpers::{Backend, Kind};
 use crate::on_both_backends;
 
-on_both_backends!(sends_a_plain_text_email);
+on_both_backends!(Backend: sends_a_plain_text_email);
 
 async fn sends_a_plain_text_email(b: &Backend) {
     let mail = OutgoingEmail {

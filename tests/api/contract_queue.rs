@@ -5,7 +5,7 @@ use bulwark::ports::queue::*;
 use crate::helpers::Backend;
 use crate::on_both_backends;
 
-on_both_backends!(deliver_ack_and_retry, dead_letter_after_max_receives, unknown_queue_is_an_error);
+on_both_backends!(Backend: deliver_ack_and_retry, dead_letter_after_max_receives, unknown_queue_is_an_error);
 
 async fn deliver_ack_and_retry(b: &Backend) {
     let q = &b.ports.queue;

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use crate::helpers::Backend;
 use crate::on_both_backends;
 
-on_both_backends!(create_get_and_never_overwrite, concurrent_get_or_create_agrees);
+on_both_backends!(Backend: create_get_and_never_overwrite, concurrent_get_or_create_agrees);
 
 async fn create_get_and_never_overwrite(b: &Backend) {
     let s = &b.ports.secrets;

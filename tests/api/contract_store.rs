@@ -7,7 +7,7 @@ use bulwark::ports::store::*;
 use crate::helpers::Backend;
 use crate::on_both_backends;
 
-on_both_backends!(
+on_both_backends!(Backend:
     put_get_round_trips_every_type,
     conditional_put_on_existing_item_fails_and_changes_nothing,
     version_condition_guards_optimistic_writes,

@@ -125,21 +125,22 @@ impl Backend {
     }
 }
 
-/// Declare a test that runs against both adapters: `on_both_backends!(name)` expects an
-/// `async fn name(b: &Backend)` in scope.
+/// Declare tests that run against both backends: `on_both_backends!(Fixture: name, ...)`
+/// expects an `async fn name(f: &Fixture)` in scope for each name, where `Fixture` is
+/// [`Backend`] (port contracts) or [`TestApp`] (API tests).
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($fixture:ident: $($name:ident),* $(,)?) => {
         $(
             mod $name {
-                use $crate::helpers::{Backend, Kind};
+                use $crate::helpers::{$fixture, Kind};
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn embedded() {
-                    super::$name(&Backend::new(Kind::Embedded).await).await
+                    super::$name(&$fixture::new(Kind::Embedded).await).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn aws() {
-                    super::$name(&Backend::new(Kind::Aws).await).await
+                    super::$name(&$fixture::new(Kind::Aws).await).await
                 }
             }
         )*

@@ -13,3 +13,5 @@ mod contract_store;
 mod api_errors;
 mod api_tenants;
 mod consistency;
+mod embedded_mode;
+mod server;
