@@ -1,15 +1,18 @@
 //! Application state shared by every handler: the ports, the tenant key cache and the few
 //! settings handlers need. Built once per process (server start or Lambda init).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::backend::Ports;
+use crate::identity::keys::IdentityKeys;
 use crate::ports::secrets::SecretName;
 use crate::tenant_keys::TenantKeys;
+use crate::types::TenantId;
 
 /// Where the platform operator's bearer token is checked against.
 pub enum OperatorAuth {
@@ -36,11 +39,20 @@ pub struct AppState {
     pub ports: Ports,
     pub settings: Arc<Settings>,
     pub tenant_keys: Arc<TenantKeys>,
+    pub identity_keys: Arc<IdentityKeys>,
+    /// slug → tenant id of active tenants (immutable once active).
+    pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
 }
 
 impl AppState {
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        AppState { ports, settings: Arc::new(settings), tenant_keys: Arc::new(TenantKeys::default()) }
+        AppState {
+            ports,
+            settings: Arc::new(settings),
+            tenant_keys: Arc::new(TenantKeys::default()),
+            identity_keys: Arc::new(IdentityKeys::default()),
+            slugs: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// Constant-time check of a presented operator token.

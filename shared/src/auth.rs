@@ -1,35 +1,64 @@
-//! Authentication of tenant users: the `Principal` extractor every authenticated route takes.
-//!
-//! Access tokens are issued by the identity module (sessions, signed JWTs), which is the next
-//! piece of work (issue "Identity core"). Until it exists no token can be valid, so every
-//! bearer token is refused with API.md's 401 `unauthorized` — the documented behaviour of
-//! `GET /v1/policy` at this stage.
+//! Authorization in one place. Every route in `crate::http::ROUTES` declares its [`Access`];
+//! for user routes this middleware authenticates the bearer token against a live session,
+//! applies API.md's gates (forced password change, then the role's privilege) and hands the
+//! handler a [`Principal`].
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::BearerToken;
-use crate::types::TenantId;
+pub use crate::identity::sessions::Principal;
+use crate::roles::{self, Privilege};
 
-/// The authenticated caller.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub tenant: TenantId,
-    pub user_id: String,
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (the handler authenticates by other means: credentials, single-use tokens).
+    Public,
+    /// The platform operator's bearer token (checked by the handler).
+    Operator,
+    /// A signed-in user whose role has the privilege. `during_password_change`: still allowed
+    /// while an admin-forced password change is pending (`GET /v1/me`, `POST /v1/me/password`,
+    /// `POST /v1/auth/logout`).
+    User { privilege: Privilege, during_password_change: bool },
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let BearerToken(token) = BearerToken::from_request_parts(parts, state).await?;
-        verify_access_token(state, &token)
+pub async fn require(State((state, access)): State<(AppState, Access)>, mut req: Request, next: Next) -> Response {
+    let Access::User { privilege, during_password_change } = access else { return next.run(req).await };
+    let result = async {
+        let (mut parts, body) = req.into_parts();
+        let BearerToken(token) = BearerToken::from_request_parts(&mut parts, &state).await?;
+        let principal = crate::identity::sessions::authenticate(&state, &token).await?;
+        if principal.user.password_change_required && !during_password_change {
+            return Err(ApiError::PasswordChangeRequired);
+        }
+        if !roles::has(principal.user.role, privilege) {
+            return Err(ApiError::Forbidden);
+        }
+        req = Request::from_parts(parts, body);
+        req.extensions_mut().insert(principal);
+        Ok(req)
+    }
+    .await;
+    match result {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }
 
-/// No signing keys exist before the identity module, so no token verifies.
-fn verify_access_token(_state: &AppState, _token: &str) -> Result<Principal, ApiError> {
-    Err(ApiError::Unauthorized)
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        // Present whenever the route declares user access; absent only by a routing mistake.
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("route without user access took a Principal")))
+    }
 }

@@ -5,8 +5,6 @@
 //! Platform directory items: `SLUG#<slug>/SLUG` → tenant id (the uniqueness guard) and
 //! `TENANT#<id>/META` → slug, name, status.
 
-use sha2::{Digest, Sha256};
-
 use crate::app::AppState;
 use crate::audit;
 use crate::clock::rfc3339;
@@ -42,8 +40,48 @@ pub fn issue_token(tenant: &TenantId) -> IssuedToken {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
     let secret = URL_SAFE_NO_PAD.encode(*crypto::random_32());
     let token = format!("{}.{secret}", tenant.as_str());
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    let hash = crate::identity::keys::token_hash(&token);
     IssuedToken { token, hash }
+}
+
+/// The id of an active tenant by slug (`None`: no such tenant). Slugs never change owner,
+/// so the answer is cached for the process.
+pub async fn id_of_slug(state: &AppState, slug: &str) -> Result<Option<TenantId>, ApiError> {
+    if let Some(id) = state.slugs.lock().ok().and_then(|m| m.get(slug).cloned()) {
+        return Ok(Some(id));
+    }
+    let item =
+        state.ports.store.get(&Table::Platform, &format!("SLUG#{slug}"), "SLUG").await.map_err(ApiError::internal)?;
+    let Some(id) = item.and_then(|i| i.s("tenant_id").and_then(|t| TenantId::parse(t).ok())) else { return Ok(None) };
+    // Only an active (fully provisioned) tenant counts.
+    let meta =
+        state.ports.store.get(&Table::Platform, &format!("TENANT#{id}"), "META").await.map_err(ApiError::internal)?;
+    if meta.as_ref().and_then(|m| m.s("status")) != Some("active") {
+        return Ok(None);
+    }
+    if let Ok(mut m) = state.slugs.lock() {
+        if m.len() > 10_000 {
+            m.clear();
+        }
+        m.insert(slug.to_owned(), id.clone());
+    }
+    Ok(Some(id))
+}
+
+/// Slug and name of a tenant.
+pub async fn meta_of(state: &AppState, tenant: &TenantId) -> Result<(String, String), ApiError> {
+    let meta = state
+        .ports
+        .store
+        .get(&Table::Platform, &format!("TENANT#{tenant}"), "META")
+        .await
+        .map_err(ApiError::internal)?;
+    let meta = meta.ok_or_else(|| ApiError::internal(anyhow::anyhow!("tenant {tenant} has no directory entry")))?;
+    Ok((meta.s("slug").unwrap_or_default().to_owned(), meta.s("name").unwrap_or_default().to_owned()))
+}
+
+pub async fn slug_of(state: &AppState, tenant: &TenantId) -> Result<String, ApiError> {
+    Ok(meta_of(state, tenant).await?.0)
 }
 
 /// Create a tenant. A taken slug is a 409; any failure after the slug was reserved releases

@@ -167,6 +167,23 @@ impl Reply {
 pub struct TestApp {
     pub backend: Backend,
     pub state: bulwark::app::AppState,
+    sent: Arc<std::sync::Mutex<Vec<bulwark::ports::OutgoingEmail>>>,
+}
+
+/// Records every email and still sends it through the real adapter (outbox or SES), so
+/// tests read links the same way in both modes.
+struct CapturingMailer {
+    inner: Arc<dyn bulwark::ports::Mailer>,
+    sent: Arc<std::sync::Mutex<Vec<bulwark::ports::OutgoingEmail>>>,
+}
+
+#[async_trait::async_trait]
+impl bulwark::ports::Mailer for CapturingMailer {
+    async fn send(&self, email: &bulwark::ports::OutgoingEmail) -> Result<(), bulwark::ports::MailError> {
+        self.inner.send(email).await?;
+        self.sent.lock().unwrap().push(email.clone());
+        Ok(())
+    }
 }
 
 impl TestApp {
@@ -175,14 +192,27 @@ impl TestApp {
         let _ = tracing_subscriber::fmt().json().with_test_writer().with_env_filter("info").try_init();
         let backend = Backend::new(kind).await;
         backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut ports = backend.ports.clone();
+        ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
         let state = bulwark::app::AppState::new(
-            backend.ports.clone(),
+            ports,
             bulwark::app::Settings {
                 app_url: "https://app.bulwark.test".into(),
                 operator: bulwark::app::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
             },
         );
-        TestApp { backend, state }
+        TestApp { backend, state, sent }
+    }
+
+    /// The token of the newest email sent to `to` whose subject contains `subject`.
+    pub fn token_mailed_to(&self, to: &str, subject: &str) -> Option<String> {
+        let sent = self.sent.lock().unwrap();
+        sent.iter().rev().find(|m| m.to.as_str() == to && m.subject.contains(subject)).map(|m| token_in(&m.text))
+    }
+
+    pub fn mails_to(&self, to: &str) -> usize {
+        self.sent.lock().unwrap().iter().filter(|m| m.to.as_str() == to).count()
     }
 
     pub fn router(&self) -> axum::Router {

@@ -11,6 +11,7 @@ mod contract_secrets;
 mod contract_store;
 
 mod api_errors;
+mod api_identity;
 mod api_tenants;
 mod consistency;
 mod embedded_mode;

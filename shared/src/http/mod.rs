@@ -5,11 +5,13 @@ pub mod extract;
 mod middleware;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{get, patch, post, put, MethodRouter};
 use axum::Router;
 
 use crate::app::AppState;
+use crate::auth::Access;
 use crate::error::ApiError;
+use crate::roles::Privilege;
 use crate::routes;
 
 /// JSON bodies are limited to 1 MiB (API.md).
@@ -23,18 +25,43 @@ pub struct RouteDef {
     pub method: &'static str,
     /// Path template, in the `{param}` syntax shared by axum, OpenAPI and API Gateway.
     pub path: &'static str,
+    /// Who may call it; enforced for every route in [`build`].
+    pub access: Access,
     make: fn() -> MethodRouter<AppState>,
 }
 
+const fn user(privilege: Privilege) -> Access {
+    Access::User { privilege, during_password_change: false }
+}
+
+/// Allowed while a forced password change is pending.
+const fn user_always(privilege: Privilege) -> Access {
+    Access::User { privilege, during_password_change: true }
+}
+
+use routes::{admin, auth as account, me, platform, policy};
+use Privilege::*;
+
 /// Every route of the API.
+#[rustfmt::skip]
 pub static ROUTES: &[RouteDef] = &[
-    RouteDef {
-        function: "platform-create-tenant",
-        method: "POST",
-        path: "/v1/platform/tenants",
-        make: || post(routes::platform::create_tenant),
-    },
-    RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", make: || get(routes::policy::get_policy) },
+    RouteDef { function: "platform-create-tenant", method: "POST", path: "/v1/platform/tenants", access: Access::Operator, make: || post(platform::create_tenant) },
+    RouteDef { function: "invitations-accept", method: "POST", path: "/v1/invitations/accept", access: Access::Public, make: || post(account::accept_invitation) },
+    RouteDef { function: "auth-login", method: "POST", path: "/v1/auth/login", access: Access::Public, make: || post(account::login) },
+    RouteDef { function: "auth-refresh", method: "POST", path: "/v1/auth/refresh", access: Access::Public, make: || post(account::refresh) },
+    RouteDef { function: "auth-logout", method: "POST", path: "/v1/auth/logout", access: user_always(AccountSelf), make: || post(account::logout) },
+    RouteDef { function: "auth-password-forgot", method: "POST", path: "/v1/auth/password/forgot", access: Access::Public, make: || post(account::forgot_password) },
+    RouteDef { function: "auth-password-reset", method: "POST", path: "/v1/auth/password/reset", access: Access::Public, make: || post(account::reset_password) },
+    RouteDef { function: "me-get", method: "GET", path: "/v1/me", access: user_always(AccountSelf), make: || get(me::me) },
+    RouteDef { function: "me-password", method: "POST", path: "/v1/me/password", access: user_always(AccountSelf), make: || post(me::change_password) },
+    RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), make: || get(policy::get_policy) },
+    RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), make: || put(admin::put_policy) },
+    RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), make: || post(admin::invite) },
+    RouteDef { function: "admin-users-list", method: "GET", path: "/v1/admin/users", access: user(UsersManage), make: || get(admin::list_users) },
+    RouteDef { function: "admin-users-patch", method: "PATCH", path: "/v1/admin/users/{user_id}", access: user(UsersManage), make: || patch(admin::patch_user) },
+    RouteDef { function: "admin-users-require-password-change", method: "POST", path: "/v1/admin/users/{user_id}/require-password-change", access: user(UsersManage), make: || post(admin::require_password_change) },
+    RouteDef { function: "admin-users-unlock", method: "POST", path: "/v1/admin/users/{user_id}/unlock", access: user(UsersManage), make: || post(admin::unlock) },
+    RouteDef { function: "admin-audit-list", method: "GET", path: "/v1/admin/audit", access: user(AuditRead), make: || get(admin::audit_log) },
 ];
 
 /// The whole API (local server, tests).
@@ -50,7 +77,12 @@ pub fn app_for(state: AppState, function: &str) -> Router {
 fn build(state: AppState, keep: impl Fn(&RouteDef) -> bool) -> Router {
     let mut router = Router::new();
     for r in ROUTES.iter().filter(|r| keep(r)) {
-        router = router.route(r.path, (r.make)());
+        let mut method_router = (r.make)();
+        if matches!(r.access, Access::User { .. }) {
+            let layer = axum::middleware::from_fn_with_state((state.clone(), r.access), crate::auth::require);
+            method_router = method_router.route_layer(layer);
+        }
+        router = router.route(r.path, method_router);
     }
     router
         .fallback(|| async { ApiError::NotFound })

@@ -1,5 +1,9 @@
 //! Route handlers: thin adapters from HTTP (extractors, status codes, JSON shapes) to the
-//! domain modules. Every handler is mounted by `crate::http::ROUTES`.
+//! domain modules. Every handler is mounted by `crate::http::ROUTES`, which also declares who
+//! may call it.
 
+pub mod admin;
+pub mod auth;
+pub mod me;
 pub mod platform;
 pub mod policy;

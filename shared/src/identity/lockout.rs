@@ -1,0 +1,88 @@
+//! Account lockout: 5 consecutive failures for one (tenant, email) lock it for 15 minutes,
+//! whether or not the account exists.
+//!
+//! Each attempt first *claims* a slot with one atomic conditional increment
+//! (`failures < 5`), and only then is the password verified: however many Lambdas race, at
+//! most 5 guesses are ever evaluated. A success resets the counter; the failure that fills the
+//! fifth slot sets `locked_until`; once that passes, one racing attempt resets the counter
+//! (conditioned on the `locked_until` it saw) and the others claim slots again.
+
+use crate::ports::store::{Cond, ItemStore, StoreError, Table, Update};
+
+pub const MAX_ATTEMPTS: i64 = 5;
+pub const LOCK_SECS: i64 = 15 * 60;
+const SK: &str = "LOCK";
+
+/// Where one (tenant, email)'s counter lives.
+pub struct LockKey {
+    pub table: Table,
+    pub pk: String,
+}
+
+impl LockKey {
+    pub fn for_index(table: Table, index: &str) -> LockKey {
+        LockKey { table, pk: format!("LOCK#{index}") }
+    }
+}
+
+pub enum Claim {
+    /// The attempt may be evaluated; it is attempt number `n` since the last success.
+    Granted {
+        n: i64,
+    },
+    Locked {
+        retry_after_secs: u64,
+    },
+}
+
+pub async fn claim(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<Claim, StoreError> {
+    let open = Cond::Or(vec![Cond::Missing("failures".into()), Cond::lt("failures", MAX_ATTEMPTS)]);
+    for _ in 0..4 {
+        match store.update(&key.table, &key.pk, SK, Update::default().add("failures", 1), open.clone()).await {
+            Ok(item) => return Ok(Claim::Granted { n: item.n("failures").unwrap_or(1) }),
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e),
+        }
+        let item = store.get(&key.table, &key.pk, SK).await?;
+        match item.as_ref().and_then(|i| i.n("locked_until")) {
+            Some(until) if until <= now => {
+                // The lock has run out: exactly one racer resets it, then everyone retries.
+                let reset = Update::default().set("failures", 0i64).remove("locked_until");
+                match store.update(&key.table, &key.pk, SK, reset, Cond::eq("locked_until", until)).await {
+                    Ok(_) | Err(StoreError::ConditionFailed) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Some(until) => return Ok(Claim::Locked { retry_after_secs: (until - now) as u64 }),
+            // All five slots are taken by attempts still being evaluated (or the item vanished
+            // under us and the next claim will succeed).
+            None if item.is_some() => return Ok(Claim::Locked { retry_after_secs: LOCK_SECS as u64 }),
+            None => continue,
+        }
+    }
+    Ok(Claim::Locked { retry_after_secs: LOCK_SECS as u64 })
+}
+
+/// A claimed attempt failed. Returns true when this failure locked the account.
+pub async fn failed(store: &dyn ItemStore, key: &LockKey, n: i64, now: i64) -> Result<bool, StoreError> {
+    if n < MAX_ATTEMPTS {
+        return Ok(false);
+    }
+    let lock = Update::default().set("locked_until", now + LOCK_SECS);
+    match store.update(&key.table, &key.pk, SK, lock, Cond::Missing("locked_until".into())).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A claimed attempt succeeded, or an admin unlocked, or the password was reset.
+pub async fn reset(store: &dyn ItemStore, key: &LockKey) -> Result<(), StoreError> {
+    store.delete(&key.table, &key.pk, SK, Cond::Always).await
+}
+
+/// Whether the counter is locked now (for the admin user list).
+pub async fn is_locked(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<bool, StoreError> {
+    let item = store.get(&key.table, &key.pk, SK).await?;
+    Ok(item.and_then(|i| i.n("locked_until")).is_some_and(|t| t > now))
+}

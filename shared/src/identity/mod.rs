@@ -1,0 +1,8 @@
+//! Identity: invite-only accounts, passwords, lockout, sessions and tokens. Domain logic on
+//! top of the ports; the HTTP handlers in `crate::routes` are thin adapters over it.
+
+pub mod keys;
+pub mod lockout;
+pub mod password;
+pub mod sessions;
+pub mod users;

@@ -1,0 +1,363 @@
+//! Public account routes: accept an invitation, log in, refresh, log out, forgot/reset
+//! password. Every failure that could tell an outsider whether an account exists answers
+//! the same way (and, for logins, after the same work).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::identity::keys::{token_hash, token_tenant};
+use crate::identity::lockout::{self, Claim, LockKey};
+use crate::identity::sessions::{self, Tokens};
+use crate::identity::{password, users};
+use crate::ports::mail::OutgoingEmail;
+use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
+use crate::tenant_keys::Field;
+use crate::tenants;
+use crate::types::{parse_display_text, Email, Role, TenantSlug};
+
+/// Reset links are valid for one hour.
+pub const RESET_TTL_SECS: i64 = 3600;
+
+fn token_pair(t: Tokens) -> Json<Value> {
+    Json(json!({
+        "access_token": t.access_token,
+        "refresh_token": t.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": t.expires_in,
+        "password_change_required": t.password_change_required,
+    }))
+}
+
+/// Reject a password that breaks the policy, rule by rule. `context`: the user's own data,
+/// which makes a password guessable.
+pub fn enforce_policy(password: &str, context: &[&str]) -> Result<(), ApiError> {
+    let failed = password::check_policy(password, context);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::PasswordPolicy(failed))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AcceptBody {
+    token: String,
+    password: String,
+    display_name: String,
+}
+
+/// `POST /v1/invitations/accept` → 201 `{"user_id"}`.
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<AcceptBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let tenant = token_tenant(&body.token).ok_or(ApiError::InvalidCredentials)?;
+    let table = Table::Tenant(tenant.as_str().into());
+    let (pk, sk) = (format!("INVITE#{}", token_hash(&body.token)), "INVITE");
+    let invite = match state.ports.store.get(&table, &pk, sk).await {
+        Ok(Some(i)) => i,
+        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    if invite.s("state") != Some("pending") {
+        return Err(ApiError::Conflict("this invitation has already been used".into()));
+    }
+    let display_name =
+        parse_display_text(&body.display_name, "display_name", 100).map_err(ApiError::ValidationFailed)?;
+    let sealed =
+        invite.b("email_enc").ok_or_else(|| ApiError::internal(anyhow::anyhow!("invitation without email")))?;
+    let email_bytes = state
+        .tenant_keys
+        .open_field(&state.ports, &tenant, &Field { pk: &pk, sk, name: "email" }, sealed)
+        .await
+        .map_err(ApiError::Internal)?;
+    let email =
+        Email::parse(&String::from_utf8_lossy(&email_bytes)).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    enforce_policy(&body.password, &[email.as_str(), &display_name])?;
+    let role = invite.s("role").and_then(Role::parse).unwrap_or(Role::Member);
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let index = keys.email_index(tenant.as_str(), &email);
+    let password_hash = password::hash(SecretString::from(body.password)).await.map_err(ApiError::Internal)?;
+    let user_id = users::new_user_id();
+    let now = state.ports.clock.now_secs();
+    let mut ops = vec![TxOp::Update {
+        table: table.clone(),
+        pk: pk.clone(),
+        sk: sk.into(),
+        update: Update::default().set("state", "used").set("used_at", now).set("user_id", user_id.as_str()),
+        cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
+    }];
+    let new = users::NewUser {
+        user_id: &user_id,
+        email: &email,
+        email_index: &index,
+        display_name: &display_name,
+        role,
+        password_hash,
+    };
+    ops.extend(users::create_ops(&state, &tenant, new).await.map_err(ApiError::Internal)?);
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { index }) => {
+            // Which condition failed decides the answer; without the index, look again.
+            let again = state.ports.store.get(&table, &pk, sk).await.map_err(ApiError::internal)?;
+            return Err(match (index, again) {
+                (_, Some(i)) if i.s("state") == Some("used") => {
+                    ApiError::Conflict("this invitation has already been used".into())
+                }
+                (_, None) => ApiError::InvalidCredentials,
+                _ => ApiError::Conflict("an account with this email already exists".into()),
+            });
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    let invitation_id = invite.s("invitation_id").unwrap_or("unknown");
+    audit::record(&state.ports, &tenant, &user_id, "invitation.accept", invitation_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok((StatusCode::CREATED, Json(json!({ "user_id": user_id }))))
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    tenant: String,
+    email: String,
+    password: String,
+}
+
+/// `POST /v1/auth/login` → the token pair.
+pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<Value>, ApiError> {
+    let pass = SecretString::from(body.password);
+    let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
+        // Nothing can match; spend the same time as a real check anyway.
+        password::verify(pass, None).await.map_err(ApiError::Internal)?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    let store = &*state.ports.store;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let now = state.ports.clock.now_secs();
+    let tenant = tenants::id_of_slug(&state, slug.as_str()).await?;
+    let (lock, index, user) = match &tenant {
+        Some(t) => {
+            let index = keys.email_index(t.as_str(), &email);
+            let user = users::find_by_index(&state, t, &index).await.map_err(ApiError::Internal)?;
+            (LockKey::for_index(Table::Tenant(t.as_str().into()), &index), index, user)
+        }
+        None => {
+            let index = keys.unknown_tenant_index(slug.as_str(), &email);
+            (LockKey::for_index(Table::Platform, &format!("{}#{index}", slug.as_str())), index, None)
+        }
+    };
+    let attempt = match lockout::claim(store, &lock, now).await.map_err(ApiError::internal)? {
+        Claim::Granted { n } => n,
+        Claim::Locked { retry_after_secs } => {
+            if let Some(t) = &tenant {
+                let actor = user.as_ref().map(|u| u.user_id.as_str()).unwrap_or("unknown");
+                audit::record(&state.ports, t, actor, "login.failure", &index[..16], "locked")
+                    .await
+                    .map_err(ApiError::Internal)?;
+            }
+            return Err(ApiError::AccountLocked { retry_after_secs });
+        }
+    };
+    let verified = password::verify(pass.clone(), user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+        .map_err(ApiError::Internal)?;
+    let (Some(tenant), Some(user)) = (tenant, user.filter(|u| verified.ok && !u.disabled)) else {
+        let locked = lockout::failed(store, &lock, attempt, now).await.map_err(ApiError::internal)?;
+        if let Some(t) = tenants::id_of_slug(&state, slug.as_str()).await? {
+            let actor = users::find_by_index(&state, &t, &index)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.user_id)
+                .unwrap_or_else(|| "unknown".into());
+            audit::record(&state.ports, &t, &actor, "login.failure", &index[..16], "failure")
+                .await
+                .map_err(ApiError::Internal)?;
+            if locked {
+                audit::record(&state.ports, &t, &actor, "account.locked", &index[..16], "success")
+                    .await
+                    .map_err(ApiError::Internal)?;
+            }
+        }
+        return Err(ApiError::InvalidCredentials);
+    };
+    lockout::reset(store, &lock).await.map_err(ApiError::internal)?;
+    if verified.needs_rehash {
+        upgrade_hash(&state, &tenant, &user, pass).await?;
+    }
+    audit::record(&state.ports, &tenant, &user.user_id, "login.success", &user.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    let tokens = sessions::create(&state, &tenant, slug.as_str(), &user).await?;
+    Ok(token_pair(tokens))
+}
+
+/// Re-hash a correct password at today's parameters (only if nobody changed it meanwhile).
+async fn upgrade_hash(
+    state: &AppState,
+    tenant: &crate::types::TenantId,
+    user: &users::UserRecord,
+    pass: SecretString,
+) -> Result<(), ApiError> {
+    let fresh = password::hash(pass).await.map_err(ApiError::Internal)?;
+    let table = Table::Tenant(tenant.as_str().into());
+    let cond = Cond::eq("password_hash", user.password_hash.as_str());
+    match state
+        .ports
+        .store
+        .update(
+            &table,
+            users::USERS_PK,
+            &users::user_sk(&user.user_id),
+            Update::default().set("password_hash", fresh),
+            cond,
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST /v1/auth/refresh` → a new token pair; the old refresh token is spent.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(token_pair(sessions::refresh(&state, &body.refresh_token).await?))
+}
+
+/// `POST /v1/auth/logout` → 204; the session dies at once.
+pub async fn logout(State(state): State<AppState>, p: Principal) -> Result<StatusCode, ApiError> {
+    sessions::revoke_session(&state, &p.tenant, &p.session_id, &p.user_id, "session.logout").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotBody {
+    tenant: String,
+    email: String,
+}
+
+/// `POST /v1/auth/password/forgot` → 202 always; an existing user gets a 1-hour reset link.
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ForgotBody>,
+) -> Result<StatusCode, ApiError> {
+    let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
+        return Ok(StatusCode::ACCEPTED);
+    };
+    let Some(tenant) = tenants::id_of_slug(&state, slug.as_str()).await? else { return Ok(StatusCode::ACCEPTED) };
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let index = keys.email_index(tenant.as_str(), &email);
+    let Some(user) = users::find_by_index(&state, &tenant, &index).await.map_err(ApiError::Internal)? else {
+        return Ok(StatusCode::ACCEPTED);
+    };
+    if user.disabled {
+        return Ok(StatusCode::ACCEPTED);
+    }
+    let token = tenants::issue_token(&tenant);
+    let now = state.ports.clock.now_secs();
+    let item = Item::new(format!("RESET#{}", token.hash), "RESET")
+        .with("user_id", user.user_id.as_str())
+        .with("state", "pending")
+        .with("created_at", now)
+        .with(EXPIRES_AT, now + RESET_TTL_SECS);
+    state
+        .ports
+        .store
+        .put(&Table::Tenant(tenant.as_str().into()), item, Cond::NotExists)
+        .await
+        .map_err(ApiError::internal)?;
+    let (_, tenant_name) = tenants::meta_of(&state, &tenant).await?;
+    let link = format!("{}/reset-password?token={}", state.settings.app_url, token.token);
+    let mail = OutgoingEmail {
+        to: email,
+        subject: format!("Reset your {tenant_name} password"),
+        text: format!(
+            "Someone asked to reset the password of your {tenant_name} account on Bulwark.\n\n\
+             Choose a new password here (the link works once, for one hour):\n{link}\n\n\
+             If this was not you, ignore this email; your password stays as it is.\n"
+        ),
+    };
+    state.ports.mailer.send(&mail).await.map_err(ApiError::internal)?;
+    audit::record(&state.ports, &tenant, &user.user_id, "password.reset_request", &user.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+pub struct ResetBody {
+    token: String,
+    new_password: String,
+}
+
+/// `POST /v1/auth/password/reset` → 204; revokes every session and clears the lockout.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = token_tenant(&body.token).ok_or(ApiError::InvalidCredentials)?;
+    let table = Table::Tenant(tenant.as_str().into());
+    let pk = format!("RESET#{}", token_hash(&body.token));
+    let reset = match state.ports.store.get(&table, &pk, "RESET").await {
+        Ok(Some(r)) if r.s("state") == Some("pending") => r,
+        Ok(_) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let user_id = reset.s("user_id").unwrap_or_default();
+    let user =
+        users::get(&state, &tenant, user_id).await.map_err(ApiError::Internal)?.ok_or(ApiError::InvalidCredentials)?;
+    let email = user.email(&state, &tenant).await.map_err(ApiError::Internal)?;
+    enforce_policy(&body.new_password, &[&email])?;
+    let fresh = password::hash(SecretString::from(body.new_password)).await.map_err(ApiError::Internal)?;
+    let now = state.ports.clock.now_secs();
+    let ops = vec![
+        TxOp::Update {
+            table: table.clone(),
+            pk: pk.clone(),
+            sk: "RESET".into(),
+            update: Update::default().set("state", "used").set("used_at", now),
+            cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
+        },
+        TxOp::Update {
+            table: table.clone(),
+            pk: users::USERS_PK.into(),
+            sk: users::user_sk(&user.user_id),
+            update: Update::default()
+                .set("password_hash", fresh)
+                .set("password_change_required", false)
+                .add("session_epoch", 1),
+            cond: Cond::Exists,
+        },
+    ];
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    lockout::reset(&*state.ports.store, &LockKey::for_index(table, &user.email_index))
+        .await
+        .map_err(ApiError::internal)?;
+    audit::record(&state.ports, &tenant, &user.user_id, "password.reset", &user.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
