@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{contains, stored_bytes, Kind, Reply, TestApp};
+use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Kind, Reply, TestApp};
 use crate::on_both_backends;
 
 pub const PW: &str = "Correct-Horse-Battery-9";
@@ -143,26 +143,9 @@ async fn lockout_after_five_failures_for_known_and_unknown_accounts(app: &TestAp
 
 async fn thirty_parallel_wrong_logins_evaluate_at_most_five(app: &TestApp) {
     let admin = admin_of(app, "acme").await;
-    let router = app.router();
-    let tasks: Vec<_> = (0..30)
-        .map(|_| {
-            let router = router.clone();
-            tokio::spawn(async move {
-                let req = http::Request::post("/v1/auth/login")
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(
-                        json!({"tenant": "acme", "email": "admin@acme.test", "password": "Wrong-password-123"})
-                            .to_string(),
-                    ))
-                    .unwrap();
-                crate::helpers::send(router, req).await.status
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let wrong = json!({"tenant": "acme", "email": "admin@acme.test", "password": "Wrong-password-123"});
+    let requests = (0..30).map(|_| json_request("POST", "/v1/auth/login", None, Some(wrong.clone()))).collect();
+    let statuses = statuses_in_parallel(app.router(), requests).await;
     let evaluated = statuses.iter().filter(|s| **s == 401).count();
     let refused = statuses.iter().filter(|s| **s == 423).count();
     assert_eq!(evaluated + refused, 30, "{statuses:?}");

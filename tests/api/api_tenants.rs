@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use bulwark::ports::store::Table;
 
-use crate::helpers::{contains, stored_bytes, token_in, Kind, TestApp, OPERATOR_TOKEN};
+use crate::helpers::{
+    contains, json_request, statuses_in_parallel, stored_bytes, token_in, Kind, TestApp, OPERATOR_TOKEN,
+};
 use crate::on_both_backends;
 
 on_both_backends!(TestApp:
@@ -95,28 +97,13 @@ async fn taken_slug_is_a_conflict(app: &TestApp) {
 }
 
 async fn concurrent_creations_of_one_slug_yield_exactly_one_tenant(app: &TestApp) {
-    let app = Arc::new(app.router());
-    let tasks: Vec<_> = (0..6)
+    let requests = (0..6)
         .map(|i| {
-            let router = (*app).clone();
-            tokio::spawn(async move {
-                let req = http::Request::post("/v1/platform/tenants")
-                    .header("authorization", format!("Bearer {OPERATOR_TOKEN}"))
-                    .header("content-type", "application/json")
-                    .body(axum::body::Body::from(
-                        serde_json::json!({"slug": "race", "name": "Race", "admin_email": format!("a{i}@race.test")})
-                            .to_string(),
-                    ))
-                    .unwrap();
-                crate::helpers::send(router, req).await.status
-            })
+            let body = serde_json::json!({"slug": "race", "name": "Race", "admin_email": format!("a{i}@race.test")});
+            json_request("POST", "/v1/platform/tenants", Some(OPERATOR_TOKEN), Some(body))
         })
         .collect();
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
-    statuses.sort();
+    let statuses = statuses_in_parallel(app.router(), requests).await;
     assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409]);
 }
 

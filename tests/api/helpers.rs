@@ -225,18 +225,7 @@ impl TestApp {
 
     /// A JSON request; `token` becomes `Authorization: Bearer <token>`.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Reply {
-        let mut b = http::Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(v) => {
-                b = b.header("content-type", "application/json");
-                axum::body::Body::from(v.to_string())
-            }
-            None => axum::body::Body::empty(),
-        };
-        self.send(b.body(body).unwrap()).await
+        self.send(json_request(method, path, token, body)).await
     }
 
     pub async fn create_tenant(&self, slug: &str, admin_email: &str) -> Reply {
@@ -257,6 +246,38 @@ impl TestApp {
         paths.sort();
         paths.into_iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
     }
+}
+
+/// A request with an optional bearer token and optional JSON body.
+pub fn json_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> http::Request<axum::body::Body> {
+    let mut b = http::Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(v) => {
+            b = b.header("content-type", "application/json");
+            axum::body::Body::from(v.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    b.body(body).unwrap()
+}
+
+/// Send all requests at once, each on its own task; their statuses, sorted.
+pub async fn statuses_in_parallel(router: axum::Router, requests: Vec<http::Request<axum::body::Body>>) -> Vec<u16> {
+    let tasks: Vec<_> = requests.into_iter().map(|req| tokio::spawn(send(router.clone(), req))).collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap().status);
+    }
+    statuses.sort();
+    statuses
 }
 
 pub async fn send(router: axum::Router, req: http::Request<axum::body::Body>) -> Reply {

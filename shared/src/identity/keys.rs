@@ -113,3 +113,49 @@ pub fn token_tenant(token: &str) -> Option<TenantId> {
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{Algorithm, Header, Validation};
+
+    #[test]
+    fn tokens_signed_with_the_previous_key_still_verify_after_rotation() {
+        // GIVEN a token signed before the rotation, with the then-current key
+        let old = signing_key(b"seed one").unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(old.kid.clone());
+        let claims = serde_json::json!({"sub": "u1", "exp": 4_000_000_000i64});
+        let token = jsonwebtoken::encode(&header, &claims, &old.encoding).unwrap();
+        // WHEN the keys rotate (previous := old, current := new)
+        let ks = KeySet {
+            current: signing_key(b"seed two").unwrap(),
+            previous: signing_key(b"seed one").unwrap(),
+            index_key: Zeroizing::new(vec![1; 32]),
+        };
+        assert_ne!(ks.current.kid, ks.previous.kid);
+        // THEN its kid finds the previous key, which verifies it; the new key would not
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        let key = ks.find(&kid).expect("previous key found by kid");
+        let v = Validation::new(Algorithm::EdDSA);
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &key.decoding, &v).is_ok());
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &ks.current.decoding, &v).is_err());
+        // AND a key that was rotated out entirely is unknown
+        assert!(ks.find(&signing_key(b"seed zero").unwrap().kid).is_none());
+    }
+
+    #[test]
+    fn blind_index_is_keyed_per_tenant_and_normalised() {
+        let ks = KeySet {
+            current: signing_key(b"a").unwrap(),
+            previous: signing_key(b"b").unwrap(),
+            index_key: Zeroizing::new(vec![7; 32]),
+        };
+        let e1 = Email::parse("Ada@Example.org").unwrap();
+        let e2 = Email::parse(" ada@example.ORG ").unwrap();
+        assert_eq!(ks.email_index("t1", &e1), ks.email_index("t1", &e2));
+        assert_ne!(ks.email_index("t1", &e1), ks.email_index("t2", &e1));
+        assert_eq!(ks.email_index("t1", &e1).len(), 64);
+        assert!(!ks.email_index("t1", &e1).contains("ada"));
+    }
+}
