@@ -42,6 +42,8 @@ pub struct AppState {
     pub identity_keys: Arc<IdentityKeys>,
     /// slug → tenant id of active tenants (immutable once active).
     pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
+    /// tenant → (read at, policy); see `policy::load`.
+    pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, crate::policy::Policy)>>>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             tenant_keys: Arc::new(TenantKeys::default()),
             identity_keys: Arc::new(IdentityKeys::default()),
             slugs: Arc::new(Mutex::new(HashMap::new())),
+            policies: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 

@@ -23,18 +23,27 @@ pub enum Access {
     Operator,
     /// A signed-in user whose role has the privilege. `during_password_change`: still allowed
     /// while an admin-forced password change is pending (`GET /v1/me`, `POST /v1/me/password`,
-    /// `POST /v1/auth/logout`).
-    User { privilege: Privilege, during_password_change: bool },
+    /// `POST /v1/auth/logout`). `during_mfa_enrollment`: still allowed while the tenant
+    /// requires MFA and the user has not enrolled (`GET /v1/me`, `/v1/me/mfa/*`, logout).
+    User { privilege: Privilege, during_password_change: bool, during_mfa_enrollment: bool },
 }
 
 pub async fn require(State((state, access)): State<(AppState, Access)>, mut req: Request, next: Next) -> Response {
-    let Access::User { privilege, during_password_change } = access else { return next.run(req).await };
+    let Access::User { privilege, during_password_change, during_mfa_enrollment } = access else {
+        return next.run(req).await;
+    };
     let result = async {
         let (mut parts, body) = req.into_parts();
         let BearerToken(token) = BearerToken::from_request_parts(&mut parts, &state).await?;
         let principal = crate::identity::sessions::authenticate(&state, &token).await?;
         if principal.user.password_change_required && !during_password_change {
             return Err(ApiError::PasswordChangeRequired);
+        }
+        if !principal.user.mfa_enabled
+            && !during_mfa_enrollment
+            && crate::policy::load(&state, &principal.tenant).await?.mfa_required
+        {
+            return Err(ApiError::MfaEnrollmentRequired);
         }
         if !roles::has(principal.user.role, privilege) {
             return Err(ApiError::Forbidden);

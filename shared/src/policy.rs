@@ -1,9 +1,18 @@
 //! Tenant policy: the fixed password/lockout/session rules of API.md plus the settings an
 //! admin may change (app passcode, MFA requirement), stored in the tenant's table.
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
-use crate::ports::store::Item;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::ports::store::{Cond, Item, Table};
+use crate::types::TenantId;
+
+/// How long a process trusts its copy of a tenant's policy (the MFA gate reads it on every
+/// request); a change made elsewhere is seen within this time.
+const CACHE_TTL: Duration = Duration::from_secs(10);
 
 pub const POLICY_PK: &str = "TENANT";
 pub const POLICY_SK: &str = "POLICY";
@@ -54,4 +63,34 @@ impl Policy {
             "mfa_required": self.mfa_required,
         })
     }
+}
+
+/// The tenant's policy (cached briefly).
+pub async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
+    if let Some((at, p)) = state.policies.lock().ok().and_then(|c| c.get(tenant.as_str()).cloned()) {
+        if at.elapsed() < CACHE_TTL {
+            return Ok(p);
+        }
+    }
+    let table = Table::Tenant(tenant.as_str().into());
+    let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.map_err(ApiError::internal)?;
+    let policy = item.as_ref().map(Policy::from_item).unwrap_or_default();
+    if let Ok(mut c) = state.policies.lock() {
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
+    }
+    Ok(policy)
+}
+
+/// Replace the tenant's policy.
+pub async fn save(state: &AppState, tenant: &TenantId, policy: &Policy) -> Result<(), ApiError> {
+    let now = state.ports.clock.now_secs();
+    let table = Table::Tenant(tenant.as_str().into());
+    state.ports.store.put(&table, policy.to_item(now), Cond::Always).await.map_err(ApiError::internal)?;
+    if let Ok(mut c) = state.policies.lock() {
+        c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
+    }
+    Ok(())
 }

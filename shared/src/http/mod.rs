@@ -5,7 +5,7 @@ pub mod extract;
 mod middleware;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post, put, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 
 use crate::app::AppState;
@@ -31,15 +31,25 @@ pub struct RouteDef {
 }
 
 const fn user(privilege: Privilege) -> Access {
-    Access::User { privilege, during_password_change: false }
+    Access::User { privilege, during_password_change: false, during_mfa_enrollment: false }
+}
+
+/// Allowed while a forced password change or an MFA enrolment is pending.
+const fn user_always(privilege: Privilege) -> Access {
+    Access::User { privilege, during_password_change: true, during_mfa_enrollment: true }
 }
 
 /// Allowed while a forced password change is pending.
-const fn user_always(privilege: Privilege) -> Access {
-    Access::User { privilege, during_password_change: true }
+const fn user_changing_password(privilege: Privilege) -> Access {
+    Access::User { privilege, during_password_change: true, during_mfa_enrollment: false }
 }
 
-use routes::{admin, auth as account, me, platform, policy};
+/// Allowed while an MFA enrolment is pending.
+const fn user_enrolling(privilege: Privilege) -> Access {
+    Access::User { privilege, during_password_change: false, during_mfa_enrollment: true }
+}
+
+use routes::{admin, auth as account, me, mfa, platform, policy};
 use Privilege::*;
 
 /// Every route of the API.
@@ -53,7 +63,14 @@ pub static ROUTES: &[RouteDef] = &[
     RouteDef { function: "auth-password-forgot", method: "POST", path: "/v1/auth/password/forgot", access: Access::Public, make: || post(account::forgot_password) },
     RouteDef { function: "auth-password-reset", method: "POST", path: "/v1/auth/password/reset", access: Access::Public, make: || post(account::reset_password) },
     RouteDef { function: "me-get", method: "GET", path: "/v1/me", access: user_always(AccountSelf), make: || get(me::me) },
-    RouteDef { function: "me-password", method: "POST", path: "/v1/me/password", access: user_always(AccountSelf), make: || post(me::change_password) },
+    RouteDef { function: "me-password", method: "POST", path: "/v1/me/password", access: user_changing_password(AccountSelf), make: || post(me::change_password) },
+    RouteDef { function: "me-mfa-totp-create", method: "POST", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), make: || post(mfa::enrol) },
+    RouteDef { function: "me-mfa-totp-confirm", method: "POST", path: "/v1/me/mfa/totp/confirm", access: user_enrolling(AccountSelf), make: || post(mfa::confirm) },
+    RouteDef { function: "me-mfa-totp-delete", method: "DELETE", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), make: || delete(mfa::disable) },
+    RouteDef { function: "me-security-questions-put", method: "PUT", path: "/v1/me/security-questions", access: user(AccountSelf), make: || put(mfa::set_security_questions) },
+    RouteDef { function: "auth-mfa", method: "POST", path: "/v1/auth/mfa", access: Access::Public, make: || post(mfa::complete_login) },
+    RouteDef { function: "auth-mfa-recover", method: "POST", path: "/v1/auth/mfa/recover", access: Access::Public, make: || post(mfa::recover) },
+    RouteDef { function: "auth-mfa-recover-confirm", method: "POST", path: "/v1/auth/mfa/recover/confirm", access: Access::Public, make: || post(mfa::recover_confirm) },
     RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), make: || get(policy::get_policy) },
     RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), make: || put(admin::put_policy) },
     RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), make: || post(admin::invite) },

@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod lockout;
+pub mod mfa;
 pub mod password;
 pub mod sessions;
 pub mod users;

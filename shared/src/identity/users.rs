@@ -3,7 +3,9 @@
 //! the email unique per tenant (created in the same transaction, conditioned on absence).
 
 use crate::app::AppState;
-use crate::ports::store::{Cond, Item, Table, TxOp};
+use zeroize::Zeroizing;
+
+use crate::ports::store::{AttrValue, Cond, Item, Table, TxOp};
 use crate::tenant_keys::Field;
 use crate::types::{Email, Role, TenantId};
 
@@ -51,11 +53,30 @@ impl UserRecord {
         })
     }
 
-    async fn open(&self, state: &AppState, tenant: &TenantId, field: &str) -> anyhow::Result<String> {
-        let sealed = self.item.b(&format!("{field}_enc")).ok_or_else(|| anyhow::anyhow!("user without {field}"))?;
+    /// Decrypt the encrypted field `<field>_enc`, if the user has it.
+    pub async fn open_bytes(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        field: &str,
+    ) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+        let Some(sealed) = self.item.b(&format!("{field}_enc")) else { return Ok(None) };
         let at = Field { pk: USERS_PK, sk: &self.item.sk, name: field };
-        let plain = state.tenant_keys.open_field(&state.ports, tenant, &at, sealed).await?;
+        Ok(Some(state.tenant_keys.open_field(&state.ports, tenant, &at, sealed).await?))
+    }
+
+    async fn open(&self, state: &AppState, tenant: &TenantId, field: &str) -> anyhow::Result<String> {
+        let plain =
+            self.open_bytes(state, tenant, field).await?.ok_or_else(|| anyhow::anyhow!("user without {field}"))?;
         Ok(String::from_utf8(plain.to_vec())?)
+    }
+
+    /// The argon2id hashes of the two security answers, if set.
+    pub fn answer_hashes(&self) -> Option<(String, String)> {
+        match self.item.get("answer_hashes") {
+            Some(AttrValue::L(l)) if l.len() == 2 => Some((l[0].as_s()?.to_owned(), l[1].as_s()?.to_owned())),
+            _ => None,
+        }
     }
 
     pub async fn email(&self, state: &AppState, tenant: &TenantId) -> anyhow::Result<String> {
@@ -65,6 +86,18 @@ impl UserRecord {
     pub async fn display_name(&self, state: &AppState, tenant: &TenantId) -> anyhow::Result<String> {
         self.open(state, tenant, "display_name").await
     }
+}
+
+/// Encrypt a value for field `<field>_enc` of a user's item.
+pub async fn seal(
+    state: &AppState,
+    tenant: &TenantId,
+    user_id: &str,
+    field: &str,
+    plain: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let sk = user_sk(user_id);
+    state.tenant_keys.seal_field(&state.ports, tenant, &Field { pk: USERS_PK, sk: &sk, name: field }, plain).await
 }
 
 pub async fn get(state: &AppState, tenant: &TenantId, user_id: &str) -> anyhow::Result<Option<UserRecord>> {

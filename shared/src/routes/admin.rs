@@ -285,8 +285,7 @@ pub async fn put_policy(
         app_passcode_timeout_minutes: body.app_passcode.timeout_minutes as u8,
         mfa_required: body.mfa_required,
     };
-    let now = state.ports.clock.now_secs();
-    state.ports.store.put(&table(&p.tenant), policy.to_item(now), Cond::Always).await.map_err(ApiError::internal)?;
+    crate::policy::save(&state, &p.tenant, &policy).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "policy.update", p.tenant.as_str(), "success")
         .await
         .map_err(ApiError::Internal)?;

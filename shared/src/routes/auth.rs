@@ -22,19 +22,63 @@ use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
 use crate::tenant_keys::Field;
 use crate::tenants;
-use crate::types::{parse_display_text, Email, Role, TenantSlug};
+use crate::types::{parse_display_text, Email, Role, TenantId, TenantSlug};
 
 /// Reset links are valid for one hour.
 pub const RESET_TTL_SECS: i64 = 3600;
 
-fn token_pair(t: Tokens) -> Json<Value> {
-    Json(json!({
+fn token_pair(t: Tokens) -> Value {
+    json!({
         "access_token": t.access_token,
         "refresh_token": t.refresh_token,
         "token_type": "Bearer",
         "expires_in": t.expires_in,
         "password_change_required": t.password_change_required,
-    }))
+    })
+}
+
+/// The end of every successful sign-in (password, second factor, MFA recovery): clear the
+/// lockout count, audit, start a session; flag a pending MFA enrolment the tenant requires.
+pub(crate) async fn finish_login(
+    state: &AppState,
+    tenant: &TenantId,
+    lock: &LockKey,
+    user: &users::UserRecord,
+    how: &str,
+) -> Result<Json<Value>, ApiError> {
+    lockout::reset(&*state.ports.store, lock).await.map_err(ApiError::internal)?;
+    audit::record(&state.ports, tenant, &user.user_id, "login.success", how, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    let slug = tenants::slug_of(state, tenant).await?;
+    let mut body = token_pair(sessions::create(state, tenant, &slug, user).await?);
+    let enrol = !user.mfa_enabled && crate::policy::load(state, tenant).await?.mfa_required;
+    body["mfa_enrollment_required"] = json!(enrol);
+    Ok(Json(body))
+}
+
+/// A claimed attempt failed: count it toward the lockout and audit it (and the lock, if this
+/// failure set it). `target` is pseudonymous (the email index prefix) for unknown accounts.
+pub(crate) async fn record_failure(
+    state: &AppState,
+    tenant: Option<&TenantId>,
+    lock: &LockKey,
+    attempt: i64,
+    actor: &str,
+    target: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    let now = state.ports.clock.now_secs();
+    let locked = lockout::failed(&*state.ports.store, lock, attempt, now).await.map_err(ApiError::internal)?;
+    if let Some(t) = tenant {
+        audit::record(&state.ports, t, actor, action, target, "failure").await.map_err(ApiError::Internal)?;
+        if locked {
+            audit::record(&state.ports, t, actor, "account.locked", target, "success")
+                .await
+                .map_err(ApiError::Internal)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reject a password that breaks the policy, rule by rule. `context`: the user's own data,
@@ -172,35 +216,22 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBo
     let verified = password::verify(pass.clone(), user.as_ref().map(|u| u.password_hash.clone()))
         .await
         .map_err(ApiError::Internal)?;
-    let (Some(tenant), Some(user)) = (tenant, user.filter(|u| verified.ok && !u.disabled)) else {
-        let locked = lockout::failed(store, &lock, attempt, now).await.map_err(ApiError::internal)?;
-        if let Some(t) = tenants::id_of_slug(&state, slug.as_str()).await? {
-            let actor = users::find_by_index(&state, &t, &index)
-                .await
-                .ok()
-                .flatten()
-                .map(|u| u.user_id)
-                .unwrap_or_else(|| "unknown".into());
-            audit::record(&state.ports, &t, &actor, "login.failure", &index[..16], "failure")
-                .await
-                .map_err(ApiError::Internal)?;
-            if locked {
-                audit::record(&state.ports, &t, &actor, "account.locked", &index[..16], "success")
-                    .await
-                    .map_err(ApiError::Internal)?;
-            }
-        }
+    let actor = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| "unknown".into());
+    let (Some(tenant), Some(user)) = (tenant.clone(), user.filter(|u| verified.ok && !u.disabled)) else {
+        record_failure(&state, tenant.as_ref(), &lock, attempt, &actor, &index[..16], "login.failure").await?;
         return Err(ApiError::InvalidCredentials);
     };
-    lockout::reset(store, &lock).await.map_err(ApiError::internal)?;
     if verified.needs_rehash {
         upgrade_hash(&state, &tenant, &user, pass).await?;
     }
-    audit::record(&state.ports, &tenant, &user.user_id, "login.success", &user.user_id, "success")
-        .await
-        .map_err(ApiError::Internal)?;
-    let tokens = sessions::create(&state, &tenant, slug.as_str(), &user).await?;
-    Ok(token_pair(tokens))
+    if user.mfa_enabled {
+        // The password was right: the count restarts, and the second factor gets its own
+        // attempts (each wrong code counts toward the lockout again).
+        lockout::reset(store, &lock).await.map_err(ApiError::internal)?;
+        let token = crate::routes::mfa::start_challenge(&state, &tenant, &user).await?;
+        return Ok(Json(json!({ "mfa_required": true, "mfa_token": token })));
+    }
+    finish_login(&state, &tenant, &lock, &user, "password").await
 }
 
 /// Re-hash a correct password at today's parameters (only if nobody changed it meanwhile).
@@ -240,7 +271,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(token_pair(sessions::refresh(&state, &body.refresh_token).await?))
+    Ok(Json(token_pair(sessions::refresh(&state, &body.refresh_token).await?)))
 }
 
 /// `POST /v1/auth/logout` → 204; the session dies at once.

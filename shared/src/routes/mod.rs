@@ -5,5 +5,6 @@
 pub mod admin;
 pub mod auth;
 pub mod me;
+pub mod mfa;
 pub mod platform;
 pub mod policy;

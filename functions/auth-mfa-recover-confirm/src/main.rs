@@ -1,0 +1,5 @@
+//! Lambda function `auth-mfa-recover-confirm`: serves its route(s) of `bulwark::http::ROUTES`.
+
+fn main() -> std::process::ExitCode {
+    bulwark::lambda::main("auth-mfa-recover-confirm")
+}

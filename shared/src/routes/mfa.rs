@@ -1,0 +1,510 @@
+//! Multi-factor authentication and recovery (API.md): TOTP enrolment and removal, security
+//! questions, the second step of a login, and recovery by email + security questions.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{finish_login, record_failure};
+use crate::app::AppState;
+use crate::audit;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::identity::keys::{token_hash, token_tenant};
+use crate::identity::lockout::{self, Claim, LockKey};
+use crate::identity::mfa;
+use crate::identity::password;
+use crate::identity::users::{self, UserRecord};
+use crate::ports::mail::OutgoingEmail;
+use crate::ports::store::{
+    AttrValue, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update, EXPIRES_AT,
+};
+use crate::tenants;
+use crate::types::{parse_display_text, Email, TenantId, TenantSlug};
+
+fn table(t: &TenantId) -> Table {
+    Table::Tenant(t.as_str().into())
+}
+
+fn user_lock(tenant: &TenantId, user: &UserRecord) -> LockKey {
+    LockKey::for_index(table(tenant), &user.email_index)
+}
+
+fn codes_pk(user_id: &str) -> String {
+    format!("RCODES#{user_id}")
+}
+
+/// Delete every recovery code of a user (regeneration, MFA off).
+async fn delete_recovery_codes(state: &AppState, tenant: &TenantId, user_id: &str) -> Result<(), ApiError> {
+    let store = &state.ports.store;
+    loop {
+        let page = store
+            .query(QueryRequest {
+                table: table(tenant),
+                pk: codes_pk(user_id),
+                range: SkRange::Prefix(String::new()),
+                direction: Direction::Forward,
+                limit: 100,
+                cursor: None,
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        if page.items.is_empty() {
+            return Ok(());
+        }
+        for item in page.items {
+            store.delete(&table(tenant), &item.pk, &item.sk, Cond::Always).await.map_err(ApiError::internal)?;
+        }
+    }
+}
+
+/// `POST /v1/me/mfa/totp` → `{"secret", "otpauth_uri"}`; MFA is on only after confirmation.
+pub async fn enrol(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+    if p.user.mfa_enabled {
+        return Err(ApiError::Conflict("MFA is already on; turn it off before enrolling again".into()));
+    }
+    let secret = mfa::new_secret();
+    let (_, tenant_name) = tenants::meta_of(&state, &p.tenant).await?;
+    let email = p.user.email(&state, &p.tenant).await.map_err(ApiError::Internal)?;
+    let (base32, uri) = mfa::enrolment(&secret, &tenant_name, &email).map_err(ApiError::Internal)?;
+    let sealed =
+        users::seal(&state, &p.tenant, &p.user_id, "totp_pending", &secret).await.map_err(ApiError::Internal)?;
+    let set = Update::default().set("totp_pending_enc", sealed);
+    let sk = users::user_sk(&p.user_id);
+    state
+        .ports
+        .store
+        .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "secret": base32, "otpauth_uri": uri })))
+}
+
+#[derive(Deserialize)]
+pub struct CodeBody {
+    code: String,
+}
+
+/// `POST /v1/me/mfa/totp/confirm` `{"code"}` → `{"recovery_codes": [10]}`; MFA is on.
+pub async fn confirm(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let pending = p
+        .user
+        .open_bytes(&state, &p.tenant, "totp_pending")
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::Conflict("start the enrolment first (POST /v1/me/mfa/totp)".into()))?;
+    let now = state.ports.clock.now_secs();
+    let Some(step) = mfa::matching_step(&pending, body.code.trim(), now) else {
+        audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "failure")
+            .await
+            .map_err(ApiError::Internal)?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    let totp_enc = users::seal(&state, &p.tenant, &p.user_id, "totp", &pending).await.map_err(ApiError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let codes = mfa::new_recovery_codes();
+    delete_recovery_codes(&state, &p.tenant, &p.user_id).await?;
+    let mut ops = vec![TxOp::Update {
+        table: table(&p.tenant),
+        pk: users::USERS_PK.into(),
+        sk: users::user_sk(&p.user_id),
+        update: Update::default()
+            .set("mfa_enabled", true)
+            .set("totp_enc", totp_enc)
+            .set("totp_last_step", step as i64)
+            .remove("totp_pending_enc"),
+        // A code is used once: the step must be newer than any accepted before.
+        cond: Cond::And(vec![
+            Cond::Exists,
+            Cond::eq("mfa_enabled", false),
+            Cond::Or(vec![Cond::Missing("totp_last_step".into()), Cond::lt("totp_last_step", step as i64)]),
+        ]),
+    }];
+    for code in &codes {
+        let item = Item::new(codes_pk(&p.user_id), keys.recovery_code_hash(p.tenant.as_str(), code));
+        ops.push(TxOp::Put { table: table(&p.tenant), item, cond: Cond::NotExists });
+    }
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(Json(json!({ "recovery_codes": codes })))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    password: String,
+}
+
+/// `DELETE /v1/me/mfa/totp` `{"password"}` → 204; refused while the tenant requires MFA.
+pub async fn disable(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    if crate::policy::load(&state, &p.tenant).await?.mfa_required {
+        return Err(ApiError::Forbidden);
+    }
+    let ok = password::verify(SecretString::from(body.password), Some(p.user.password_hash.clone()))
+        .await
+        .map_err(ApiError::Internal)?
+        .ok;
+    if !ok {
+        audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.disable", &p.user_id, "failure")
+            .await
+            .map_err(ApiError::Internal)?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    turn_off(&state, &p.tenant, &p.user_id).await?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.disable", &p.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn turn_off(state: &AppState, tenant: &TenantId, user_id: &str) -> Result<(), ApiError> {
+    let off = Update::default().set("mfa_enabled", false).remove("totp_enc").remove("totp_pending_enc");
+    let sk = users::user_sk(user_id);
+    state
+        .ports
+        .store
+        .update(&table(tenant), users::USERS_PK, &sk, off, Cond::Exists)
+        .await
+        .map_err(ApiError::internal)?;
+    delete_recovery_codes(state, tenant, user_id).await
+}
+
+#[derive(Deserialize)]
+pub struct QuestionBody {
+    question: String,
+    answer: String,
+}
+
+#[derive(Deserialize)]
+pub struct QuestionsBody {
+    questions: Vec<QuestionBody>,
+}
+
+/// `PUT /v1/me/security-questions` → 204. Questions encrypted; answers normalised and
+/// stored only as argon2id hashes.
+pub async fn set_security_questions(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<QuestionsBody>,
+) -> Result<StatusCode, ApiError> {
+    if body.questions.len() != 2 {
+        return Err(ApiError::ValidationFailed("exactly two questions are required".into()));
+    }
+    let mut questions = Vec::new();
+    let mut hashes = Vec::new();
+    for q in &body.questions {
+        questions.push(parse_display_text(&q.question, "question", 200).map_err(ApiError::ValidationFailed)?);
+        let answer = mfa::normalise_answer(&q.answer);
+        if answer.chars().count() < 2 || answer.chars().count() > 200 {
+            return Err(ApiError::ValidationFailed("each answer must be 2..=200 characters".into()));
+        }
+        hashes.push(AttrValue::S(password::hash(SecretString::from(answer)).await.map_err(ApiError::Internal)?));
+    }
+    if questions[0].to_lowercase() == questions[1].to_lowercase() {
+        return Err(ApiError::ValidationFailed("the two questions must differ".into()));
+    }
+    let sealed = users::seal(&state, &p.tenant, &p.user_id, "security_questions", &mfa::encode_questions(&questions))
+        .await
+        .map_err(ApiError::Internal)?;
+    let set = Update::default().set("security_questions_enc", sealed).set("answer_hashes", AttrValue::L(hashes));
+    let sk = users::user_sk(&p.user_id);
+    state
+        .ports
+        .store
+        .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
+        .await
+        .map_err(ApiError::internal)?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.security_questions", &p.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issue the short-lived, single-purpose `mfa_token` of a login whose password was right.
+pub(crate) async fn start_challenge(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &UserRecord,
+) -> Result<String, ApiError> {
+    let token = tenants::issue_token(tenant);
+    let now = state.ports.clock.now_secs();
+    let item = Item::new(format!("MFA#{}", token.hash), "MFA")
+        .with("user_id", user.user_id.as_str())
+        .with("failures", 0i64)
+        .with(EXPIRES_AT, now + mfa::CHALLENGE_TTL_SECS);
+    state.ports.store.put(&table(tenant), item, Cond::NotExists).await.map_err(ApiError::internal)?;
+    Ok(token.token)
+}
+
+/// Check a second factor: a TOTP code (each time step accepted once, enforced by a
+/// conditional write, so a replay fails even in parallel) or an unused recovery code.
+async fn second_factor_ok(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &UserRecord,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let now = state.ports.clock.now_secs();
+    let code = code.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(secret) = user.open_bytes(state, tenant, "totp").await.map_err(ApiError::Internal)? else {
+            return Ok(false);
+        };
+        let Some(step) = mfa::matching_step(&secret, code, now) else { return Ok(false) };
+        let step = step as i64;
+        let cond = Cond::And(vec![
+            Cond::eq("mfa_enabled", true),
+            Cond::Or(vec![Cond::Missing("totp_last_step".into()), Cond::lt("totp_last_step", step)]),
+        ]);
+        let sk = users::user_sk(&user.user_id);
+        return match state
+            .ports
+            .store
+            .update(&table(tenant), users::USERS_PK, &sk, Update::default().set("totp_last_step", step), cond)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(ApiError::internal(e)),
+        };
+    }
+    let Some(code) = mfa::canonical_recovery_code(code) else { return Ok(false) };
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let hash = keys.recovery_code_hash(tenant.as_str(), &code);
+    match state.ports.store.delete(&table(tenant), &codes_pk(&user.user_id), &hash, Cond::Exists).await {
+        Ok(()) => {
+            audit::record(&state.ports, tenant, &user.user_id, "mfa.recovery_code_used", &user.user_id, "success")
+                .await
+                .map_err(ApiError::Internal)?;
+            Ok(true)
+        }
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MfaLoginBody {
+    mfa_token: String,
+    code: String,
+}
+
+/// `POST /v1/auth/mfa` `{"mfa_token", "code"}` → the token pair. A wrong code counts toward
+/// the lockout; the `mfa_token` dies after 5 wrong codes or 5 minutes.
+pub async fn complete_login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<MfaLoginBody>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = token_tenant(&body.mfa_token).ok_or(ApiError::InvalidCredentials)?;
+    let pk = format!("MFA#{}", token_hash(&body.mfa_token));
+    let challenge = match state.ports.store.get(&table(&tenant), &pk, "MFA").await {
+        Ok(Some(c)) => c,
+        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let user_id = challenge.s("user_id").unwrap_or_default();
+    let user =
+        users::get(&state, &tenant, user_id).await.map_err(ApiError::Internal)?.ok_or(ApiError::InvalidCredentials)?;
+    if user.disabled {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let lock = user_lock(&tenant, &user);
+    let now = state.ports.clock.now_secs();
+    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ApiError::internal)? {
+        Claim::Granted { n } => n,
+        Claim::Locked { retry_after_secs } => return Err(ApiError::AccountLocked { retry_after_secs }),
+    };
+    if !second_factor_ok(&state, &tenant, &user, &body.code).await? {
+        record_failure(&state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "login.mfa_failure")
+            .await?;
+        let failed = state
+            .ports
+            .store
+            .update(&table(&tenant), &pk, "MFA", Update::default().add("failures", 1), Cond::Exists)
+            .await;
+        if let Ok(item) = failed {
+            if item.n("failures").unwrap_or(0) >= mfa::CHALLENGE_MAX_FAILURES {
+                let _ = state.ports.store.delete(&table(&tenant), &pk, "MFA", Cond::Always).await;
+            }
+        }
+        return Err(ApiError::InvalidCredentials);
+    }
+    // The challenge is single use: only one completion can delete it.
+    match state.ports.store.delete(&table(&tenant), &pk, "MFA", Cond::Exists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    finish_login(&state, &tenant, &lock, &user, "mfa").await
+}
+
+#[derive(Deserialize)]
+pub struct RecoverBody {
+    tenant: String,
+    email: String,
+    answers: Vec<String>,
+}
+
+/// `POST /v1/auth/mfa/recover` → 202 always. Both answers right: a single-use, one-hour
+/// recovery link goes to the user's email. Wrong answers count toward the lockout.
+pub async fn recover(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RecoverBody>,
+) -> Result<StatusCode, ApiError> {
+    if body.answers.len() != 2 {
+        return Err(ApiError::InvalidRequest("answers must hold exactly two answers".into()));
+    }
+    let found = async {
+        let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
+            return Ok(None);
+        };
+        let Some(tenant) = tenants::id_of_slug(&state, slug.as_str()).await? else { return Ok(None) };
+        let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+        let index = keys.email_index(tenant.as_str(), &email);
+        let user = users::find_by_index(&state, &tenant, &index).await.map_err(ApiError::Internal)?;
+        Ok::<_, ApiError>(user.filter(|u| !u.disabled).map(|u| (tenant, email, u)))
+    }
+    .await?;
+    let answers: Vec<SecretString> =
+        body.answers.iter().map(|a| SecretString::from(mfa::normalise_answer(a))).collect();
+    let Some((tenant, email, user)) = found else {
+        // Same work as a real check, same answer.
+        for a in answers {
+            password::verify(a, None).await.map_err(ApiError::Internal)?;
+        }
+        return Ok(StatusCode::ACCEPTED);
+    };
+    let lock = user_lock(&tenant, &user);
+    let now = state.ports.clock.now_secs();
+    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ApiError::internal)? {
+        Claim::Granted { n } => n,
+        Claim::Locked { .. } => {
+            audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover_request", &user.user_id, "locked")
+                .await
+                .map_err(ApiError::Internal)?;
+            return Ok(StatusCode::ACCEPTED);
+        }
+    };
+    let hashes = user.answer_hashes();
+    let mut right = hashes.is_some();
+    let stored = hashes.map(|(a, b)| vec![Some(a), Some(b)]).unwrap_or_else(|| vec![None, None]);
+    for (answer, hash) in answers.into_iter().zip(stored) {
+        right &= password::verify(answer, hash).await.map_err(ApiError::Internal)?.ok;
+    }
+    if !right {
+        record_failure(&state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover_request")
+            .await?;
+        return Ok(StatusCode::ACCEPTED);
+    }
+    lockout::reset(&*state.ports.store, &lock).await.map_err(ApiError::internal)?;
+    let token = tenants::issue_token(&tenant);
+    let item = Item::new(format!("MFARECOVER#{}", token.hash), "MFARECOVER")
+        .with("user_id", user.user_id.as_str())
+        .with("state", "pending")
+        .with(EXPIRES_AT, now + mfa::RECOVER_TTL_SECS);
+    state.ports.store.put(&table(&tenant), item, Cond::NotExists).await.map_err(ApiError::internal)?;
+    let (_, tenant_name) = tenants::meta_of(&state, &tenant).await?;
+    let link = format!("{}/recover-mfa?token={}", state.settings.app_url, token.token);
+    let mail = OutgoingEmail {
+        to: email,
+        subject: format!("Recover sign-in to your {tenant_name} account"),
+        text: format!(
+            "Your security answers were confirmed. To sign in without your authenticator, open this\n\
+             link and enter your password (it works once, for one hour). Multi-factor\n\
+             authentication will be turned off and you will enrol again:\n{link}\n\n\
+             If this was not you, contact your administrator at once.\n"
+        ),
+    };
+    state.ports.mailer.send(&mail).await.map_err(ApiError::internal)?;
+    audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover_request", &user.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+pub struct RecoverConfirmBody {
+    token: String,
+    password: String,
+}
+
+/// `POST /v1/auth/mfa/recover/confirm` `{"token", "password"}` → the token pair; MFA is off
+/// and must be enrolled again.
+pub async fn recover_confirm(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RecoverConfirmBody>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = token_tenant(&body.token).ok_or(ApiError::InvalidCredentials)?;
+    let pk = format!("MFARECOVER#{}", token_hash(&body.token));
+    let link = match state.ports.store.get(&table(&tenant), &pk, "MFARECOVER").await {
+        Ok(Some(l)) if l.s("state") == Some("pending") => l,
+        Ok(_) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let user = users::get(&state, &tenant, link.s("user_id").unwrap_or_default())
+        .await
+        .map_err(ApiError::Internal)?
+        .filter(|u| !u.disabled)
+        .ok_or(ApiError::InvalidCredentials)?;
+    let lock = user_lock(&tenant, &user);
+    let now = state.ports.clock.now_secs();
+    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ApiError::internal)? {
+        Claim::Granted { n } => n,
+        Claim::Locked { retry_after_secs } => return Err(ApiError::AccountLocked { retry_after_secs }),
+    };
+    let ok = password::verify(SecretString::from(body.password), Some(user.password_hash.clone()))
+        .await
+        .map_err(ApiError::Internal)?
+        .ok;
+    if !ok {
+        record_failure(&state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover").await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    let ops = vec![
+        TxOp::Update {
+            table: table(&tenant),
+            pk: pk.clone(),
+            sk: "MFARECOVER".into(),
+            update: Update::default().set("state", "used"),
+            cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
+        },
+        TxOp::Update {
+            table: table(&tenant),
+            pk: users::USERS_PK.into(),
+            sk: users::user_sk(&user.user_id),
+            update: Update::default().set("mfa_enabled", false).remove("totp_enc").remove("totp_pending_enc"),
+            cond: Cond::Exists,
+        },
+    ];
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::InvalidCredentials),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    delete_recovery_codes(&state, &tenant, &user.user_id).await?;
+    audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover", &user.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    let user = users::get(&state, &tenant, &user.user_id)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or(ApiError::InvalidCredentials)?;
+    finish_login(&state, &tenant, &lock, &user, "mfa_recovery").await
+}
