@@ -483,3 +483,45 @@ fn argon2_hash_with(m: u32, t: u32, pw: &str) -> String {
     );
     a.hash_password(pw.as_bytes(), &SaltString::generate(&mut rand::rngs::OsRng)).unwrap().to_string()
 }
+
+on_both_backends!(TestApp: device_key_is_stable_until_an_admin_wipes_it);
+
+async fn device_key_is_stable_until_an_admin_wipes_it(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let member = join(app, &admin, "nurse@acme.test", "member").await;
+    // GIVEN the member's device key
+    let first = app.call("GET", "/v1/me/device-key", Some(&member.access), None).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(first.json["algorithm"], "AES-256-GCM");
+    let key = first.json["key"].as_str().unwrap().to_owned();
+    assert_eq!(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &key).unwrap().len(), 32);
+    // THEN it is the same on every call, from any session, and stored only encrypted
+    let again = app.call("GET", "/v1/me/device-key", Some(&member.access), None).await;
+    assert_eq!(
+        (again.json["key"].as_str(), again.json["key_id"].as_str()),
+        (Some(key.as_str()), first.json["key_id"].as_str())
+    );
+    assert!(!contains(&stored_bytes(&app.backend).await, key.as_bytes()));
+    // AND it needs a live session
+    assert_eq!(app.call("GET", "/v1/me/device-key", None, None).await.status, 401);
+    // WHEN an admin resets it (a member may not)
+    let path = format!("/v1/admin/users/{}/device-key/reset", member.user_id);
+    assert_eq!(app.call("POST", &path, Some(&member.access), None).await.code(), "forbidden");
+    assert_eq!(app.call("POST", &path, Some(&admin.access), None).await.status, 204);
+    // THEN every session of the member is dead at once, and a new sign-in gets a new key
+    assert_eq!(app.call("GET", "/v1/me/device-key", Some(&member.access), None).await.status, 401);
+    let r = login(app, "acme", "nurse@acme.test", PW).await;
+    let access = r.json["access_token"].as_str().unwrap();
+    let fresh = app.call("GET", "/v1/me/device-key", Some(access), None).await;
+    assert_ne!(fresh.json["key"].as_str(), Some(key.as_str()));
+    assert_ne!(fresh.json["key_id"], first.json["key_id"]);
+    // AND the wipe is audited; unknown users are 404
+    let log = app.call("GET", "/v1/admin/audit", Some(&admin.access), None).await;
+    assert!(log.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "device_key.reset" && e["target"] == member.user_id.as_str()));
+    let ghost = format!("/v1/admin/users/{}/device-key/reset", "0".repeat(32));
+    assert_eq!(app.call("POST", &ghost, Some(&admin.access), None).await.status, 404);
+}

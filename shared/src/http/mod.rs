@@ -49,7 +49,7 @@ const fn user_enrolling(privilege: Privilege) -> Access {
     Access::User { privilege, during_password_change: false, during_mfa_enrollment: true }
 }
 
-use routes::{admin, auth as account, me, mfa, platform, policy};
+use routes::{admin, auth as account, device_key, me, mfa, platform, policy};
 use Privilege::*;
 
 /// Every route of the API.
@@ -71,6 +71,8 @@ pub static ROUTES: &[RouteDef] = &[
     RouteDef { function: "auth-mfa", method: "POST", path: "/v1/auth/mfa", access: Access::Public, make: || post(mfa::complete_login) },
     RouteDef { function: "auth-mfa-recover", method: "POST", path: "/v1/auth/mfa/recover", access: Access::Public, make: || post(mfa::recover) },
     RouteDef { function: "auth-mfa-recover-confirm", method: "POST", path: "/v1/auth/mfa/recover/confirm", access: Access::Public, make: || post(mfa::recover_confirm) },
+    RouteDef { function: "me-device-key-get", method: "GET", path: "/v1/me/device-key", access: user(AccountSelf), make: || get(device_key::get) },
+    RouteDef { function: "admin-users-device-key-reset", method: "POST", path: "/v1/admin/users/{user_id}/device-key/reset", access: user(UsersManage), make: || post(device_key::reset) },
     RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), make: || get(policy::get_policy) },
     RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), make: || put(admin::put_policy) },
     RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), make: || post(admin::invite) },

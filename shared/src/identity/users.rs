@@ -71,6 +71,11 @@ impl UserRecord {
         Ok(String::from_utf8(plain.to_vec())?)
     }
 
+    /// The id of the current device key, if one was issued.
+    pub fn device_key_id(&self) -> Option<&str> {
+        self.item.s("device_key_id")
+    }
+
     /// The argon2id hashes of the two security answers, if set.
     pub fn answer_hashes(&self) -> Option<(String, String)> {
         match self.item.get("answer_hashes") {

@@ -101,7 +101,7 @@ pub async fn list_users(State(state): State<AppState>, p: Principal) -> Result<J
 }
 
 /// A `{user_id}` path segment: 400 unless it is a well-formed id, 404 unless the user exists.
-async fn target(
+pub(crate) async fn target(
     state: &AppState,
     tenant: &TenantId,
     path: Result<Path<String>, PathRejection>,

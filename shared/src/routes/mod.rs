@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod device_key;
 pub mod me;
 pub mod mfa;
 pub mod platform;
