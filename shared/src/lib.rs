@@ -5,6 +5,7 @@
 //! every Lambda function run — one code path for both.
 
 pub mod app;
+pub mod attachment_stream;
 pub mod audit;
 pub mod auth;
 pub mod aws;

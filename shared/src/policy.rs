@@ -23,11 +23,18 @@ pub struct Policy {
     /// 1..=15 minutes.
     pub app_passcode_timeout_minutes: u8,
     pub mfa_required: bool,
+    /// Messages (and their attachments) older than this are removed; `None`: kept.
+    pub message_retention_days: Option<u16>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { app_passcode_required: false, app_passcode_timeout_minutes: 5, mfa_required: false }
+        Policy {
+            app_passcode_required: false,
+            app_passcode_timeout_minutes: 5,
+            mfa_required: false,
+            message_retention_days: None,
+        }
     }
 }
 
@@ -37,6 +44,7 @@ impl Policy {
             .with("app_passcode_required", self.app_passcode_required)
             .with("app_passcode_timeout_minutes", i64::from(self.app_passcode_timeout_minutes))
             .with("mfa_required", self.mfa_required)
+            .with("message_retention_days", self.message_retention_days.map(i64::from).unwrap_or(0))
             .with("updated_at", now)
     }
 
@@ -50,6 +58,10 @@ impl Policy {
                 .filter(|n| (1..=15).contains(n))
                 .unwrap_or(d.app_passcode_timeout_minutes),
             mfa_required: item.bool("mfa_required").unwrap_or(d.mfa_required),
+            message_retention_days: item
+                .n("message_retention_days")
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n > 0),
         }
     }
 
@@ -61,6 +73,7 @@ impl Policy {
             "session_idle_timeout_hours": 72,
             "app_passcode": {"required": self.app_passcode_required, "min_digits": 4, "timeout_minutes": self.app_passcode_timeout_minutes},
             "mfa_required": self.mfa_required,
+            "message_retention_days": self.message_retention_days,
         })
     }
 }

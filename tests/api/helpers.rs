@@ -352,3 +352,18 @@ pub async fn stored_bytes(b: &Backend) -> Vec<u8> {
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A raw response: status, headers and the body bytes — or the error that cut the body off
+/// (a download whose ciphertext fails authentication ends that way).
+pub async fn send_raw(
+    router: axum::Router,
+    req: http::Request<axum::body::Body>,
+) -> (u16, http::HeaderMap, Result<bytes::Bytes, String>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.map(|b| b.to_bytes()).map_err(|e| e.to_string());
+    (status, headers, body)
+}

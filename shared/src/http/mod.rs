@@ -49,7 +49,7 @@ const fn user_enrolling(privilege: Privilege) -> Access {
     Access::User { privilege, during_password_change: false, during_mfa_enrollment: true }
 }
 
-use routes::{admin, auth as account, device_key, me, mfa, platform, policy};
+use routes::{admin, attachments, auth as account, device_key, me, messages, mfa, platform, policy};
 use Privilege::*;
 
 /// Every route of the API.
@@ -73,6 +73,14 @@ pub static ROUTES: &[RouteDef] = &[
     RouteDef { function: "auth-mfa-recover-confirm", method: "POST", path: "/v1/auth/mfa/recover/confirm", access: Access::Public, make: || post(mfa::recover_confirm) },
     RouteDef { function: "me-device-key-get", method: "GET", path: "/v1/me/device-key", access: user(AccountSelf), make: || get(device_key::get) },
     RouteDef { function: "admin-users-device-key-reset", method: "POST", path: "/v1/admin/users/{user_id}/device-key/reset", access: user(UsersManage), make: || post(device_key::reset) },
+    RouteDef { function: "conversations-create", method: "POST", path: "/v1/conversations", access: user(AppUse), make: || post(messages::create) },
+    RouteDef { function: "conversations-list", method: "GET", path: "/v1/conversations", access: user(AppUse), make: || get(messages::list) },
+    RouteDef { function: "messages-send", method: "POST", path: "/v1/conversations/{id}/messages", access: user(AppUse), make: || post(messages::send) },
+    RouteDef { function: "messages-list", method: "GET", path: "/v1/conversations/{id}/messages", access: user(AppUse), make: || get(messages::list_messages) },
+    RouteDef { function: "conversations-read", method: "POST", path: "/v1/conversations/{id}/read", access: user(AppUse), make: || post(messages::mark_read) },
+    RouteDef { function: "messages-delete", method: "DELETE", path: "/v1/conversations/{id}/messages/{message_id}", access: user(AppUse), make: || delete(messages::recall) },
+    RouteDef { function: "attachments-upload", method: "POST", path: "/v1/attachments", access: user(AppUse), make: || post(attachments::upload) },
+    RouteDef { function: "attachments-get", method: "GET", path: "/v1/attachments/{id}", access: user(AppUse), make: || get(attachments::download) },
     RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), make: || get(policy::get_policy) },
     RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), make: || put(admin::put_policy) },
     RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), make: || post(admin::invite) },

@@ -49,6 +49,12 @@ impl KeySet {
         self.keyed("email-index", tenant, email.as_str().as_bytes())
     }
 
+    /// A tag binding an opaque page cursor to where it may be used (`scope`, e.g. a
+    /// conversation), so a client cannot steer a cursor elsewhere.
+    pub fn cursor_tag(&self, tenant: &str, scope: &str, cursor: &str) -> String {
+        self.keyed("cursor", tenant, format!("{scope}\n{cursor}").as_bytes())[..32].to_owned()
+    }
+
     /// How a recovery code is stored: keyed, so a leaked table cannot be brute-forced offline
     /// (a 50-bit code under plain SHA-256 could be).
     pub fn recovery_code_hash(&self, tenant: &str, code: &str) -> String {

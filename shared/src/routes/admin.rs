@@ -269,6 +269,8 @@ pub struct PasscodeBody {
 pub struct PolicyBody {
     app_passcode: PasscodeBody,
     mfa_required: bool,
+    /// Extension: 1..=3650 days, or null/absent to keep messages.
+    message_retention_days: Option<i64>,
 }
 
 /// `PUT /v1/admin/policy` → 200 the new policy.
@@ -280,10 +282,16 @@ pub async fn put_policy(
     if !(1..=15).contains(&body.app_passcode.timeout_minutes) {
         return Err(ApiError::ValidationFailed("app_passcode.timeout_minutes must be 1..=15".into()));
     }
+    let retention = match body.message_retention_days {
+        None => None,
+        Some(d) if (1..=3650).contains(&d) => Some(d as u16),
+        Some(_) => return Err(ApiError::ValidationFailed("message_retention_days must be 1..=3650 or null".into())),
+    };
     let policy = Policy {
         app_passcode_required: body.app_passcode.required,
         app_passcode_timeout_minutes: body.app_passcode.timeout_minutes as u8,
         mfa_required: body.mfa_required,
+        message_retention_days: retention,
     };
     crate::policy::save(&state, &p.tenant, &policy).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "policy.update", p.tenant.as_str(), "success")

@@ -3,9 +3,11 @@
 //! may call it.
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod device_key;
 pub mod me;
+pub mod messages;
 pub mod mfa;
 pub mod platform;
 pub mod policy;

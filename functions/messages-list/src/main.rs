@@ -1,0 +1,5 @@
+//! Lambda function `messages-list`: serves its route(s) of `bulwark::http::ROUTES`.
+
+fn main() -> std::process::ExitCode {
+    bulwark::lambda::main("messages-list")
+}
