@@ -21,19 +21,41 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretStore>,
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
+    pub push: Arc<dyn PushProvider>,
     pub clock: Arc<dyn Clock>,
     /// Present in embedded mode, where Bulwark itself sweeps expired items.
     pub sweeper: Option<EmbeddedStore>,
 }
 
+/// Where push notifications go (FCM HTTP v1 and APNs base URLs).
+#[derive(Clone)]
+pub struct PushSettings {
+    pub fcm_url: String,
+    pub apns_url: String,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings { fcm_url: "https://fcm.googleapis.com".into(), apns_url: "https://api.push.apple.com".into() }
+    }
+}
+
+fn push_provider(secrets: &Arc<dyn SecretStore>, s: &PushSettings) -> Result<Arc<dyn PushProvider>, BackendError> {
+    let p = crate::push::http::HttpPushProvider::new(Arc::clone(secrets), s.fcm_url.clone(), s.apns_url.clone())
+        .map_err(|e| BackendError::Config(format!("push client: {e}")))?;
+    Ok(Arc::new(p))
+}
+
 pub struct EmbeddedSettings {
     pub data_dir: PathBuf,
+    pub push: PushSettings,
     /// `BULWARK_KEYRING_PASSPHRASE`; `None` lets a fresh dev data dir generate one.
     pub passphrase: Option<SecretString>,
     pub mail_from: String,
 }
 
 pub struct AwsSettings {
+    pub push: PushSettings,
     /// Prefix of the DynamoDB tables, SQS queues and secret names (`BULWARK_RESOURCE_PREFIX`).
     pub prefix: String,
     pub bucket: String,
@@ -70,11 +92,13 @@ impl Ports {
             redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let db = Arc::new(db);
         let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock));
+        let secrets: Arc<dyn SecretStore> = Arc::new(EmbeddedSecrets::new(Arc::clone(&db), keyring.clone()));
         Ok(Ports {
             store: Arc::new(store.clone()),
             blobs: Arc::new(FileBlobStore::new(s.data_dir.join("blobs"))),
-            keys: keyring.clone(),
-            secrets: Arc::new(EmbeddedSecrets::new(Arc::clone(&db), keyring)),
+            keys: keyring,
+            push: push_provider(&secrets, &s.push)?,
+            secrets,
             mailer: Arc::new(Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
             queue: Arc::new(EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
             clock,
@@ -82,19 +106,22 @@ impl Ports {
         })
     }
 
-    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
         use crate::aws::*;
         // Emulators (moto) serve S3 on one host: path-style addressing is required there.
         let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
-        Ports {
+        let secrets: Arc<dyn SecretStore> =
+            Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk), s.prefix.clone()));
+        Ok(Ports {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), s.prefix.clone(), Arc::clone(&clock))),
             blobs: Arc::new(S3Blobs::new(aws_sdk_s3::Client::from_conf(s3_conf), s.bucket)),
             keys: Arc::new(KmsKeys::new(aws_sdk_kms::Client::new(sdk), s.kms_key_id)),
-            secrets: Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk), s.prefix.clone())),
+            push: push_provider(&secrets, &s.push)?,
+            secrets,
             mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), s.mail_from)),
             queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), s.prefix, QUEUE_VISIBILITY)),
             clock,
             sweeper: None,
-        }
+        })
     }
 }

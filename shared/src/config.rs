@@ -5,7 +5,16 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use crate::backend::{AwsSettings, BackendError, EmbeddedSettings};
+use crate::backend::{AwsSettings, BackendError, EmbeddedSettings, PushSettings};
+
+/// Push provider endpoints (`BULWARK_FCM_URL`, `BULWARK_APNS_URL`; the real services by default).
+pub fn push_settings() -> PushSettings {
+    let d = PushSettings::default();
+    PushSettings {
+        fcm_url: var("BULWARK_FCM_URL").unwrap_or(d.fcm_url),
+        apns_url: var("BULWARK_APNS_URL").unwrap_or(d.apns_url),
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
@@ -42,6 +51,7 @@ pub fn data_dir(default: &str) -> PathBuf {
 pub fn embedded_settings(default_dir: &str) -> EmbeddedSettings {
     EmbeddedSettings {
         data_dir: data_dir(default_dir),
+        push: push_settings(),
         passphrase: var("BULWARK_KEYRING_PASSPHRASE").map(SecretString::from),
         mail_from: mail_from(),
     }
@@ -50,6 +60,7 @@ pub fn embedded_settings(default_dir: &str) -> EmbeddedSettings {
 pub fn aws_settings() -> Result<AwsSettings, BackendError> {
     let need = |n: &str| var(n).ok_or_else(|| BackendError::Config(format!("{n} must be set in AWS mode")));
     Ok(AwsSettings {
+        push: push_settings(),
         prefix: var("BULWARK_RESOURCE_PREFIX").unwrap_or_else(|| "bulwark".into()),
         bucket: need("BULWARK_BUCKET")?,
         kms_key_id: need("BULWARK_KMS_KEY_ID")?,

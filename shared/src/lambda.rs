@@ -34,6 +34,16 @@ pub fn main(function: &'static str) -> ExitCode {
 
 async fn run(function: &'static str) -> anyhow::Result<()> {
     let state = build_state().await?;
+    if function == "push-worker" {
+        // The SQS-triggered worker: partial batch failures go back to SQS for retry.
+        let handler = lambda_http::lambda_runtime::service_fn(
+            move |event: lambda_http::lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent>| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(crate::push::handle_sqs(&state, event.payload).await) }
+            },
+        );
+        return lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"));
+    }
     lambda_http::run(lambda_app(state, function)).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -42,7 +52,7 @@ async fn run(function: &'static str) -> anyhow::Result<()> {
 async fn build_state() -> anyhow::Result<AppState> {
     let clock = Arc::new(SystemClock);
     let ports = match config::backend_kind(BackendKind::Aws)? {
-        BackendKind::Aws => Ports::aws(config::aws_settings()?, &crate::aws::sdk_config().await, clock),
+        BackendKind::Aws => Ports::aws(config::aws_settings()?, &crate::aws::sdk_config().await, clock)?,
         BackendKind::Embedded => Ports::embedded(config::embedded_settings("./.bulwark-invoke"), clock)?,
     };
     let operator = match config::operator_token_env() {
@@ -51,6 +61,7 @@ async fn build_state() -> anyhow::Result<AppState> {
     };
     if ports.sweeper.is_some() {
         ports.store.ensure_table(&crate::ports::Table::Platform).await?;
+        ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
     }
     Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
 }

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod lambda;
 pub mod policy;
 pub mod ports;
+pub mod push;
 pub mod roles;
 pub mod routes;
 pub mod server;

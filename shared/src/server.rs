@@ -78,7 +78,7 @@ pub async fn build_state() -> anyhow::Result<AppState> {
         }
         BackendKind::Aws => {
             let sdk = crate::aws::sdk_config().await;
-            let ports = Ports::aws(config::aws_settings()?, &sdk, clock);
+            let ports = Ports::aws(config::aws_settings()?, &sdk, clock)?;
             let operator = match config::operator_token_env() {
                 Some(t) => OperatorAuth::from_token(&t),
                 None => OperatorAuth::Secret(SecretName::parse("operator-token").map_err(|e| anyhow::anyhow!("{e}"))?),
@@ -86,8 +86,10 @@ pub async fn build_state() -> anyhow::Result<AppState> {
             (ports, operator)
         }
     };
-    // The server owns its platform directory (the Lambdas get theirs from the template).
+    // The server owns its platform directory and push queue (the Lambdas get theirs from the
+    // template).
     ports.store.ensure_table(&Table::Platform).await?;
+    ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
     Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
 }
 

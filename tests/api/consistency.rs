@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use bulwark::http::{functions, ROUTES};
+use bulwark::http::{functions, ROUTES, WORKERS};
 use serde_yaml::Value;
 
 use crate::helpers::{Kind, TestApp};
@@ -17,6 +17,11 @@ fn root() -> &'static Path {
 
 fn yaml(file: &str) -> Value {
     serde_yaml::from_str(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap()
+}
+
+/// Every function: one per route plus the queue workers.
+fn all_functions() -> BTreeSet<String> {
+    functions().into_iter().chain(WORKERS.iter().copied()).map(str::to_owned).collect()
 }
 
 fn routes_of(function: &str) -> BTreeSet<(String, String)> {
@@ -70,8 +75,7 @@ fn template_has_one_least_privilege_function_per_route_function() {
         }
         seen.insert(binary.to_owned());
     }
-    let want: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
-    assert_eq!(seen, want, "template functions differ from the route table");
+    assert_eq!(seen, all_functions(), "template functions differ from the route table");
 }
 
 #[test]
@@ -85,8 +89,7 @@ fn function_crates_match_the_route_table() {
         assert!(main.lines().count() <= 10, "{name}: main.rs should only boot");
         dirs.insert(name);
     }
-    let want: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
-    assert_eq!(dirs, want);
+    assert_eq!(dirs, all_functions());
 }
 
 #[test]
@@ -113,8 +116,15 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
     for e in std::fs::read_dir(root().join("events")).unwrap() {
         files.insert(e.unwrap().path().file_stem().unwrap().to_str().unwrap().to_owned());
     }
-    let want: BTreeSet<String> = functions().into_iter().map(str::to_owned).collect();
-    assert_eq!(files, want, "one event file per function");
+    assert_eq!(files, all_functions(), "one event file per function");
+    // A worker's sample event is what its queue delivers; it goes through the real handler.
+    for worker in WORKERS {
+        let text = std::fs::read_to_string(root().join(format!("events/{worker}.json"))).unwrap();
+        let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(event.records.len(), 1);
+        let response = bulwark::push::handle_sqs(&app.state, event).await;
+        assert!(response.batch_item_failures.is_empty(), "a job for an unknown tenant is dropped, not retried");
+    }
     for function in functions() {
         let text = std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap();
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{function}: {e}"));

@@ -34,7 +34,12 @@ async fn wrong_passphrase_is_refused_and_right_one_reopens_the_same_keys() {
     assert!(!crate::helpers::contains(&file, dk.plaintext.as_ref()));
     // AND a whole backend on a wrong passphrase refuses to start
     let err = Ports::embedded(
-        EmbeddedSettings { data_dir: dir.path().to_owned(), passphrase: pass("wrong"), mail_from: "a <a@b.cd>".into() },
+        EmbeddedSettings {
+            data_dir: dir.path().to_owned(),
+            push: crate::helpers::test_push_settings(),
+            passphrase: pass("wrong"),
+            mail_from: "a <a@b.cd>".into(),
+        },
         std::sync::Arc::new(bulwark::clock::SystemClock),
     )
     .err()

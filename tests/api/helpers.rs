@@ -52,6 +52,12 @@ pub struct AwsEnv {
     pub bucket: String,
 }
 
+/// Tests never reach the real push services: pushes go to an unroutable local port unless a
+/// test stands up its own provider.
+pub fn test_push_settings() -> bulwark::backend::PushSettings {
+    bulwark::backend::PushSettings { fcm_url: "http://127.0.0.1:9".into(), apns_url: "http://127.0.0.1:9".into() }
+}
+
 pub fn moto_endpoint() -> String {
     std::env::var("BULWARK_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
         panic!("BULWARK_TEST_AWS_ENDPOINT is not set: run the suite with scripts/test, which starts moto's server")
@@ -86,6 +92,7 @@ impl Backend {
         let ports = Ports::embedded(
             EmbeddedSettings {
                 data_dir: dir.path().to_owned(),
+                push: test_push_settings(),
                 passphrase: Some("correct horse battery staple".to_owned().into()),
                 mail_from: MAIL_FROM.into(),
             },
@@ -109,6 +116,7 @@ impl Backend {
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
         let ports = Ports::aws(
             AwsSettings {
+                push: test_push_settings(),
                 prefix: prefix.clone(),
                 bucket: bucket.clone(),
                 kms_key_id: key_id,
@@ -116,7 +124,8 @@ impl Backend {
             },
             &sdk,
             clock.clone(),
-        );
+        )
+        .expect("AWS backend");
         Backend { kind: Kind::Aws, ports, clock, dir: TempDir::new(), aws: Some(AwsEnv { sdk, prefix, bucket }) }
     }
 
@@ -192,6 +201,7 @@ impl TestApp {
         let _ = tracing_subscriber::fmt().json().with_test_writer().with_env_filter("info").try_init();
         let backend = Backend::new(kind).await;
         backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
+        backend.ports.queue.ensure_queue(&bulwark::push::queue(), bulwark::push::MAX_RECEIVES).await.unwrap();
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut ports = backend.ports.clone();
         ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });

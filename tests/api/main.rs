@@ -14,6 +14,7 @@ mod api_errors;
 mod api_identity;
 mod api_messages;
 mod api_mfa;
+mod api_push;
 mod api_tenants;
 mod consistency;
 mod embedded_mode;

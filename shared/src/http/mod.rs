@@ -49,7 +49,7 @@ const fn user_enrolling(privilege: Privilege) -> Access {
     Access::User { privilege, during_password_change: false, during_mfa_enrollment: true }
 }
 
-use routes::{admin, attachments, auth as account, device_key, me, messages, mfa, platform, policy};
+use routes::{admin, attachments, auth as account, device_key, devices, me, messages, mfa, platform, policy};
 use Privilege::*;
 
 /// Every route of the API.
@@ -81,6 +81,8 @@ pub static ROUTES: &[RouteDef] = &[
     RouteDef { function: "messages-delete", method: "DELETE", path: "/v1/conversations/{id}/messages/{message_id}", access: user(AppUse), make: || delete(messages::recall) },
     RouteDef { function: "attachments-upload", method: "POST", path: "/v1/attachments", access: user(AppUse), make: || post(attachments::upload) },
     RouteDef { function: "attachments-get", method: "GET", path: "/v1/attachments/{id}", access: user(AppUse), make: || get(attachments::download) },
+    RouteDef { function: "devices-register", method: "POST", path: "/v1/me/devices", access: user(AppUse), make: || post(devices::register) },
+    RouteDef { function: "devices-unregister", method: "DELETE", path: "/v1/me/devices/{id}", access: user(AppUse), make: || delete(devices::unregister) },
     RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), make: || get(policy::get_policy) },
     RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), make: || put(admin::put_policy) },
     RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), make: || post(admin::invite) },
@@ -118,6 +120,9 @@ fn build(state: AppState, keep: impl Fn(&RouteDef) -> bool) -> Router {
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
 }
+
+/// Functions that serve no route: queue workers.
+pub static WORKERS: &[&str] = &["push-worker"];
 
 /// The function names, once each, in route-table order.
 pub fn functions() -> Vec<&'static str> {

@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod keys;
 pub mod mail;
+pub mod push;
 pub mod queue;
 pub mod secrets;
 pub mod store;
@@ -12,6 +13,7 @@ pub mod store;
 pub use blob::{BlobError, BlobKey, BlobStore, ByteStream};
 pub use keys::{DataKey, EncryptionContext, KeyError, KeyService};
 pub use mail::{MailError, Mailer, OutgoingEmail};
+pub use push::{Platform, PushError, PushPayload, PushProvider};
 pub use queue::{Delivery, JobQueue, QueueError, QueueName};
 pub use secrets::{SecretError, SecretName, SecretStore};
 pub use store::{

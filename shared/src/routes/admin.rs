@@ -164,6 +164,9 @@ pub async fn patch_user(
             .await
             .map_err(ApiError::Internal)?;
     }
+    if body.disabled == Some(true) {
+        crate::routes::devices::drop_all(&state, &p.tenant, &u.user_id).await?;
+    }
     if let Some(d) = body.disabled.filter(|d| *d != u.disabled) {
         let action = if d { "user.disable" } else { "user.enable" };
         audit::record(&state.ports, &p.tenant, &p.user_id, action, &u.user_id, "success")

@@ -82,6 +82,8 @@ pub async fn reset(
         Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::NotFound),
         Err(e) => return Err(ApiError::internal(e)),
     }
+    // The wiped app must not even be woken up by notifications any more.
+    crate::routes::devices::drop_all(&state, &p.tenant, &target.user_id).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "device_key.reset", &target.user_id, "success")
         .await
         .map_err(ApiError::Internal)?;

@@ -268,6 +268,7 @@ pub async fn send(
         ops.push(TxOp::Put { table: table(&p.tenant), item: link, cond: Cond::NotExists });
     }
     state.ports.store.transact(ops).await.map_err(ApiError::internal)?;
+    crate::push::notify_new_message(&state, &p.tenant, &cid, &mid, &p.user_id, &members_of(&meta)).await;
     Ok((StatusCode::CREATED, Json(json!({ "message_id": mid, "sent_at": sent_at }))))
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod attachments;
 pub mod auth;
 pub mod device_key;
+pub mod devices;
 pub mod me;
 pub mod messages;
 pub mod mfa;
