@@ -49,6 +49,18 @@ fn data_error_message(text: &str) -> String {
     }
 }
 
+/// A `limit` query parameter: `default` when absent, 400 unless it is 1..=`max`.
+pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::InvalidRequest(format!("limit must be 1..={max}"))),
+    }
+}
+
 /// The raw bearer token of an `Authorization: Bearer <token>` header.
 pub struct BearerToken(pub String);
 

@@ -318,6 +318,35 @@ pub trait ItemStore: Send + Sync {
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
 }
 
+/// Delete every item of a partition whose sort key starts with `prefix` (not atomic: for
+/// cleanup — recall, wipe, regeneration — where each item is independent).
+pub async fn delete_partition(
+    store: &dyn ItemStore,
+    table: &Table,
+    pk: &str,
+    prefix: &str,
+) -> Result<usize, StoreError> {
+    let mut deleted = 0;
+    loop {
+        let req = QueryRequest {
+            table: table.clone(),
+            pk: pk.to_owned(),
+            range: SkRange::Prefix(prefix.to_owned()),
+            direction: Direction::Forward,
+            limit: 100,
+            cursor: None,
+        };
+        let page = store.query(req).await?;
+        if page.items.is_empty() {
+            return Ok(deleted);
+        }
+        for item in page.items {
+            store.delete(table, &item.pk, &item.sk, Cond::Always).await?;
+            deleted += 1;
+        }
+    }
+}
+
 /// Validate what both adapters reject the same way.
 pub fn check_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > 100 {

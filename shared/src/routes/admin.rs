@@ -225,14 +225,7 @@ pub async fn audit_log(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|_| ApiError::InvalidRequest("bad query string".into()))?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::InvalidRequest("limit must be 1..=200".into()))?,
-    };
+    let limit = crate::http::extract::page_limit(q.limit.as_deref(), 50, 200)?;
     let page = state
         .ports
         .store

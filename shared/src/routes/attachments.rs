@@ -22,7 +22,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ports::blob::{BlobError, BlobKey};
 use crate::ports::keys::EncryptionContext;
-use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, Table};
+use crate::ports::store::{delete_partition, Cond, Direction, Item, QueryRequest, SkRange, Table};
 use crate::routes::messages::{membership, path_id};
 use crate::tenant_keys::Field;
 use crate::types::TenantId;
@@ -229,24 +229,6 @@ pub async fn download(
 /// Remove an attachment everywhere: blob, metadata, links (message recall, retention).
 pub async fn purge(state: &AppState, tenant: &TenantId, aid: &str) -> Result<(), ApiError> {
     state.ports.blobs.delete(&blob_key(tenant, aid)?).await.map_err(ApiError::internal)?;
-    let store = &state.ports.store;
-    loop {
-        let page = store
-            .query(QueryRequest {
-                table: table(tenant),
-                pk: att_pk(aid),
-                range: SkRange::Prefix(String::new()),
-                direction: Direction::Forward,
-                limit: 100,
-                cursor: None,
-            })
-            .await
-            .map_err(ApiError::internal)?;
-        if page.items.is_empty() {
-            return Ok(());
-        }
-        for item in page.items {
-            store.delete(&table(tenant), &item.pk, &item.sk, Cond::Always).await.map_err(ApiError::internal)?;
-        }
-    }
+    delete_partition(&*state.ports.store, &table(tenant), &att_pk(aid), "").await.map_err(ApiError::internal)?;
+    Ok(())
 }

@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::ports::push::Platform;
-use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table};
+use crate::ports::store::{delete_partition, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table};
 use crate::push::devices_pk;
 use crate::routes::messages::path_id;
 use crate::tenant_keys::Field;
@@ -99,25 +99,6 @@ pub async fn unregister(
 /// Drop every device of a user (remote wipe, disable).
 pub async fn drop_all(state: &AppState, tenant: &TenantId, user_id: &str) -> Result<(), ApiError> {
     let table = Table::Tenant(tenant.as_str().into());
-    loop {
-        let page = state
-            .ports
-            .store
-            .query(QueryRequest {
-                table: table.clone(),
-                pk: devices_pk(user_id),
-                range: SkRange::Prefix("DEV#".into()),
-                direction: Direction::Forward,
-                limit: 100,
-                cursor: None,
-            })
-            .await
-            .map_err(ApiError::internal)?;
-        if page.items.is_empty() {
-            return Ok(());
-        }
-        for item in page.items {
-            state.ports.store.delete(&table, &item.pk, &item.sk, Cond::Always).await.map_err(ApiError::internal)?;
-        }
-    }
+    delete_partition(&*state.ports.store, &table, &devices_pk(user_id), "DEV#").await.map_err(ApiError::internal)?;
+    Ok(())
 }

@@ -289,14 +289,7 @@ pub async fn list_messages(
     let cid = path_id(path)?;
     let meta = membership(&state, &p.tenant, &p.user_id, &cid).await?;
     let Query(q) = query.map_err(|_| ApiError::InvalidRequest("bad query string".into()))?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::InvalidRequest("limit must be 1..=200".into()))?,
-    };
+    let limit = crate::http::extract::page_limit(q.limit.as_deref(), 50, 200)?;
     let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
     let cursor = match q.cursor {
         None => None,

@@ -20,9 +20,7 @@ use crate::identity::mfa;
 use crate::identity::password;
 use crate::identity::users::{self, UserRecord};
 use crate::ports::mail::OutgoingEmail;
-use crate::ports::store::{
-    AttrValue, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update, EXPIRES_AT,
-};
+use crate::ports::store::{delete_partition, AttrValue, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
 use crate::tenants;
 use crate::types::{parse_display_text, Email, TenantId, TenantSlug};
 
@@ -40,26 +38,8 @@ fn codes_pk(user_id: &str) -> String {
 
 /// Delete every recovery code of a user (regeneration, MFA off).
 async fn delete_recovery_codes(state: &AppState, tenant: &TenantId, user_id: &str) -> Result<(), ApiError> {
-    let store = &state.ports.store;
-    loop {
-        let page = store
-            .query(QueryRequest {
-                table: table(tenant),
-                pk: codes_pk(user_id),
-                range: SkRange::Prefix(String::new()),
-                direction: Direction::Forward,
-                limit: 100,
-                cursor: None,
-            })
-            .await
-            .map_err(ApiError::internal)?;
-        if page.items.is_empty() {
-            return Ok(());
-        }
-        for item in page.items {
-            store.delete(&table(tenant), &item.pk, &item.sk, Cond::Always).await.map_err(ApiError::internal)?;
-        }
-    }
+    delete_partition(&*state.ports.store, &table(tenant), &codes_pk(user_id), "").await.map_err(ApiError::internal)?;
+    Ok(())
 }
 
 /// `POST /v1/me/mfa/totp` → `{"secret", "otpauth_uri"}`; MFA is on only after confirmation.
