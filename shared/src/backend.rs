@@ -40,10 +40,8 @@ impl Default for PushSettings {
     }
 }
 
-fn push_provider(secrets: &Arc<dyn SecretStore>, s: &PushSettings) -> Result<Arc<dyn PushProvider>, BackendError> {
-    let p = crate::push::http::HttpPushProvider::new(Arc::clone(secrets), s.fcm_url.clone(), s.apns_url.clone())
-        .map_err(|e| BackendError::Config(format!("push client: {e}")))?;
-    Ok(Arc::new(p))
+fn push_provider(secrets: &Arc<dyn SecretStore>, s: &PushSettings) -> Arc<dyn PushProvider> {
+    Arc::new(crate::push::http::HttpPushProvider::new(Arc::clone(secrets), s.fcm_url.clone(), s.apns_url.clone()))
 }
 
 pub struct EmbeddedSettings {
@@ -97,7 +95,7 @@ impl Ports {
             store: Arc::new(store.clone()),
             blobs: Arc::new(FileBlobStore::new(s.data_dir.join("blobs"))),
             keys: keyring,
-            push: push_provider(&secrets, &s.push)?,
+            push: push_provider(&secrets, &s.push),
             secrets,
             mailer: Arc::new(Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
             queue: Arc::new(EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
@@ -106,22 +104,22 @@ impl Ports {
         })
     }
 
-    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
+    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
         use crate::aws::*;
         // Emulators (moto) serve S3 on one host: path-style addressing is required there.
         let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
         let secrets: Arc<dyn SecretStore> =
             Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk), s.prefix.clone()));
-        Ok(Ports {
+        Ports {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), s.prefix.clone(), Arc::clone(&clock))),
             blobs: Arc::new(S3Blobs::new(aws_sdk_s3::Client::from_conf(s3_conf), s.bucket)),
             keys: Arc::new(KmsKeys::new(aws_sdk_kms::Client::new(sdk), s.kms_key_id)),
-            push: push_provider(&secrets, &s.push)?,
+            push: push_provider(&secrets, &s.push),
             secrets,
             mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), s.mail_from)),
             queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), s.prefix, QUEUE_VISIBILITY)),
             clock,
             sweeper: None,
-        })
+        }
     }
 }

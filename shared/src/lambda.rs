@@ -52,7 +52,7 @@ async fn run(function: &'static str) -> anyhow::Result<()> {
 async fn build_state() -> anyhow::Result<AppState> {
     let clock = Arc::new(SystemClock);
     let ports = match config::backend_kind(BackendKind::Aws)? {
-        BackendKind::Aws => Ports::aws(config::aws_settings()?, &crate::aws::sdk_config().await, clock)?,
+        BackendKind::Aws => Ports::aws(config::aws_settings()?, &crate::aws::sdk_config().await, clock),
         BackendKind::Embedded => Ports::embedded(config::embedded_settings("./.bulwark-invoke"), clock)?,
     };
     let operator = match config::operator_token_env() {

@@ -78,7 +78,7 @@ pub async fn build_state() -> anyhow::Result<AppState> {
         }
         BackendKind::Aws => {
             let sdk = crate::aws::sdk_config().await;
-            let ports = Ports::aws(config::aws_settings()?, &sdk, clock)?;
+            let ports = Ports::aws(config::aws_settings()?, &sdk, clock);
             let operator = match config::operator_token_env() {
                 Some(t) => OperatorAuth::from_token(&t),
                 None => OperatorAuth::Secret(SecretName::parse("operator-token").map_err(|e| anyhow::anyhow!("{e}"))?),

@@ -103,7 +103,7 @@ async fn stand_in(app: &TestApp) -> (Arc<StandIn>, bulwark::app::AppState) {
     let key = json!({"team_id": "TEAMID1234", "key_id": "KEYID12345", "topic": "org.bulwark.app", "private_key": include_str!("fixtures/apns-test-key.p8")});
     secrets.create(&name("push/apns"), key.to_string().as_bytes()).await.unwrap();
     let mut worker = app.state.clone();
-    worker.ports.push = Arc::new(bulwark::push::http::HttpPushProvider::new(secrets, base.clone(), base).unwrap());
+    worker.ports.push = Arc::new(bulwark::push::http::HttpPushProvider::new(secrets, base.clone(), base));
     (s, worker)
 }
 

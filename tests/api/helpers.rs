@@ -124,8 +124,7 @@ impl Backend {
             },
             &sdk,
             clock.clone(),
-        )
-        .expect("AWS backend");
+        );
         Backend { kind: Kind::Aws, ports, clock, dir: TempDir::new(), aws: Some(AwsEnv { sdk, prefix, bucket }) }
     }
 

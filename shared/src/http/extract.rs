@@ -49,6 +49,13 @@ fn data_error_message(text: &str) -> String {
     }
 }
 
+/// `?limit=&cursor=` of a paged listing (both as text, validated by the handler).
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
 /// A `limit` query parameter: `default` when absent, 400 unless it is 1..=`max`.
 pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
     match raw {

@@ -94,6 +94,7 @@ pub async fn create(state: &AppState, tenant: &TenantId, slug: &str, user: &User
     let now = state.ports.clock.now_secs();
     let item = Item::new(session_pk(&sid), SK)
         .with("user_id", user.user_id.as_str())
+        .with("tenant_slug", slug)
         .with("epoch", user.session_epoch)
         .with("refresh_hash", token_hash(&refresh))
         .with("spent", AttrValue::L(vec![]))
@@ -215,7 +216,11 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> 
         }
         Err(e) => return Err(ApiError::internal(e)),
     }
-    let slug = crate::tenants::slug_of(state, &tenant).await?;
+    // Sessions carry their tenant's slug (slugs never change); older records look it up.
+    let slug = match session.s("tenant_slug") {
+        Some(s) => s.to_owned(),
+        None => crate::tenants::slug_of(state, &tenant).await?,
+    };
     let access_token = sign(state, &tenant, &slug, &user_id, sid).await?;
     Ok(Tokens {
         access_token,

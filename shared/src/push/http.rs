@@ -2,7 +2,9 @@
 //! service account with an RS256 JWT) and APNs (ES256 provider token, HTTP/2). Credentials
 //! come from the secret store (`push/fcm`: the service-account JSON; `push/apns`:
 //! `{"team_id","key_id","topic","private_key"}` with the `.p8` key). Tokens are cached; the
-//! HTTP client is built once. Base URLs are configurable so a test or a relay can stand in.
+//! HTTP client is built on first use (loading the trust roots reads the system store, which
+//! no function but the push worker should pay for at init). Base URLs are configurable so a
+//! test or a relay can stand in.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,7 +28,7 @@ pub struct HttpPushProvider {
     secrets: Arc<dyn SecretStore>,
     fcm_url: String,
     apns_url: String,
-    client: Client<Https, Full<Bytes>>,
+    client: std::sync::OnceLock<Client<Https, Full<Bytes>>>,
     fcm_token: Mutex<Option<(Instant, String)>>,
     apns_token: Mutex<Option<(Instant, String)>>,
 }
@@ -52,23 +54,31 @@ fn retry(e: impl std::fmt::Display) -> PushError {
 }
 
 impl HttpPushProvider {
-    pub fn new(secrets: Arc<dyn SecretStore>, fcm_url: String, apns_url: String) -> anyhow::Result<Self> {
+    pub fn new(secrets: Arc<dyn SecretStore>, fcm_url: String, apns_url: String) -> Self {
+        HttpPushProvider {
+            secrets,
+            fcm_url: fcm_url.trim_end_matches('/').into(),
+            apns_url: apns_url.trim_end_matches('/').into(),
+            client: std::sync::OnceLock::new(),
+            fcm_token: Mutex::new(None),
+            apns_token: Mutex::new(None),
+        }
+    }
+
+    fn client(&self) -> Result<&Client<Https, Full<Bytes>>, PushError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)?
+            .with_provider_and_native_roots(provider)
+            .map_err(retry)?
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .build();
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        Ok(HttpPushProvider {
-            secrets,
-            fcm_url: fcm_url.trim_end_matches('/').into(),
-            apns_url: apns_url.trim_end_matches('/').into(),
-            client,
-            fcm_token: Mutex::new(None),
-            apns_token: Mutex::new(None),
-        })
+        // A racing first use may build a second client; one of them is kept.
+        Ok(self.client.get_or_init(|| Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)))
     }
 
     async fn secret_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T, PushError> {
@@ -90,7 +100,7 @@ impl HttpPushProvider {
             req = req.header(*k, v);
         }
         let req = req.body(Full::new(Bytes::from(body))).map_err(retry)?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.client()?.request(req))
             .await
             .map_err(retry)?
             .map_err(retry)?;

@@ -212,17 +212,11 @@ pub async fn unlock(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/admin/audit?limit=&cursor=` → newest first.
 pub async fn audit_log(
     State(state): State<AppState>,
     p: Principal,
-    query: Result<Query<AuditQuery>, QueryRejection>,
+    query: Result<Query<crate::http::extract::PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|_| ApiError::InvalidRequest("bad query string".into()))?;
     let limit = crate::http::extract::page_limit(q.limit.as_deref(), 50, 200)?;

@@ -57,6 +57,28 @@ pub(crate) async fn finish_login(
     Ok(Json(body))
 }
 
+/// The record of a single-use token (invitation, reset, MFA challenge, MFA recovery): item
+/// `<KIND>#<sha256 of token>` / `<KIND>` in the token's own tenant. Malformed, unknown,
+/// expired, or of a tenant that does not exist: 401 `invalid_credentials`, all alike.
+pub(crate) async fn token_record(state: &AppState, token: &str, kind: &str) -> Result<(TenantId, Item), ApiError> {
+    let tenant = token_tenant(token).ok_or(ApiError::InvalidCredentials)?;
+    let pk = format!("{kind}#{}", token_hash(token));
+    match state.ports.store.get(&Table::Tenant(tenant.as_str().into()), &pk, kind).await {
+        Ok(Some(item)) => Ok((tenant, item)),
+        Ok(None) | Err(StoreError::NoSuchTable) => Err(ApiError::InvalidCredentials),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Claim a lockout slot for an attempt (its number since the last success), or 423.
+pub(crate) async fn claim_attempt(state: &AppState, lock: &LockKey) -> Result<i64, ApiError> {
+    let now = state.ports.clock.now_secs();
+    match lockout::claim(&*state.ports.store, lock, now).await.map_err(ApiError::internal)? {
+        Claim::Granted { n } => Ok(n),
+        Claim::Locked { retry_after_secs } => Err(ApiError::AccountLocked { retry_after_secs }),
+    }
+}
+
 /// A claimed attempt failed: count it toward the lockout and audit it (and the lock, if this
 /// failure set it). `target` is pseudonymous (the email index prefix) for unknown accounts.
 pub(crate) async fn record_failure(
@@ -104,14 +126,9 @@ pub async fn accept_invitation(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let tenant = token_tenant(&body.token).ok_or(ApiError::InvalidCredentials)?;
+    let (tenant, invite) = token_record(&state, &body.token, "INVITE").await?;
     let table = Table::Tenant(tenant.as_str().into());
-    let (pk, sk) = (format!("INVITE#{}", token_hash(&body.token)), "INVITE");
-    let invite = match state.ports.store.get(&table, &pk, sk).await {
-        Ok(Some(i)) => i,
-        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
+    let (pk, sk) = (invite.pk.clone(), "INVITE");
     if invite.s("state") != Some("pending") {
         return Err(ApiError::Conflict("this invitation has already been used".into()));
     }
@@ -345,14 +362,12 @@ pub async fn reset_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ResetBody>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = token_tenant(&body.token).ok_or(ApiError::InvalidCredentials)?;
+    let (tenant, reset) = token_record(&state, &body.token, "RESET").await?;
+    if reset.s("state") != Some("pending") {
+        return Err(ApiError::InvalidCredentials);
+    }
     let table = Table::Tenant(tenant.as_str().into());
-    let pk = format!("RESET#{}", token_hash(&body.token));
-    let reset = match state.ports.store.get(&table, &pk, "RESET").await {
-        Ok(Some(r)) if r.s("state") == Some("pending") => r,
-        Ok(_) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
+    let pk = reset.pk.clone();
     let user_id = reset.s("user_id").unwrap_or_default();
     let user =
         users::get(&state, &tenant, user_id).await.map_err(ApiError::Internal)?.ok_or(ApiError::InvalidCredentials)?;

@@ -272,19 +272,13 @@ pub async fn send(
     Ok((StatusCode::CREATED, Json(json!({ "message_id": mid, "sent_at": sent_at }))))
 }
 
-#[derive(Deserialize)]
-pub struct PageQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 /// `GET /v1/conversations/{id}/messages?limit=&cursor=` → newest first. The cursor is tagged
 /// with the conversation, so it cannot be replayed against another one.
 pub async fn list_messages(
     State(state): State<AppState>,
     p: Principal,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<crate::http::extract::PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let cid = path_id(path)?;
     let meta = membership(&state, &p.tenant, &p.user_id, &cid).await?;

@@ -8,13 +8,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{finish_login, record_failure};
+use super::auth::{claim_attempt, finish_login, record_failure, token_record};
 use crate::app::AppState;
 use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::identity::keys::{token_hash, token_tenant};
 use crate::identity::lockout::{self, Claim, LockKey};
 use crate::identity::mfa;
 use crate::identity::password;
@@ -292,13 +291,8 @@ pub async fn complete_login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<MfaLoginBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = token_tenant(&body.mfa_token).ok_or(ApiError::InvalidCredentials)?;
-    let pk = format!("MFA#{}", token_hash(&body.mfa_token));
-    let challenge = match state.ports.store.get(&table(&tenant), &pk, "MFA").await {
-        Ok(Some(c)) => c,
-        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
+    let (tenant, challenge) = token_record(&state, &body.mfa_token, "MFA").await?;
+    let pk = challenge.pk.clone();
     let user_id = challenge.s("user_id").unwrap_or_default();
     let user =
         users::get(&state, &tenant, user_id).await.map_err(ApiError::Internal)?.ok_or(ApiError::InvalidCredentials)?;
@@ -306,11 +300,7 @@ pub async fn complete_login(
         return Err(ApiError::InvalidCredentials);
     }
     let lock = user_lock(&tenant, &user);
-    let now = state.ports.clock.now_secs();
-    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ApiError::internal)? {
-        Claim::Granted { n } => n,
-        Claim::Locked { retry_after_secs } => return Err(ApiError::AccountLocked { retry_after_secs }),
-    };
+    let attempt = claim_attempt(&state, &lock).await?;
     if !second_factor_ok(&state, &tenant, &user, &body.code).await? {
         record_failure(&state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "login.mfa_failure")
             .await?;
@@ -431,24 +421,18 @@ pub async fn recover_confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RecoverConfirmBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = token_tenant(&body.token).ok_or(ApiError::InvalidCredentials)?;
-    let pk = format!("MFARECOVER#{}", token_hash(&body.token));
-    let link = match state.ports.store.get(&table(&tenant), &pk, "MFARECOVER").await {
-        Ok(Some(l)) if l.s("state") == Some("pending") => l,
-        Ok(_) | Err(StoreError::NoSuchTable) => return Err(ApiError::InvalidCredentials),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
+    let (tenant, link) = token_record(&state, &body.token, "MFARECOVER").await?;
+    if link.s("state") != Some("pending") {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let pk = link.pk.clone();
     let user = users::get(&state, &tenant, link.s("user_id").unwrap_or_default())
         .await
         .map_err(ApiError::Internal)?
         .filter(|u| !u.disabled)
         .ok_or(ApiError::InvalidCredentials)?;
     let lock = user_lock(&tenant, &user);
-    let now = state.ports.clock.now_secs();
-    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ApiError::internal)? {
-        Claim::Granted { n } => n,
-        Claim::Locked { retry_after_secs } => return Err(ApiError::AccountLocked { retry_after_secs }),
-    };
+    let attempt = claim_attempt(&state, &lock).await?;
     let ok = password::verify(SecretString::from(body.password), Some(user.password_hash.clone()))
         .await
         .map_err(ApiError::Internal)?
