@@ -318,6 +318,35 @@ pub trait ItemStore: Send + Sync {
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
 }
 
+/// Every item of one partition range, forward, following cursors until done or `cap` items
+/// are collected (a bound for listings that must not grow without limit).
+pub async fn query_all(
+    store: &dyn ItemStore,
+    table: &Table,
+    pk: &str,
+    range: SkRange,
+    cap: usize,
+) -> Result<Vec<Item>, StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let req = QueryRequest {
+            table: table.clone(),
+            pk: pk.to_owned(),
+            range: range.clone(),
+            direction: Direction::Forward,
+            limit: 500,
+            cursor,
+        };
+        let page = store.query(req).await?;
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(c) if out.len() < cap => cursor = Some(c),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// Delete every item of a partition whose sort key starts with `prefix` (not atomic: for
 /// cleanup — recall, wipe, regeneration — where each item is independent).
 pub async fn delete_partition(

@@ -16,7 +16,7 @@ use crate::http::extract::ApiJson;
 use crate::identity::lockout::{self, LockKey};
 use crate::identity::users::{self, UserRecord};
 use crate::policy::Policy;
-use crate::ports::store::{Cond, Direction, QueryRequest, SkRange, StoreError, Table, Update};
+use crate::ports::store::{query_all, Cond, Direction, QueryRequest, SkRange, StoreError, Table, Update};
 use crate::tenants;
 use crate::types::{Email, Role, TenantId};
 
@@ -72,30 +72,14 @@ async fn user_json(state: &AppState, tenant: &TenantId, u: &UserRecord) -> Resul
 
 /// `GET /v1/admin/users`.
 pub async fn list_users(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = state
-            .ports
-            .store
-            .query(QueryRequest {
-                table: table(&p.tenant),
-                pk: users::USERS_PK.into(),
-                range: SkRange::Prefix("USER#".into()),
-                direction: Direction::Forward,
-                limit: 200,
-                cursor,
-            })
+    let items =
+        query_all(&*state.ports.store, &table(&p.tenant), users::USERS_PK, SkRange::Prefix("USER#".into()), usize::MAX)
             .await
             .map_err(ApiError::internal)?;
-        for item in page.items {
-            let u = UserRecord::from_item(item).map_err(ApiError::Internal)?;
-            out.push(user_json(&state, &p.tenant, &u).await?);
-        }
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
+    let mut out = Vec::new();
+    for item in items {
+        let u = UserRecord::from_item(item).map_err(ApiError::Internal)?;
+        out.push(user_json(&state, &p.tenant, &u).await?);
     }
     Ok(Json(json!({ "users": out })))
 }

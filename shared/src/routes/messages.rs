@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::identity::users;
 use crate::ports::store::{
-    AttrValue, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update, EXPIRES_AT,
+    query_all, AttrValue, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update, EXPIRES_AT,
 };
 use crate::routes::attachments;
 use crate::tenant_keys::Field;
@@ -128,28 +128,7 @@ async fn all(
     range: SkRange,
     cap: usize,
 ) -> Result<Vec<Item>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = state
-            .ports
-            .store
-            .query(QueryRequest {
-                table: table(tenant),
-                pk: pk.clone(),
-                range: range.clone(),
-                direction: Direction::Forward,
-                limit: 500,
-                cursor,
-            })
-            .await
-            .map_err(ApiError::internal)?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(c) if out.len() < cap => cursor = Some(c),
-            _ => return Ok(out),
-        }
-    }
+    query_all(&*state.ports.store, &table(tenant), &pk, range, cap).await.map_err(ApiError::internal)
 }
 
 /// Unread messages after `read` (capped at 1000).
