@@ -44,6 +44,16 @@ async fn run(function: &'static str) -> anyhow::Result<()> {
         );
         return lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"));
     }
+    if function == "maintenance-worker" {
+        // SQS batches of maintenance jobs, and the hourly retention schedule.
+        let handler = lambda_http::lambda_runtime::service_fn(
+            move |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let state = state.clone();
+                async move { crate::maintenance::handle_event(&state, event.payload).await.map_err(|e| format!("{e:#}")) }
+            },
+        );
+        return lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"));
+    }
     lambda_http::run(lambda_app(state, function)).await.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -62,6 +72,7 @@ async fn build_state() -> anyhow::Result<AppState> {
     if ports.sweeper.is_some() {
         ports.store.ensure_table(&crate::ports::Table::Platform).await?;
         ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
+        ports.queue.ensure_queue(&crate::maintenance::queue(), crate::maintenance::MAX_RECEIVES).await?;
     }
     Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
 }

@@ -90,6 +90,7 @@ pub async fn build_state() -> anyhow::Result<AppState> {
     // template).
     ports.store.ensure_table(&Table::Platform).await?;
     ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
+    ports.queue.ensure_queue(&crate::maintenance::queue(), crate::maintenance::MAX_RECEIVES).await?;
     Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
 }
 
@@ -125,17 +126,7 @@ async fn serve() -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("BULWARK_LISTEN is not an address:port: {e}"))?;
     let state = build_state().await?;
-    if let Some(store) = state.ports.sweeper.clone() {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                if let Err(e) = store.sweep_expired().await {
-                    tracing::warn!(error = format!("{e:#}"), "expiry sweep failed");
-                }
-            }
-        });
-    }
+    spawn_background_work(&state);
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(listen = %listen, "bulwark listening");
@@ -143,6 +134,39 @@ async fn serve() -> anyhow::Result<()> {
     axum::serve(listener, crate::http::app(state)).with_graceful_shutdown(shutdown()).await?;
     eprintln!("bulwark: stopped");
     Ok(())
+}
+
+/// What runs beside the API in one process (on AWS: worker Lambdas and DynamoDB's TTL):
+/// queued pushes and maintenance jobs every second; expiry and retention sweeps every minute.
+fn spawn_background_work(state: &AppState) {
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::push::drain_queue(&s).await {
+                tracing::warn!(error = format!("{e:#}"), "push queue drain failed");
+            }
+            if let Err(e) = crate::maintenance::drain_queue(&s).await {
+                tracing::warn!(error = format!("{e:#}"), "maintenance queue drain failed");
+            }
+        }
+    });
+    let s = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::maintenance::sweep_expired_attachments(&s).await {
+                tracing::warn!(error = format!("{e:#}"), "attachment retention sweep failed");
+            }
+            if let Some(store) = &s.ports.sweeper {
+                if let Err(e) = store.sweep_expired().await {
+                    tracing::warn!(error = format!("{e:#}"), "expiry sweep failed");
+                }
+            }
+        }
+    });
 }
 
 async fn shutdown() {

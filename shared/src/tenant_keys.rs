@@ -4,6 +4,10 @@
 //! costs at most one key-service call per tenant per few minutes.
 //!
 //! Field encryption binds each ciphertext to its tenant, item and field (`crypto::field_aad`).
+//!
+//! Rotation adds version n+1; every process picks it up for new writes within
+//! [`CURRENT_TTL`], old versions stay readable, and the re-encryption job
+//! (`maintenance`) then moves old fields forward.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,12 +17,16 @@ use zeroize::Zeroizing;
 
 use crate::backend::Ports;
 use crate::crypto;
-use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, Table};
+use crate::ports::store::{query_all, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, Update};
 use crate::ports::EncryptionContext;
 use crate::types::TenantId;
 
 const KEYS_PK: &str = "KEYRING";
+const STATUS_SK: &str = "STATUS";
 const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a process may keep sealing under the previous version after a rotation: the
+/// re-encryption job starts only after this, so no stale writer can follow it.
+pub const CURRENT_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 1024;
 
 type Key = Zeroizing<[u8; 32]>;
@@ -91,10 +99,22 @@ impl TenantKeys {
             .current
             .lock()
             .ok()
-            .and_then(|c| c.get(tenant.as_str()).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, v)| *v))
+            .and_then(|c| c.get(tenant.as_str()).filter(|(at, _)| at.elapsed() < CURRENT_TTL).map(|(_, v)| *v))
         {
             return Ok(v);
         }
+        let v = Self::newest_stored(ports, tenant).await?;
+        if let Ok(mut c) = self.current.lock() {
+            if c.len() >= CACHE_MAX {
+                c.clear();
+            }
+            c.insert(tenant.as_str().to_owned(), (Instant::now(), v));
+        }
+        Ok(v)
+    }
+
+    /// The newest version in the store, bypassing the cache.
+    async fn newest_stored(ports: &Ports, tenant: &TenantId) -> anyhow::Result<u32> {
         let page = ports
             .store
             .query(QueryRequest {
@@ -108,14 +128,81 @@ impl TenantKeys {
             .await?;
         let v =
             page.items.first().and_then(|i| i.n("version")).ok_or_else(|| anyhow::anyhow!("tenant has no data key"))?;
-        let v = u32::try_from(v).map_err(|_| anyhow::anyhow!("bad key version"))?;
-        if let Ok(mut c) = self.current.lock() {
-            if c.len() >= CACHE_MAX {
-                c.clear();
-            }
-            c.insert(tenant.as_str().to_owned(), (Instant::now(), v));
+        u32::try_from(v).map_err(|_| anyhow::anyhow!("bad key version"))
+    }
+
+    /// Rotate: create data key version n+1 (conditionally, so two concurrent rotations
+    /// cannot both claim it). `Ok(None)` means another rotation won the race.
+    pub async fn rotate(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<Option<u32>> {
+        let next = Self::newest_stored(ports, tenant).await? + 1;
+        let dk = ports.keys.generate_data_key(&ctx(tenant)).await?;
+        let item = Item::new(KEYS_PK, sk(next))
+            .with("version", i64::from(next))
+            .with("wrapped", dk.wrapped)
+            .with("created_at", ports.clock.now_secs());
+        match ports.store.put(&Table::Tenant(tenant.as_str().into()), item, Cond::NotExists).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => return Ok(None),
+            Err(e) => return Err(e.into()),
         }
-        Ok(v)
+        self.remember(tenant, next, dk.plaintext);
+        if let Ok(mut c) = self.current.lock() {
+            c.insert(tenant.as_str().to_owned(), (Instant::now(), next));
+        }
+        Ok(Some(next))
+    }
+
+    /// Every key version with its creation time, oldest first, and the version all data was
+    /// last re-encrypted to.
+    pub async fn status(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<KeyStatus> {
+        let t = Table::Tenant(tenant.as_str().into());
+        let items = query_all(&*ports.store, &t, KEYS_PK, SkRange::Prefix("DEK#".into()), 10_000).await?;
+        let versions = items
+            .iter()
+            .filter_map(|i| Some((u32::try_from(i.n("version")?).ok()?, i.n("created_at").unwrap_or(0))))
+            .collect::<Vec<_>>();
+        let through = ports.store.get(&t, KEYS_PK, STATUS_SK).await?.and_then(|i| i.n("reencrypted_through"));
+        // Before any rotation everything is under the first version.
+        let reencrypted_through = through.and_then(|v| u32::try_from(v).ok()).unwrap_or(1);
+        Ok(KeyStatus { versions, reencrypted_through })
+    }
+
+    /// Record that no field under a version older than `version` remains (monotonic).
+    pub async fn mark_reencrypted(&self, ports: &Ports, tenant: &TenantId, version: u32) -> anyhow::Result<()> {
+        let t = Table::Tenant(tenant.as_str().into());
+        let cond = Cond::Or(vec![
+            Cond::NotExists,
+            Cond::Missing("reencrypted_through".into()),
+            Cond::lt("reencrypted_through", i64::from(version)),
+        ]);
+        let set = Update::default().set("reencrypted_through", i64::from(version));
+        match ports.store.update(&t, KEYS_PK, STATUS_SK, set, cond).await {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The newest version, read from the store (the re-encryption job must not trust a
+    /// cache that a rotation elsewhere has outdated).
+    pub async fn newest(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<u32> {
+        Self::newest_stored(ports, tenant).await
+    }
+
+    /// Re-seal a field under `version` if it is under an older one; `None` if it is current.
+    pub async fn reseal(
+        &self,
+        ports: &Ports,
+        tenant: &TenantId,
+        at: &Field<'_>,
+        sealed: &[u8],
+        version: u32,
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        if crypto::key_version(sealed)? >= version {
+            return Ok(None);
+        }
+        let plain = self.open_field(ports, tenant, at, sealed).await?;
+        let key = self.load(ports, tenant, version).await?;
+        Ok(Some(crypto::seal(&key, version, &at.aad(tenant), &plain)))
     }
 
     /// Encrypt a field value under the tenant's current data key.
@@ -142,6 +229,12 @@ impl TenantKeys {
         let key = self.load(ports, tenant, crypto::key_version(sealed)?).await?;
         Ok(crypto::open(&key, &at.aad(tenant), sealed)?)
     }
+}
+
+pub struct KeyStatus {
+    /// (version, created at), oldest first.
+    pub versions: Vec<(u32, i64)>,
+    pub reencrypted_through: u32,
 }
 
 /// Where an encrypted field lives: its item in the tenant's table and its name. Part of the

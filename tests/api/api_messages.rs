@@ -44,7 +44,10 @@ fn file() -> Vec<u8> {
     b"PHI-SCAN-MARKER-".iter().copied().cycle().take(1536 * 1024).collect()
 }
 
-on_both_backends!(TestApp: members_converse_with_encrypted_messages_and_attachments);
+on_both_backends!(TestApp:
+    members_converse_with_encrypted_messages_and_attachments,
+    expired_attachments_ciphertext_is_deleted,
+);
 
 async fn members_converse_with_encrypted_messages_and_attachments(app: &TestApp) {
     let admin = admin_of(app, "acme").await;
@@ -278,4 +281,39 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+async fn blob_exists(app: &TestApp, slug: &str, aid: &str) -> bool {
+    let tenant = bulwark::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap();
+    let key = bulwark::routes::attachments::blob_key(&tenant, aid).unwrap();
+    match app.backend.ports.blobs.get(&key).await {
+        Ok(_) => true,
+        Err(bulwark::ports::BlobError::NotFound) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn expired_attachments_ciphertext_is_deleted(app: &TestApp) {
+    // GIVEN an attachment stored before a retention policy, and one stored under a 1-day policy
+    let admin = admin_of(app, "acme").await;
+    let kept =
+        upload(app, &admin, b"kept".to_vec(), "text/plain", None).await["attachment_id"].as_str().unwrap().to_owned();
+    let policy = json!({"app_passcode": {"required": false, "timeout_minutes": 5}, "mfa_required": false, "message_retention_days": 1});
+    assert_eq!(app.call("PUT", "/v1/admin/policy", Some(&admin.access), Some(policy)).await.status, 200);
+    let doomed = upload(app, &admin, b"short-lived".to_vec(), "text/plain", None).await["attachment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // WHEN the sweep runs before the day is over
+    assert_eq!(bulwark::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
+    // THEN nothing is deleted
+    assert!(blob_exists(app, "acme", &kept).await && blob_exists(app, "acme", &doomed).await);
+    // WHEN the day has passed and the sweep runs (the hourly schedule on AWS; every minute locally)
+    app.backend.clock.advance(time::Duration::seconds(86400 + 1));
+    assert_eq!(bulwark::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 1);
+    // THEN the expired attachment's ciphertext is gone, the other one is untouched, and a
+    // second sweep finds nothing left to do
+    assert!(!blob_exists(app, "acme", &doomed).await, "the S3 object / blob file was not deleted");
+    assert!(blob_exists(app, "acme", &kept).await);
+    assert_eq!(bulwark::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
 }

@@ -117,16 +117,23 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
         files.insert(e.unwrap().path().file_stem().unwrap().to_str().unwrap().to_owned());
     }
     assert_eq!(files, all_functions(), "one event file per function");
-    // A worker's sample event is what its queue delivers; it goes through the real handler.
-    for worker in WORKERS {
-        let text = std::fs::read_to_string(root().join(format!("events/{worker}.json"))).unwrap();
-        let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
-        assert_eq!(event.records.len(), 1);
-        let response = bulwark::push::handle_sqs(&app.state, event).await;
-        assert!(response.batch_item_failures.is_empty(), "a job for an unknown tenant is dropped, not retried");
-    }
+    // A worker's sample event is what its trigger delivers; it goes through the real handler.
+    let text = std::fs::read_to_string(root().join("events/push-worker.json")).unwrap();
+    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+    assert_eq!(event.records.len(), 1);
+    let response = bulwark::push::handle_sqs(&app.state, event).await;
+    assert!(response.batch_item_failures.is_empty(), "a job for an unknown tenant is dropped, not retried");
+    let text = std::fs::read_to_string(root().join("events/maintenance-worker.json")).unwrap();
+    let out = bulwark::maintenance::handle_event(&app.state, serde_json::from_str(&text).unwrap()).await.unwrap();
+    assert_eq!(out["attachments_removed"], 0, "the scheduled event runs the retention sweep: {out}");
+    // The tenant the create-tenant event makes (the first route) stands in for the sample
+    // tenant id of the other operator events.
+    let mut created_tenant: Option<String> = None;
     for function in functions() {
-        let text = std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap();
+        let mut text = std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap();
+        if let (true, Some(id)) = (function.starts_with("platform-tenant-keys"), &created_tenant) {
+            text = text.replace("01a2079572bb71069ebe53575ee58d18", id.as_str());
+        }
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{function}: {e}"));
         let route = ROUTES.iter().find(|r| r.function == function).unwrap();
         assert_eq!(req.method().as_str(), route.method, "{function}");
@@ -140,7 +147,12 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
         let stray = http::Request::get("/v1/elsewhere").body(axum::body::Body::empty()).unwrap();
         assert_eq!(crate::helpers::send(other, stray).await.status, 404);
         match function {
-            "platform-create-tenant" => assert_eq!(reply.status, 201, "{}", reply.json),
+            "platform-create-tenant" => {
+                assert_eq!(reply.status, 201, "{}", reply.json);
+                created_tenant = reply.json["tenant_id"].as_str().map(str::to_owned);
+            }
+            "platform-tenant-keys-rotate" => assert_eq!(reply.status, 202, "{}", reply.json),
+            "platform-tenant-keys-get" => assert_eq!(reply.json["current_version"], 2, "{}", reply.json),
             "policy-get" => assert_eq!(reply.status, 401),
             _ => {}
         }

@@ -5,7 +5,12 @@ use bulwark::ports::queue::*;
 use crate::helpers::Backend;
 use crate::on_both_backends;
 
-on_both_backends!(Backend: deliver_ack_and_retry, dead_letter_after_max_receives, unknown_queue_is_an_error);
+on_both_backends!(Backend:
+    deliver_ack_and_retry,
+    dead_letter_after_max_receives,
+    unknown_queue_is_an_error,
+    delayed_jobs_stay_hidden_until_due,
+);
 
 async fn deliver_ack_and_retry(b: &Backend) {
     let q = &b.ports.queue;
@@ -66,4 +71,24 @@ async fn unknown_queue_is_an_error(b: &Backend) {
     let name = QueueName::parse("never-made").unwrap();
     assert!(matches!(b.ports.queue.enqueue(&name, b"x").await.unwrap_err(), QueueError::NoSuchQueue));
     assert!(QueueName::parse("Bad_Name").is_err());
+}
+
+async fn delayed_jobs_stay_hidden_until_due(b: &Backend) {
+    // GIVEN a queue and a job delayed by one second
+    let q = &b.ports.queue;
+    let name = QueueName::parse("later").unwrap();
+    q.ensure_queue(&name, 5).await.unwrap();
+    q.enqueue_delayed(&name, b"later", 1).await.unwrap();
+    // THEN it is not delivered at once
+    assert!(q.receive(&name, 10).await.unwrap().is_empty());
+    // WHEN the delay has passed (moto keeps real time; the embedded queue the test clock)
+    b.clock.advance(time::Duration::seconds(2));
+    if b.aws.is_some() {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    }
+    // THEN it is delivered
+    let got = q.receive(&name, 10).await.unwrap();
+    assert_eq!(got.iter().map(|d| d.body.clone()).collect::<Vec<_>>(), vec![b"later".to_vec()]);
+    // AND a delay beyond SQS's limit is refused
+    assert!(matches!(q.enqueue_delayed(&name, b"x", MAX_DELAY_SECS + 1).await.unwrap_err(), QueueError::InvalidDelay));
 }

@@ -201,6 +201,8 @@ impl TestApp {
         let backend = Backend::new(kind).await;
         backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
         backend.ports.queue.ensure_queue(&bulwark::push::queue(), bulwark::push::MAX_RECEIVES).await.unwrap();
+        let maintenance = bulwark::maintenance::queue();
+        backend.ports.queue.ensure_queue(&maintenance, bulwark::maintenance::MAX_RECEIVES).await.unwrap();
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut ports = backend.ports.clone();
         ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });

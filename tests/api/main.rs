@@ -12,6 +12,7 @@ mod contract_store;
 
 mod api_errors;
 mod api_identity;
+mod api_keys;
 mod api_messages;
 mod api_mfa;
 mod api_push;

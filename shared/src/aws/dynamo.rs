@@ -448,6 +448,39 @@ impl ItemStore for DynamoStore {
         Ok(Page { items, next_cursor })
     }
 
+    async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError> {
+        check_limit(limit)?;
+        let after = cursor.as_deref().map(decode_scan_cursor).transpose()?;
+        let mut e = Expr::default();
+        let filter = format!(
+            "attribute_not_exists({exp}) OR {exp} > {now}",
+            exp = e.name(EXPIRES_AT),
+            now = e.value(AttributeValue::N(self.clock.now_secs().to_string()))
+        );
+        let out = self
+            .client
+            .scan()
+            .table_name(self.table_name(table))
+            .filter_expression(filter)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .limit(limit as i32)
+            .consistent_read(true)
+            .set_exclusive_start_key(after.map(|(pk, sk)| key_map(&pk, &sk)))
+            .send()
+            .await
+            .map_err(map_sdk)?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_map).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = match out.last_evaluated_key {
+            Some(k) => match (k.get(PK), k.get(SK)) {
+                (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => Some(encode_scan_cursor(pk, sk)),
+                _ => return Err(StoreError::Backend(anyhow::anyhow!("scan page boundary without a key"))),
+            },
+            None => None,
+        };
+        Ok(Page { items, next_cursor })
+    }
+
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         check_transaction(&ops)?;
         let now = self.clock.now_secs();

@@ -120,10 +120,20 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 
-    async fn enqueue(&self, queue: &QueueName, body: &[u8]) -> Result<String, QueueError> {
+    async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError> {
+        if delay_secs > MAX_DELAY_SECS {
+            return Err(QueueError::InvalidDelay);
+        }
         let url = self.url(queue, false).await?;
-        let out =
-            self.client.send_message().queue_url(&url).message_body(STANDARD.encode(body)).send().await.map_err(be)?;
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&url)
+            .message_body(STANDARD.encode(body))
+            .delay_seconds(delay_secs as i32)
+            .send()
+            .await
+            .map_err(be)?;
         Ok(out.message_id.unwrap_or_default())
     }
 

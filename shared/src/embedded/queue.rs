@@ -172,9 +172,13 @@ impl JobQueue for EmbeddedQueue {
         .map_err(QueueError::Backend)?
     }
 
-    async fn enqueue(&self, queue: &QueueName, body: &[u8]) -> Result<String, QueueError> {
+    async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError> {
+        if delay_secs > MAX_DELAY_SECS {
+            return Err(QueueError::InvalidDelay);
+        }
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let msg = Msg { body: STANDARD.encode(body), visible_at_ms: 0, receive_count: 0, receipt: None };
+        let visible_at_ms = if delay_secs == 0 { 0 } else { self.now_ms() + i64::from(delay_secs) * 1000 };
+        let msg = Msg { body: STANDARD.encode(body), visible_at_ms, receive_count: 0, receipt: None };
         let bytes = serde_json::to_vec(&msg).map_err(be)?;
         let (db, q, id2) = (Arc::clone(&self.db), queue.clone(), id.clone());
         blocking(move || {

@@ -317,6 +317,49 @@ impl ItemStore for EmbeddedStore {
         .map_err(StoreError::Backend)?
     }
 
+    async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError> {
+        check_limit(limit)?;
+        let after = cursor.as_deref().map(decode_scan_cursor).transpose()?;
+        let this = Arc::clone(&self.0);
+        let name = ns(table);
+        blocking(move || {
+            let now = this.clock.now_secs();
+            let r = this.db.begin_read().map_err(be)?;
+            let t = match r.open_table(def(&name)) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Err(StoreError::NoSuchTable),
+                Err(e) => return Err(be(e)),
+            };
+            let rows = match &after {
+                Some((pk, sk)) => t.range::<(&str, &str)>((pk.as_str(), sk.as_str())..).map_err(be)?,
+                None => t.iter().map_err(be)?,
+            };
+            let (mut items, mut last, mut more) = (Vec::new(), None, false);
+            let mut scanned = 0usize;
+            for row in rows {
+                let (k, v) = row.map_err(be)?;
+                let (pk, sk) = k.value();
+                if after.as_ref().is_some_and(|(apk, ask)| (apk.as_str(), ask.as_str()) == (pk, sk)) {
+                    continue;
+                }
+                if scanned == limit {
+                    more = true;
+                    break;
+                }
+                scanned += 1;
+                last = Some((pk.to_owned(), sk.to_owned()));
+                let item = decode(pk, sk, v.value())?;
+                if !item.is_expired(now) {
+                    items.push(item);
+                }
+            }
+            let next_cursor = if more { last.map(|(pk, sk)| encode_scan_cursor(&pk, &sk)) } else { None };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+        .map_err(StoreError::Backend)?
+    }
+
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         check_transaction(&ops)?;
         self.0

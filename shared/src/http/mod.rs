@@ -56,6 +56,8 @@ use Privilege::*;
 #[rustfmt::skip]
 pub static ROUTES: &[RouteDef] = &[
     RouteDef { function: "platform-create-tenant", method: "POST", path: "/v1/platform/tenants", access: Access::Operator, make: || post(platform::create_tenant) },
+    RouteDef { function: "platform-tenant-keys-rotate", method: "POST", path: "/v1/platform/tenants/{tenant_id}/keys/rotate", access: Access::Operator, make: || post(platform::rotate_tenant_key) },
+    RouteDef { function: "platform-tenant-keys-get", method: "GET", path: "/v1/platform/tenants/{tenant_id}/keys", access: Access::Operator, make: || get(platform::tenant_keys) },
     RouteDef { function: "invitations-accept", method: "POST", path: "/v1/invitations/accept", access: Access::Public, make: || post(account::accept_invitation) },
     RouteDef { function: "auth-login", method: "POST", path: "/v1/auth/login", access: Access::Public, make: || post(account::login) },
     RouteDef { function: "auth-refresh", method: "POST", path: "/v1/auth/refresh", access: Access::Public, make: || post(account::refresh) },
@@ -122,7 +124,7 @@ fn build(state: AppState, keep: impl Fn(&RouteDef) -> bool) -> Router {
 }
 
 /// Functions that serve no route: queue workers.
-pub static WORKERS: &[&str] = &["push-worker"];
+pub static WORKERS: &[&str] = &["push-worker", "maintenance-worker"];
 
 /// The function names, once each, in route-table order.
 pub fn functions() -> Vec<&'static str> {

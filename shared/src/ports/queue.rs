@@ -24,6 +24,9 @@ impl QueueName {
     }
 }
 
+/// The longest delay a job can be enqueued with (SQS's limit).
+pub const MAX_DELAY_SECS: u32 = 900;
+
 /// One delivery of a job.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -39,6 +42,8 @@ pub struct Delivery {
 pub enum QueueError {
     #[error("invalid queue name")]
     InvalidName,
+    #[error("a delay must be at most {MAX_DELAY_SECS} seconds")]
+    InvalidDelay,
     #[error("no such queue")]
     NoSuchQueue,
     #[error("the receipt is not valid any more")]
@@ -51,7 +56,11 @@ pub enum QueueError {
 pub trait JobQueue: Send + Sync {
     /// Create the queue and its dead-letter queue (idempotent).
     async fn ensure_queue(&self, queue: &QueueName, max_receives: u32) -> Result<(), QueueError>;
-    async fn enqueue(&self, queue: &QueueName, body: &[u8]) -> Result<String, QueueError>;
+    async fn enqueue(&self, queue: &QueueName, body: &[u8]) -> Result<String, QueueError> {
+        self.enqueue_delayed(queue, body, 0).await
+    }
+    /// Enqueue a job that becomes visible only after `delay_secs` (0..=900, as SQS allows).
+    async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError>;
     /// Up to `max` (1..=10) visible jobs; each becomes invisible for the visibility timeout.
     async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError>;
     /// The job is done: delete it.

@@ -316,6 +316,21 @@ pub trait ItemStore: Send + Sync {
     async fn query(&self, req: QueryRequest) -> Result<Page, StoreError>;
     /// All operations succeed or none does (at most 100, each on a distinct item).
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
+    /// One page of every live item of a table, in no particular order (maintenance jobs:
+    /// re-encryption). `cursor` is the previous page's `next_cursor`; `limit` is 1..=1000.
+    async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError>;
+}
+
+/// A scan cursor: the last item's key, opaque to callers.
+pub fn encode_scan_cursor(pk: &str, sk: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&(pk, sk)).unwrap_or_default())
+}
+
+pub fn decode_scan_cursor(c: &str) -> Result<(String, String), StoreError> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::InvalidCursor)?;
+    serde_json::from_slice(&raw).map_err(|_| StoreError::InvalidCursor)
 }
 
 /// Every item of one partition range, forward, following cursors until done or `cap` items

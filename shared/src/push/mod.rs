@@ -134,59 +134,13 @@ pub async fn deliver(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
 /// second; on AWS the SQS event source drives [`handle_sqs`] instead).
 /// Returns the number of jobs handled.
 pub async fn drain_queue(state: &AppState) -> anyhow::Result<usize> {
-    let q = queue();
-    let mut handled = 0;
-    loop {
-        let batch = state.ports.queue.receive(&q, 10).await?;
-        if batch.is_empty() {
-            return Ok(handled);
-        }
-        for d in batch {
-            handled += 1;
-            match deliver(state, &d.body).await {
-                Ok(()) => state.ports.queue.ack(&q, &d.receipt).await?,
-                Err(e) => {
-                    tracing::warn!(
-                        attempt = d.receive_count,
-                        error = format!("{e:#}"),
-                        "push delivery failed; will retry"
-                    );
-                    state.ports.queue.nack(&q, &d.receipt).await?;
-                }
-            }
-        }
-    }
+    crate::jobs::drain(state, &queue(), |s, body| async move { deliver(&s, &body).await }).await
 }
 
-/// The SQS worker Lambda's handler: deliver each record; report the failed ones so SQS
-/// retries only those (and dead-letters them after the redrive limit).
+/// The `push-worker` Lambda's handler.
 pub async fn handle_sqs(
     state: &AppState,
     event: aws_lambda_events::sqs::SqsEvent,
 ) -> aws_lambda_events::sqs::SqsBatchResponse {
-    use base64::{engine::general_purpose::STANDARD, Engine};
-    let mut response = aws_lambda_events::sqs::SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let body = record.body.as_deref().and_then(|b| STANDARD.decode(b).ok());
-        let ok = match body {
-            Some(b) => match deliver(state, &b).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(message_id = id, error = format!("{e:#}"), "push delivery failed; SQS will retry");
-                    false
-                }
-            },
-            None => {
-                tracing::error!(message_id = id, "dropping an undecodable push job");
-                true
-            }
-        };
-        if !ok {
-            let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    crate::jobs::handle_sqs(state, event, |s, body| async move { deliver(&s, &body).await }).await
 }

@@ -22,7 +22,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ports::blob::{BlobError, BlobKey};
 use crate::ports::keys::EncryptionContext;
-use crate::ports::store::{delete_partition, Cond, Direction, Item, QueryRequest, SkRange, Table};
+use crate::ports::store::{delete_partition, Cond, Direction, Item, QueryRequest, SkRange, Table, TxOp};
 use crate::routes::messages::{membership, path_id};
 use crate::tenant_keys::Field;
 use crate::types::TenantId;
@@ -39,7 +39,7 @@ pub fn att_pk(aid: &str) -> String {
     format!("ATT#{aid}")
 }
 
-fn blob_key(tenant: &TenantId, aid: &str) -> Result<BlobKey, ApiError> {
+pub fn blob_key(tenant: &TenantId, aid: &str) -> Result<BlobKey, ApiError> {
     BlobKey::parse(&format!("tenants/{}/attachments/{aid}", tenant.as_str())).map_err(ApiError::internal)
 }
 
@@ -114,10 +114,16 @@ pub async fn upload(
     // Under a retention policy the record — the only copy of the wrapped key — expires with
     // the messages, which also makes the ciphertext unreadable (crypto-shredding) before the
     // blob itself is removed.
+    // A reaper entry, written with the record, has the ciphertext itself deleted then too.
+    let mut reap = None;
     if let Some(days) = crate::policy::load(&state, &p.tenant).await?.message_retention_days {
-        item = item.with(crate::ports::store::EXPIRES_AT, state.ports.clock.now_secs() + i64::from(days) * 86400);
+        let expires_at = state.ports.clock.now_secs() + i64::from(days) * 86400;
+        item = item.with(crate::ports::store::EXPIRES_AT, expires_at);
+        reap = Some(crate::maintenance::reap_op(&p.tenant, &aid, expires_at));
     }
-    if let Err(e) = state.ports.store.put(&table(&p.tenant), item, Cond::NotExists).await {
+    let mut ops = vec![TxOp::Put { table: table(&p.tenant), item, cond: Cond::NotExists }];
+    ops.extend(reap);
+    if let Err(e) = state.ports.store.transact(ops).await {
         let _ = state.ports.blobs.delete(&key).await;
         return Err(ApiError::internal(e));
     }

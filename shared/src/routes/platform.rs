@@ -1,6 +1,6 @@
 //! Platform operator routes.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, BearerToken};
 use crate::tenants::{self, NewTenant};
-use crate::types::{parse_display_text, Email, TenantSlug};
+use crate::types::{parse_display_text, Email, TenantId, TenantSlug};
 
 #[derive(Deserialize)]
 pub struct CreateTenantBody {
@@ -38,4 +38,67 @@ pub async fn create_tenant(
     };
     let created = tenants::create_tenant(&state, req).await?;
     Ok((StatusCode::CREATED, Json(json!({"tenant_id": created.tenant_id.as_str(), "slug": created.slug.as_str()}))))
+}
+
+async fn operator(state: &AppState, token: Result<BearerToken, ApiError>) -> Result<(), ApiError> {
+    let BearerToken(token) = token?;
+    if state.is_operator(&token).await.map_err(ApiError::internal)? {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// An existing tenant from a path segment; anything else is 404.
+async fn existing_tenant(state: &AppState, id: &str) -> Result<TenantId, ApiError> {
+    let tenant = TenantId::parse(id).map_err(|_| ApiError::NotFound)?;
+    match state.ports.store.get(&crate::ports::Table::Platform, &format!("TENANT#{tenant}"), "META").await {
+        Ok(Some(_)) => Ok(tenant),
+        Ok(None) => Err(ApiError::NotFound),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// `POST /v1/platform/tenants/{tenant_id}/keys/rotate` (operator token) → 202
+/// `{"tenant_id", "key_version"}`: new writes use the new data key at once (other processes
+/// within a minute); re-encryption of older data is queued.
+pub async fn rotate_tenant_key(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    Path(tenant_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    operator(&state, token).await?;
+    let tenant = existing_tenant(&state, &tenant_id).await?;
+    let Some(version) = state.tenant_keys.rotate(&state.ports, &tenant).await.map_err(ApiError::Internal)? else {
+        return Err(ApiError::Conflict("another rotation of this tenant's key is in progress; retry".into()));
+    };
+    crate::audit::record(&state.ports, &tenant, "platform", "keys.rotate", &format!("v{version}"), "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    crate::maintenance::start_reencryption(&state, &tenant, version).await.map_err(ApiError::Internal)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"tenant_id": tenant.as_str(), "key_version": version}))))
+}
+
+/// `GET /v1/platform/tenants/{tenant_id}/keys` (operator token) → `{"tenant_id",
+/// "current_version", "reencrypted_through", "versions": [{"version", "created_at"}]}`.
+pub async fn tenant_keys(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    Path(tenant_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    operator(&state, token).await?;
+    let tenant = existing_tenant(&state, &tenant_id).await?;
+    let status = state.tenant_keys.status(&state.ports, &tenant).await.map_err(ApiError::Internal)?;
+    let current = status.versions.iter().map(|(v, _)| *v).max().unwrap_or(1);
+    let versions: Vec<Value> = status
+        .versions
+        .iter()
+        .map(|(v, at)| json!({"version": v, "created_at": crate::clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(*at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))}))
+        .collect();
+    Ok(Json(json!({
+        "tenant_id": tenant.as_str(),
+        "current_version": current,
+        "reencrypted_through": status.reencrypted_through,
+        "versions": versions,
+    })))
 }
