@@ -105,19 +105,30 @@ impl Ports {
     }
 
     pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+        use crate::aws::calls::CallCounter;
         use crate::aws::*;
+        // Every client counts its calls (aws::calls) and is built on first use (aws::Lazy).
+        macro_rules! client {
+            ($sdk_crate:ident) => {{
+                let conf = $sdk_crate::config::Builder::from(sdk).interceptor(CallCounter).build();
+                Lazy::new(move || $sdk_crate::Client::from_conf(conf.clone()))
+            }};
+        }
         // Emulators (moto) serve S3 on one host: path-style addressing is required there.
-        let s3_conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        let s3_conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .interceptor(CallCounter)
+            .build();
         let secrets: Arc<dyn SecretStore> =
-            Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(sdk), s.prefix.clone()));
+            Arc::new(SecretsManager::new(client!(aws_sdk_secretsmanager), s.prefix.clone()));
         Ports {
-            store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), s.prefix.clone(), Arc::clone(&clock))),
-            blobs: Arc::new(S3Blobs::new(aws_sdk_s3::Client::from_conf(s3_conf), s.bucket)),
-            keys: Arc::new(KmsKeys::new(aws_sdk_kms::Client::new(sdk), s.kms_key_id)),
+            store: Arc::new(DynamoStore::new(client!(aws_sdk_dynamodb), s.prefix.clone(), Arc::clone(&clock))),
+            blobs: Arc::new(S3Blobs::new(Lazy::new(move || aws_sdk_s3::Client::from_conf(s3_conf.clone())), s.bucket)),
+            keys: Arc::new(KmsKeys::new(client!(aws_sdk_kms), s.kms_key_id)),
             push: push_provider(&secrets, &s.push),
             secrets,
-            mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), s.mail_from)),
-            queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), s.prefix, QUEUE_VISIBILITY)),
+            mailer: Arc::new(SesMailer::new(client!(aws_sdk_sesv2), s.mail_from)),
+            queue: Arc::new(SqsQueue::new(client!(aws_sdk_sqs), s.prefix, QUEUE_VISIBILITY)),
             clock,
             sweeper: None,
         }

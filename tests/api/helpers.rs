@@ -70,6 +70,7 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "bulwark-tests"))
+        .http_client(bulwark::aws::LazyHttpClient::default())
         .load()
         .await
 }

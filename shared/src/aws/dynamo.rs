@@ -23,7 +23,7 @@ use crate::embedded::store::{decode_cursor, encode_cursor};
 use crate::ports::store::*;
 
 pub struct DynamoStore {
-    client: Client,
+    client: super::Lazy<Client>,
     prefix: String,
     clock: Arc<dyn Clock>,
 }
@@ -183,7 +183,7 @@ where
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, prefix: String, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(client: super::Lazy<Client>, prefix: String, clock: Arc<dyn Clock>) -> Self {
         DynamoStore { client, prefix, clock }
     }
 

@@ -14,12 +14,12 @@ use super::describe;
 use crate::ports::keys::*;
 
 pub struct KmsKeys {
-    client: Client,
+    client: super::Lazy<Client>,
     key_id: String,
 }
 
 impl KmsKeys {
-    pub fn new(client: Client, key_id: String) -> Self {
+    pub fn new(client: super::Lazy<Client>, key_id: String) -> Self {
         KmsKeys { client, key_id }
     }
 }

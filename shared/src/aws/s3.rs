@@ -17,12 +17,12 @@ use crate::ports::blob::*;
 const PART: usize = 8 * 1024 * 1024;
 
 pub struct S3Blobs {
-    client: Client,
+    client: super::Lazy<Client>,
     bucket: String,
 }
 
 impl S3Blobs {
-    pub fn new(client: Client, bucket: String) -> Self {
+    pub fn new(client: super::Lazy<Client>, bucket: String) -> Self {
         S3Blobs { client, bucket }
     }
 

@@ -18,13 +18,13 @@ use crate::ports::secrets::*;
 const TTL: Duration = Duration::from_secs(300);
 
 pub struct SecretsManager {
-    client: Client,
+    client: super::Lazy<Client>,
     prefix: String,
     cache: Mutex<HashMap<String, (Instant, SecretSlice<u8>)>>,
 }
 
 impl SecretsManager {
-    pub fn new(client: Client, prefix: String) -> Self {
+    pub fn new(client: super::Lazy<Client>, prefix: String) -> Self {
         SecretsManager { client, prefix, cache: Mutex::new(HashMap::new()) }
     }
     fn id(&self, name: &SecretName) -> String {

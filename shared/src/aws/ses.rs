@@ -9,12 +9,12 @@ use super::describe;
 use crate::ports::mail::*;
 
 pub struct SesMailer {
-    client: Client,
+    client: super::Lazy<Client>,
     from: String,
 }
 
 impl SesMailer {
-    pub fn new(client: Client, from: String) -> Self {
+    pub fn new(client: super::Lazy<Client>, from: String) -> Self {
         SesMailer { client, from }
     }
 }

@@ -17,7 +17,7 @@ use super::describe;
 use crate::ports::queue::*;
 
 pub struct SqsQueue {
-    client: Client,
+    client: super::Lazy<Client>,
     prefix: String,
     visibility: Duration,
     urls: Mutex<HashMap<String, String>>,
@@ -28,7 +28,7 @@ fn be<E: std::error::Error + Send + Sync + 'static>(e: E) -> QueueError {
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, prefix: String, visibility: Duration) -> Self {
+    pub fn new(client: super::Lazy<Client>, prefix: String, visibility: Duration) -> Self {
         SqsQueue { client, prefix, visibility, urls: Mutex::new(HashMap::new()) }
     }
 
