@@ -170,6 +170,16 @@ impl Inner {
     }
 }
 
+/// A table for reading; a missing table is `NoSuchTable`, as in DynamoDB.
+fn open_read(db: &Database, name: &str) -> Result<redb::ReadOnlyTable<Key<'static>, &'static [u8]>, StoreError> {
+    let r = db.begin_read().map_err(be)?;
+    match r.open_table(def(name)) {
+        Ok(t) => Ok(t),
+        Err(TableError::TableDoesNotExist(_)) => Err(StoreError::NoSuchTable),
+        Err(e) => Err(be(e)),
+    }
+}
+
 /// The embedded [`ItemStore`] adapter (cheap to clone; one database per process).
 #[derive(Clone)]
 pub struct EmbeddedStore(Arc<Inner>);
@@ -205,12 +215,7 @@ impl ItemStore for EmbeddedStore {
         let this = Arc::clone(&self.0);
         blocking(move || {
             let now = this.clock.now_secs();
-            let r = this.db.begin_read().map_err(be)?;
-            let t = match r.open_table(def(&name)) {
-                Ok(t) => t,
-                Err(TableError::TableDoesNotExist(_)) => return Err(StoreError::NoSuchTable),
-                Err(e) => return Err(be(e)),
-            };
+            let t = open_read(&this.db, &name)?;
             let v = t.get((pk.as_str(), sk.as_str())).map_err(be)?;
             let item = v.map(|g| decode(&pk, &sk, g.value())).transpose()?;
             Ok(item.filter(|i| !i.is_expired(now)))
@@ -253,12 +258,7 @@ impl ItemStore for EmbeddedStore {
         blocking(move || {
             let now = this.clock.now_secs();
             let name = ns(&req.table);
-            let r = this.db.begin_read().map_err(be)?;
-            let t = match r.open_table(def(&name)) {
-                Ok(t) => t,
-                Err(TableError::TableDoesNotExist(_)) => return Err(StoreError::NoSuchTable),
-                Err(e) => return Err(be(e)),
-            };
+            let t = open_read(&this.db, &name)?;
             // Inclusive sort-key bounds of the selection.
             let (mut lo, mut hi) = match &req.range {
                 SkRange::Prefix(p) => (p.clone(), format!("{p}\u{10FFFF}")),
@@ -324,12 +324,7 @@ impl ItemStore for EmbeddedStore {
         let name = ns(table);
         blocking(move || {
             let now = this.clock.now_secs();
-            let r = this.db.begin_read().map_err(be)?;
-            let t = match r.open_table(def(&name)) {
-                Ok(t) => t,
-                Err(TableError::TableDoesNotExist(_)) => return Err(StoreError::NoSuchTable),
-                Err(e) => return Err(be(e)),
-            };
+            let t = open_read(&this.db, &name)?;
             let rows = match &after {
                 Some((pk, sk)) => t.range::<(&str, &str)>((pk.as_str(), sk.as_str())..).map_err(be)?,
                 None => t.iter().map_err(be)?,
