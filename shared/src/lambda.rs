@@ -34,27 +34,28 @@ pub fn main(function: &'static str) -> ExitCode {
 
 async fn run(function: &'static str) -> anyhow::Result<()> {
     let state = build_state().await?;
-    if function == "push-worker" {
-        // The SQS-triggered worker: partial batch failures go back to SQS for retry.
-        let handler = lambda_http::lambda_runtime::service_fn(
-            move |event: lambda_http::lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent>| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(crate::push::handle_sqs(&state, event.payload).await) }
-            },
-        );
-        return lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"));
-    }
-    if function == "maintenance-worker" {
-        // SQS batches of maintenance jobs, and the hourly retention schedule.
+    if crate::http::WORKERS.contains(&function) {
         let handler = lambda_http::lambda_runtime::service_fn(
             move |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
                 let state = state.clone();
-                async move { crate::maintenance::handle_event(&state, event.payload).await.map_err(|e| format!("{e:#}")) }
+                async move { worker(&state, function, event.payload).await.map_err(|e| format!("{e:#}")) }
             },
         );
         return lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"));
     }
     lambda_http::run(lambda_app(state, function)).await.map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A queue worker's invocation: the push worker takes SQS batches (partial failures go back
+/// to SQS); the maintenance worker takes SQS batches and the hourly retention schedule.
+async fn worker(state: &AppState, function: &str, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    match function {
+        "push-worker" => {
+            Ok(serde_json::to_value(crate::push::handle_sqs(state, serde_json::from_value(event)?).await)?)
+        }
+        "maintenance-worker" => crate::maintenance::handle_event(state, event).await,
+        other => anyhow::bail!("{other} is not a worker"),
+    }
 }
 
 /// Functions run on AWS by default; `BULWARK_BACKEND=embedded` runs one locally (e.g. under

@@ -81,7 +81,7 @@ pub async fn run(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
                 let job = Job::Reencrypt { tenant_id, version, not_before, cursor };
                 return enqueue(state, &job, wait).await;
             }
-            if state.tenant_keys.newest(&state.ports, &tenant).await? != version {
+            if crate::tenant_keys::TenantKeys::newest(&state.ports, &tenant).await? != version {
                 // A later rotation superseded this one; its own job moves everything on.
                 tracing::info!(tenant = %tenant, version, "re-encryption superseded by a newer rotation");
                 return Ok(());

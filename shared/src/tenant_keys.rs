@@ -103,7 +103,7 @@ impl TenantKeys {
         {
             return Ok(v);
         }
-        let v = Self::newest_stored(ports, tenant).await?;
+        let v = Self::newest(ports, tenant).await?;
         if let Ok(mut c) = self.current.lock() {
             if c.len() >= CACHE_MAX {
                 c.clear();
@@ -113,8 +113,9 @@ impl TenantKeys {
         Ok(v)
     }
 
-    /// The newest version in the store, bypassing the cache.
-    async fn newest_stored(ports: &Ports, tenant: &TenantId) -> anyhow::Result<u32> {
+    /// The newest version in the store, bypassing the cache (the re-encryption job must not
+    /// trust a cache that a rotation elsewhere has outdated).
+    pub async fn newest(ports: &Ports, tenant: &TenantId) -> anyhow::Result<u32> {
         let page = ports
             .store
             .query(QueryRequest {
@@ -134,7 +135,7 @@ impl TenantKeys {
     /// Rotate: create data key version n+1 (conditionally, so two concurrent rotations
     /// cannot both claim it). `Ok(None)` means another rotation won the race.
     pub async fn rotate(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<Option<u32>> {
-        let next = Self::newest_stored(ports, tenant).await? + 1;
+        let next = Self::newest(ports, tenant).await? + 1;
         let dk = ports.keys.generate_data_key(&ctx(tenant)).await?;
         let item = Item::new(KEYS_PK, sk(next))
             .with("version", i64::from(next))
@@ -180,12 +181,6 @@ impl TenantKeys {
             Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The newest version, read from the store (the re-encryption job must not trust a
-    /// cache that a rotation elsewhere has outdated).
-    pub async fn newest(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<u32> {
-        Self::newest_stored(ports, tenant).await
     }
 
     /// Re-seal a field under `version` if it is under an older one; `None` if it is current.

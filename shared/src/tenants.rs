@@ -68,14 +68,14 @@ pub async fn id_of_slug(state: &AppState, slug: &str) -> Result<Option<TenantId>
     Ok(Some(id))
 }
 
+/// The tenant's platform-directory item, if the tenant exists.
+pub async fn directory_entry(state: &AppState, tenant: &TenantId) -> Result<Option<Item>, ApiError> {
+    state.ports.store.get(&Table::Platform, &format!("TENANT#{tenant}"), "META").await.map_err(ApiError::internal)
+}
+
 /// Slug and name of a tenant.
 pub async fn meta_of(state: &AppState, tenant: &TenantId) -> Result<(String, String), ApiError> {
-    let meta = state
-        .ports
-        .store
-        .get(&Table::Platform, &format!("TENANT#{tenant}"), "META")
-        .await
-        .map_err(ApiError::internal)?;
+    let meta = directory_entry(state, tenant).await?;
     let meta = meta.ok_or_else(|| ApiError::internal(anyhow::anyhow!("tenant {tenant} has no directory entry")))?;
     Ok((meta.s("slug").unwrap_or_default().to_owned(), meta.s("name").unwrap_or_default().to_owned()))
 }

@@ -5,6 +5,7 @@ use bulwark::ports::store::Table;
 use serde_json::{json, Value};
 
 use crate::api_identity::{admin_of, join, login, Account, PW};
+use crate::api_messages::{conversation, upload};
 use crate::helpers::{TestApp, OPERATOR_TOKEN};
 use crate::on_both_backends;
 
@@ -58,22 +59,9 @@ async fn populate(app: &TestApp, admin: &Account) -> (Account, String, String) {
     assert_eq!(app.call("GET", "/v1/me/device-key", Some(&nurse.access), None).await.status, 200);
     let dev = json!({"platform": "fcm", "token": "fcm-token-of-the-nurse"});
     assert_eq!(app.call("POST", "/v1/me/devices", Some(&nurse.access), Some(dev)).await.status, 201);
-    let r = app
-        .call(
-            "POST",
-            "/v1/conversations",
-            Some(&admin.access),
-            Some(json!({"title": "Ward 7", "member_ids": [nurse.user_id]})),
-        )
-        .await;
-    let cid = r.json["conversation_id"].as_str().unwrap().to_owned();
-    let req = http::Request::post("/v1/attachments")
-        .header("authorization", format!("Bearer {}", admin.access))
-        .header("content-type", "text/plain")
-        .header("x-filename", "chart.txt");
-    let up = app.send(req.body(axum::body::Body::from("chart")).unwrap()).await;
-    assert_eq!(up.status, 201, "{}", up.json);
-    let aid = up.json["attachment_id"].as_str().unwrap().to_owned();
+    let cid = conversation(app, admin, "Ward 7", &[&nurse.user_id]).await;
+    let up = upload(app, admin, b"chart".to_vec(), "text/plain", Some("chart.txt")).await;
+    let aid = up["attachment_id"].as_str().unwrap().to_owned();
     let body = json!({"body": "before rotation", "attachment_ids": [aid]});
     let r = app.call("POST", &format!("/v1/conversations/{cid}/messages"), Some(&admin.access), Some(body)).await;
     assert_eq!(r.status, 201, "{}", r.json);

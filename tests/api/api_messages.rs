@@ -9,7 +9,7 @@ use crate::api_identity::{admin_of, join, Account};
 use crate::helpers::{contains, send_raw, stored_bytes, Kind, TestApp};
 use crate::on_both_backends;
 
-async fn conversation(app: &TestApp, who: &Account, title: &str, members: &[&str]) -> String {
+pub async fn conversation(app: &TestApp, who: &Account, title: &str, members: &[&str]) -> String {
     let r = app
         .call("POST", "/v1/conversations", Some(&who.access), Some(json!({"title": title, "member_ids": members})))
         .await;
@@ -21,7 +21,7 @@ async fn send(app: &TestApp, who: &Account, cid: &str, body: Value) -> crate::he
     app.call("POST", &format!("/v1/conversations/{cid}/messages"), Some(&who.access), Some(body)).await
 }
 
-async fn upload(app: &TestApp, who: &Account, bytes: Vec<u8>, ctype: &str, name: Option<&str>) -> Value {
+pub async fn upload(app: &TestApp, who: &Account, bytes: Vec<u8>, ctype: &str, name: Option<&str>) -> Value {
     let mut req = http::Request::post("/v1/attachments")
         .header("authorization", format!("Bearer {}", who.access))
         .header("content-type", ctype);

@@ -26,10 +26,7 @@ pub async fn create_tenant(
     body: Result<ApiJson<CreateTenantBody>, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // Authenticate before looking at the body, so an outsider learns nothing from it.
-    let BearerToken(token) = token?;
-    if !state.is_operator(&token).await.map_err(ApiError::internal)? {
-        return Err(ApiError::Unauthorized);
-    }
+    operator(&state, token).await?;
     let ApiJson(body) = body?;
     let req = NewTenant {
         slug: TenantSlug::parse(&body.slug).map_err(ApiError::ValidationFailed)?,
@@ -52,10 +49,9 @@ async fn operator(state: &AppState, token: Result<BearerToken, ApiError>) -> Res
 /// An existing tenant from a path segment; anything else is 404.
 async fn existing_tenant(state: &AppState, id: &str) -> Result<TenantId, ApiError> {
     let tenant = TenantId::parse(id).map_err(|_| ApiError::NotFound)?;
-    match state.ports.store.get(&crate::ports::Table::Platform, &format!("TENANT#{tenant}"), "META").await {
-        Ok(Some(_)) => Ok(tenant),
-        Ok(None) => Err(ApiError::NotFound),
-        Err(e) => Err(ApiError::internal(e)),
+    match tenants::directory_entry(state, &tenant).await? {
+        Some(_) => Ok(tenant),
+        None => Err(ApiError::NotFound),
     }
 }
 
