@@ -4,7 +4,7 @@
 
 use crate::backend::Ports;
 use crate::clock::rfc3339;
-use crate::ports::store::{Cond, Item, Table};
+use crate::ports::store::{Cond, Item, Table, TxOp};
 use crate::types::TenantId;
 
 pub const AUDIT_PK: &str = "AUDIT";
@@ -17,6 +17,20 @@ pub async fn record(
     target: &str,
     outcome: &str,
 ) -> anyhow::Result<()> {
+    let (table, item) = entry(ports, tenant, actor, action, target, outcome);
+    // NotExists: an audit event is never overwritten.
+    ports.store.put(&table, item, Cond::NotExists).await?;
+    Ok(())
+}
+
+/// The write of one audit event, for a transaction that must record it together with the
+/// change it describes.
+pub fn event(ports: &Ports, tenant: &TenantId, actor: &str, action: &str, target: &str, outcome: &str) -> TxOp {
+    let (table, item) = entry(ports, tenant, actor, action, target, outcome);
+    TxOp::Put { table, item, cond: Cond::NotExists }
+}
+
+fn entry(ports: &Ports, tenant: &TenantId, actor: &str, action: &str, target: &str, outcome: &str) -> (Table, Item) {
     let now = ports.clock.now();
     let sk = format!("EVT#{}", uuid::Uuid::now_v7().simple());
     let item = Item::new(AUDIT_PK, sk)
@@ -25,7 +39,5 @@ pub async fn record(
         .with("action", action)
         .with("target", target)
         .with("outcome", outcome);
-    // NotExists: an audit event is never overwritten.
-    ports.store.put(&Table::Tenant(tenant.as_str().into()), item, Cond::NotExists).await?;
-    Ok(())
+    (Table::Tenant(tenant.as_str().into()), item)
 }

@@ -89,7 +89,8 @@ impl Ports {
         let db =
             redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let db = Arc::new(db);
-        let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock));
+        let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock))
+            .map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let secrets: Arc<dyn SecretStore> = Arc::new(EmbeddedSecrets::new(Arc::clone(&db), keyring.clone()));
         Ok(Ports {
             store: Arc::new(store.clone()),

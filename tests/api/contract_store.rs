@@ -17,6 +17,7 @@ on_both_backends!(Backend:
     transaction_with_one_failing_condition_writes_nothing,
     twenty_concurrent_conditional_increments_give_exactly_twenty,
     capped_counter_under_contention_never_exceeds_cap,
+    concurrent_cancelled_transactions_leave_no_trace_beside_committed_ones,
     expired_items_are_invisible_and_replaceable,
     missing_table_and_tenant_separation,
     scan_pages_visit_every_live_item_once,
@@ -229,6 +230,56 @@ async fn capped_counter_under_contention_never_exceeds_cap(b: &Backend) {
     }
     assert_eq!(ok, 5);
     assert_eq!(s.get(&t, "LOCK#x", "L").await.unwrap().unwrap().n("n"), Some(5));
+}
+
+async fn concurrent_cancelled_transactions_leave_no_trace_beside_committed_ones(b: &Backend) {
+    // The embedded store commits concurrent writes together (group commit): a cancelled
+    // transaction must not leak its first writes into the commit it shares.
+    let (s, t) = tenant(b).await;
+    s.put(&t, Item::new("CTR", "C").with("n", 0i64), Cond::Always).await.unwrap();
+    // GIVEN 40 concurrent transactions, every other one with a false last condition
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (s, t) = (s.clone(), t.clone());
+            let last = if i % 2 == 0 {
+                TxOp::Update {
+                    table: t.clone(),
+                    pk: "CTR".into(),
+                    sk: "C".into(),
+                    update: Update::default().add("n", 1),
+                    cond: Cond::Exists,
+                }
+            } else {
+                TxOp::Check { table: t.clone(), pk: "MISSING".into(), sk: "M".into(), cond: Cond::Exists }
+            };
+            let first =
+                TxOp::Put { table: t.clone(), item: Item::new("ITEMS", format!("I#{i:02}")), cond: Cond::NotExists };
+            tokio::spawn(async move { (i, s.transact(vec![first, last]).await) })
+        })
+        .collect();
+    // WHEN they all finish
+    for task in tasks {
+        let (i, outcome) = task.await.unwrap();
+        // THEN each has its own outcome
+        match (i % 2, outcome) {
+            (0, Ok(())) => {}
+            (1, Err(StoreError::TransactionCancelled { .. })) => {}
+            (_, other) => panic!("transaction {i}: {other:?}"),
+        }
+    }
+    // AND only the committed ones left anything behind
+    let all = QueryRequest {
+        table: t.clone(),
+        pk: "ITEMS".into(),
+        range: SkRange::Prefix("I#".into()),
+        direction: Direction::Forward,
+        limit: 100,
+        cursor: None,
+    };
+    let (written, _) = collect(&*s, all).await;
+    let committed: Vec<String> = (0..40).step_by(2).map(|i| format!("I#{i:02}")).collect();
+    assert_eq!(written, committed);
+    assert_eq!(s.get(&t, "CTR", "C").await.unwrap().unwrap().n("n"), Some(20));
 }
 
 async fn expired_items_are_invisible_and_replaceable(b: &Backend) {

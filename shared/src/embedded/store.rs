@@ -2,13 +2,19 @@
 //! keyed by `(pk, sk)` so a partition is a contiguous, ordered key range. Every write runs in
 //! one serializable write transaction that evaluates its condition and writes, so conditions
 //! are atomic exactly as DynamoDB's are.
+//!
+//! Writes go through one writer thread that commits whatever has queued meanwhile in one
+//! transaction (group commit): concurrent writers share one fsync, and each is answered only
+//! after its commit is durable. Every write decides its condition before writing anything,
+//! so a failed condition never leaves a trace in the commit it shares.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{mpsc, Arc, RwLock};
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use redb::{Database, ReadableTable, TableDefinition, TableError, WriteTransaction};
+use tokio::sync::oneshot;
 
 use super::blocking;
 use crate::clock::Clock;
@@ -16,10 +22,29 @@ use crate::ports::store::*;
 
 type Key<'a> = (&'a str, &'a str);
 
-struct Inner {
+/// What the readers and the writer thread share.
+struct Core {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
     known: RwLock<HashSet<String>>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    /// Writes go to the one writer thread (group commit); `None` once dropping.
+    writes: Option<mpsc::Sender<Box<dyn Pending>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    /// Close the queue and wait for the writer to finish what it holds, so the database is
+    /// released (and every acknowledged write committed) when the last handle goes.
+    fn drop(&mut self) {
+        self.writes.take();
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 fn ns(table: &Table) -> String {
@@ -65,7 +90,66 @@ pub(crate) fn decode_cursor(c: &str, range: &SkRange) -> Result<String, StoreErr
     }
 }
 
-impl Inner {
+/// Most writes one commit carries. Bounds the latency a large burst adds to its last write.
+const MAX_BATCH: usize = 256;
+
+/// A write waiting for the writer thread.
+trait Pending: Send {
+    /// Stage the write in `txn`. Only a backend error may leave it half-staged; every other
+    /// error is decided before anything is written (see [`Core::prepare`]).
+    fn stage(&mut self, core: &Core, txn: &WriteTransaction, now: i64) -> Result<(), StoreError>;
+    /// Answer the caller once the transaction holding the write committed, or failed.
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Request<T, F> {
+    f: F,
+    staged: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Pending for Request<T, F>
+where
+    T: Send,
+    F: FnMut(&Core, &WriteTransaction, i64) -> Result<T, StoreError> + Send,
+{
+    fn stage(&mut self, core: &Core, txn: &WriteTransaction, now: i64) -> Result<(), StoreError> {
+        match (self.f)(core, txn, now) {
+            Err(StoreError::Backend(e)) => Err(StoreError::Backend(e)),
+            outcome => {
+                self.staged = Some(outcome);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
+        let outcome = match (committed, self.staged) {
+            (Ok(()), Some(outcome)) => outcome,
+            (Ok(()), None) => Err(be("write was never staged")),
+            (Err(e), _) => Err(e),
+        };
+        // The caller may have gone (request cancelled); the write stands either way.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// A write's effect, computed from the transaction's current state before anything is
+/// written, so a failed condition or a bad update leaves no trace in a shared commit.
+struct Effect {
+    name: String,
+    pk: String,
+    sk: String,
+    next: Next,
+}
+
+enum Next {
+    Keep,
+    Put(Item),
+    Remove,
+}
+
+impl Core {
     /// Whether the namespace exists, without creating it (a write to a missing table is an
     /// error, as in DynamoDB).
     fn exists(&self, txn: &WriteTransaction, name: &str) -> Result<bool, StoreError> {
@@ -82,30 +166,14 @@ impl Inner {
         Ok(found)
     }
 
-    /// Run `f` in one write transaction; commit only if it returns Ok.
-    async fn write<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Inner, &WriteTransaction, i64) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let this = Arc::clone(self);
-        blocking(move || {
-            let txn = this.db.begin_write().map_err(be)?;
-            let now = this.clock.now_secs();
-            let out = f(&this, &txn, now)?;
-            txn.commit().map_err(be)?;
-            Ok(out)
-        })
-        .await
-        .map_err(StoreError::Backend)?
-    }
-
     fn load(txn: &WriteTransaction, name: &str, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let t = txn.open_table(def(name)).map_err(be)?;
         let v = t.get((pk, sk)).map_err(be)?;
         v.map(|g| decode(pk, sk, g.value())).transpose()
     }
 
-    fn apply(&self, txn: &WriteTransaction, op: &TxOp, now: i64) -> Result<bool, StoreError> {
+    /// The effect of `op`, or `None` if its condition is false. Writes nothing.
+    fn prepare(&self, txn: &WriteTransaction, op: &TxOp, now: i64) -> Result<Option<Effect>, StoreError> {
         let (table, pk, sk, cond) = match op {
             TxOp::Put { table, item, cond } => (table, item.pk.as_str(), item.sk.as_str(), cond),
             TxOp::Update { table, pk, sk, cond, .. }
@@ -118,28 +186,103 @@ impl Inner {
         }
         let current = Self::load(txn, &name, pk, sk)?;
         if !eval_cond(cond, current.as_ref(), now) {
-            return Ok(false);
+            return Ok(None);
         }
-        let mut t = txn.open_table(def(&name)).map_err(be)?;
-        match op {
-            TxOp::Put { item, .. } => {
-                t.insert((pk, sk), encode(item)?.as_slice()).map_err(be)?;
+        let next = match op {
+            TxOp::Put { item, .. } => Next::Put(item.clone()),
+            TxOp::Update { update, .. } => Next::Put(apply_update(pk, sk, current, update)?),
+            TxOp::Delete { .. } => Next::Remove,
+            TxOp::Check { .. } => Next::Keep,
+        };
+        Ok(Some(Effect { name, pk: pk.to_owned(), sk: sk.to_owned(), next }))
+    }
+
+    fn write(txn: &WriteTransaction, effect: &Effect) -> Result<(), StoreError> {
+        let key = (effect.pk.as_str(), effect.sk.as_str());
+        match &effect.next {
+            Next::Keep => {}
+            Next::Put(item) => {
+                let bytes = encode(item)?;
+                txn.open_table(def(&effect.name)).map_err(be)?.insert(key, bytes.as_slice()).map_err(be)?;
             }
-            TxOp::Update { update, .. } => {
-                let next = apply_update(pk, sk, current, update)?;
-                t.insert((pk, sk), encode(&next)?.as_slice()).map_err(be)?;
+            Next::Remove => {
+                txn.open_table(def(&effect.name)).map_err(be)?.remove(key).map_err(be)?;
             }
-            TxOp::Delete { .. } => {
-                t.remove((pk, sk)).map_err(be)?;
-            }
-            TxOp::Check { .. } => {}
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// One conditional write; `Ok(None)` if its condition is false.
+    fn apply(&self, txn: &WriteTransaction, op: &TxOp, now: i64) -> Result<Option<Effect>, StoreError> {
+        let Some(effect) = self.prepare(txn, op, now)? else { return Ok(None) };
+        Self::write(txn, &effect)?;
+        Ok(Some(effect))
+    }
+
+    /// Stage `batch` in one write transaction and commit it (one fsync for all of them).
+    fn commit(&self, batch: &mut [Box<dyn Pending>]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(be)?;
+        let now = self.clock.now_secs();
+        for p in batch.iter_mut() {
+            // An error drops the transaction uncommitted: nothing of the batch is written.
+            p.stage(self, &txn, now)?;
+        }
+        txn.commit().map_err(be)
+    }
+
+    /// The writer thread: group commit. Whatever queued while the previous commit was being
+    /// fsynced goes into the next transaction, so concurrent writers share one fsync, and
+    /// each caller is answered only once its write is durable.
+    fn run_writer(&self, queue: mpsc::Receiver<Box<dyn Pending>>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            match self.commit(&mut batch) {
+                Ok(()) => batch.into_iter().for_each(|p| p.finish(Ok(()))),
+                Err(e) if batch.len() == 1 => {
+                    if let Some(p) = batch.pop() {
+                        p.finish(Err(e));
+                    }
+                }
+                // A backend failure mid-batch: retry each write alone, so one write's failure
+                // is not its neighbours'.
+                Err(_) => {
+                    for p in batch {
+                        let mut one = [p];
+                        let outcome = self.commit(&mut one);
+                        let [p] = one;
+                        p.finish(outcome);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Run `f` in a write transaction shared with other concurrent writes, answering once it
+    /// is committed. `f` must decide every non-backend error before writing anything, and
+    /// may run twice (once in a batch, once alone) if a neighbour's backend failure aborts
+    /// the batch.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&Core, &WriteTransaction, i64) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request: Box<dyn Pending> = Box::new(Request { f, staged: None, reply });
+        let writes = self.writes.as_ref().ok_or_else(|| be("store is closing"))?;
+        writes.send(request).map_err(|_| be("the writer thread has stopped"))?;
+        answer.await.map_err(|_| be("the writer thread has stopped"))?
     }
 
     /// Delete every expired item (the embedded stand-in for DynamoDB's TTL sweeper).
     /// Returns how many were removed.
-    pub async fn sweep_expired(self: &Arc<Self>) -> Result<usize, StoreError> {
+    pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         self.write(|_, txn, now| {
             use redb::TableHandle;
             let names: Vec<String> = txn
@@ -185,8 +328,15 @@ fn open_read(db: &Database, name: &str) -> Result<redb::ReadOnlyTable<Key<'stati
 pub struct EmbeddedStore(Arc<Inner>);
 
 impl EmbeddedStore {
-    pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>) -> Self {
-        EmbeddedStore(Arc::new(Inner { db, clock, known: RwLock::new(HashSet::new()) }))
+    /// Starts the store's writer thread; it stops when the last handle is dropped.
+    pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        let core = Arc::new(Core { db, clock, known: RwLock::new(HashSet::new()) });
+        let (writes, queue) = mpsc::channel();
+        let writer_core = Arc::clone(&core);
+        let writer = std::thread::Builder::new()
+            .name("bulwark-store-writer".into())
+            .spawn(move || writer_core.run_writer(queue))?;
+        Ok(EmbeddedStore(Arc::new(Inner { core, writes: Some(writes), writer: Some(writer) })))
     }
 
     /// Delete every expired item (the embedded stand-in for DynamoDB's TTL sweeper).
@@ -212,7 +362,7 @@ impl ItemStore for EmbeddedStore {
 
     async fn get(&self, table: &Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let (name, pk, sk) = (ns(table), pk.to_owned(), sk.to_owned());
-        let this = Arc::clone(&self.0);
+        let this = Arc::clone(&self.0.core);
         blocking(move || {
             let now = this.clock.now_secs();
             let t = open_read(&this.db, &name)?;
@@ -226,35 +376,29 @@ impl ItemStore for EmbeddedStore {
 
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError> {
         let op = TxOp::Put { table: table.clone(), item, cond };
-        self.0
-            .write(move |s, txn, now| if s.apply(txn, &op, now)? { Ok(()) } else { Err(StoreError::ConditionFailed) })
-            .await
+        self.0.write(move |s, txn, now| s.apply(txn, &op, now)?.map(drop).ok_or(StoreError::ConditionFailed)).await
     }
 
     async fn update(&self, table: &Table, pk: &str, sk: &str, update: Update, cond: Cond) -> Result<Item, StoreError> {
-        let (table, pk, sk) = (table.clone(), pk.to_owned(), sk.to_owned());
+        let op = TxOp::Update { table: table.clone(), pk: pk.to_owned(), sk: sk.to_owned(), update, cond };
         self.0
-            .write(move |s, txn, now| {
-                let op = TxOp::Update { table: table.clone(), pk: pk.clone(), sk: sk.clone(), update, cond };
-                if !s.apply(txn, &op, now)? {
-                    return Err(StoreError::ConditionFailed);
-                }
-                Inner::load(txn, &ns(&table), &pk, &sk)?.ok_or_else(|| be("updated item vanished"))
+            .write(move |s, txn, now| match s.apply(txn, &op, now)? {
+                Some(Effect { next: Next::Put(item), .. }) => Ok(item),
+                Some(_) => Err(be("an update always writes its item")),
+                None => Err(StoreError::ConditionFailed),
             })
             .await
     }
 
     async fn delete(&self, table: &Table, pk: &str, sk: &str, cond: Cond) -> Result<(), StoreError> {
         let op = TxOp::Delete { table: table.clone(), pk: pk.to_owned(), sk: sk.to_owned(), cond };
-        self.0
-            .write(move |s, txn, now| if s.apply(txn, &op, now)? { Ok(()) } else { Err(StoreError::ConditionFailed) })
-            .await
+        self.0.write(move |s, txn, now| s.apply(txn, &op, now)?.map(drop).ok_or(StoreError::ConditionFailed)).await
     }
 
     async fn query(&self, req: QueryRequest) -> Result<Page, StoreError> {
         check_limit(req.limit)?;
         let after = req.cursor.as_deref().map(|c| decode_cursor(c, &req.range)).transpose()?;
-        let this = Arc::clone(&self.0);
+        let this = Arc::clone(&self.0.core);
         blocking(move || {
             let now = this.clock.now_secs();
             let name = ns(&req.table);
@@ -320,7 +464,7 @@ impl ItemStore for EmbeddedStore {
     async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError> {
         check_limit(limit)?;
         let after = cursor.as_deref().map(decode_scan_cursor).transpose()?;
-        let this = Arc::clone(&self.0);
+        let this = Arc::clone(&self.0.core);
         let name = ns(table);
         blocking(move || {
             let now = this.clock.now_secs();
@@ -359,13 +503,13 @@ impl ItemStore for EmbeddedStore {
         check_transaction(&ops)?;
         self.0
             .write(move |s, txn, now| {
+                // Every condition is decided before the first write (the items are distinct),
+                // so a cancelled transaction leaves nothing in the commit it shares.
+                let mut effects = Vec::with_capacity(ops.len());
                 for (i, op) in ops.iter().enumerate() {
-                    // Returning an error drops the transaction uncommitted: nothing is written.
-                    if !s.apply(txn, op, now)? {
-                        return Err(StoreError::TransactionCancelled { index: Some(i) });
-                    }
+                    effects.push(s.prepare(txn, op, now)?.ok_or(StoreError::TransactionCancelled { index: Some(i) })?);
                 }
-                Ok(())
+                effects.iter().try_for_each(|e| Core::write(txn, e))
             })
             .await
     }

@@ -1,13 +1,14 @@
 //! Account lockout: 5 consecutive failures for one (tenant, email) lock it for 15 minutes,
 //! whether or not the account exists.
 //!
-//! Each attempt first *claims* a slot with one atomic conditional increment
-//! (`failures < 5`), and only then is the password verified: however many Lambdas race, at
-//! most 5 guesses are ever evaluated. A success resets the counter; the failure that fills the
+//! Each attempt *claims* a slot with one atomic conditional increment (`failures < 5`), and
+//! the password check's outcome counts only if the claim was granted: however many Lambdas
+//! race, at most 5 guesses are ever evaluated. (A login hashes while it claims, to hide the
+//! claim's write latency; a refused claim discards the hash unseen.) A success resets the counter; the failure that fills the
 //! fifth slot sets `locked_until`; once that passes, one racing attempt resets the counter
 //! (conditioned on the `locked_until` it saw) and the others claim slots again.
 
-use crate::ports::store::{Cond, ItemStore, StoreError, Table, Update};
+use crate::ports::store::{Cond, ItemStore, StoreError, Table, TxOp, Update};
 
 pub const MAX_ATTEMPTS: i64 = 5;
 pub const LOCK_SECS: i64 = 15 * 60;
@@ -79,6 +80,11 @@ pub async fn failed(store: &dyn ItemStore, key: &LockKey, n: i64, now: i64) -> R
 /// A claimed attempt succeeded, or an admin unlocked, or the password was reset.
 pub async fn reset(store: &dyn ItemStore, key: &LockKey) -> Result<(), StoreError> {
     store.delete(&key.table, &key.pk, SK, Cond::Always).await
+}
+
+/// [`reset`] as part of a transaction (a login commits it with its session).
+pub fn reset_op(key: &LockKey) -> TxOp {
+    TxOp::Delete { table: key.table.clone(), pk: key.pk.clone(), sk: SK.into(), cond: Cond::Always }
 }
 
 /// Whether the counter is locked now (for the admin user list).

@@ -19,7 +19,7 @@ use super::users::{self, UserRecord};
 use crate::app::AppState;
 use crate::audit;
 use crate::error::ApiError;
-use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, Update, EXPIRES_AT};
+use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
 use crate::types::TenantId;
 
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
@@ -87,8 +87,19 @@ async fn sign(state: &AppState, tenant: &TenantId, slug: &str, user_id: &str, si
     jsonwebtoken::encode(&header, &claims, &keys.current.encoding).map_err(ApiError::internal)
 }
 
-/// Start a session for a user who just proved who they are.
-pub async fn create(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord) -> Result<Tokens, ApiError> {
+/// A session about to start, for a user who just proved who they are: its write, to commit
+/// with the rest of the login, then its tokens.
+pub struct NewSession {
+    pub write: TxOp,
+    tenant: TenantId,
+    slug: String,
+    user_id: String,
+    sid: String,
+    refresh: String,
+    password_change_required: bool,
+}
+
+pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord) -> NewSession {
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let refresh = new_refresh(tenant, &sid);
     let now = state.ports.clock.now_secs();
@@ -102,14 +113,28 @@ pub async fn create(state: &AppState, tenant: &TenantId, slug: &str, user: &User
         .with("created_at", now)
         .with("last_active", now)
         .with(EXPIRES_AT, now + IDLE_SECS);
-    state.ports.store.put(&table(tenant), item, Cond::NotExists).await.map_err(ApiError::internal)?;
-    let access_token = sign(state, tenant, slug, &user.user_id, &sid).await?;
-    Ok(Tokens {
-        access_token,
-        refresh_token: refresh,
-        expires_in: ACCESS_TTL_SECS,
+    NewSession {
+        write: TxOp::Put { table: table(tenant), item, cond: Cond::NotExists },
+        tenant: tenant.clone(),
+        slug: slug.to_owned(),
+        user_id: user.user_id.clone(),
+        sid,
+        refresh,
         password_change_required: user.password_change_required,
-    })
+    }
+}
+
+impl NewSession {
+    /// The token pair, once the session's write has committed.
+    pub async fn tokens(self, state: &AppState) -> Result<Tokens, ApiError> {
+        let access_token = sign(state, &self.tenant, &self.slug, &self.user_id, &self.sid).await?;
+        Ok(Tokens {
+            access_token,
+            refresh_token: self.refresh,
+            expires_in: ACCESS_TTL_SECS,
+            password_change_required: self.password_change_required,
+        })
+    }
 }
 
 fn live(session: &Item, user: &UserRecord, now: i64) -> bool {

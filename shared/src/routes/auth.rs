@@ -46,13 +46,19 @@ pub(crate) async fn finish_login(
     user: &users::UserRecord,
     how: &str,
 ) -> Result<Json<Value>, ApiError> {
-    lockout::reset(&*state.ports.store, lock).await.map_err(ApiError::internal)?;
-    audit::record(&state.ports, tenant, &user.user_id, "login.success", how, "success")
-        .await
-        .map_err(ApiError::Internal)?;
-    let slug = tenants::slug_of(state, tenant).await?;
-    let mut body = token_pair(sessions::create(state, tenant, &slug, user).await?);
-    let enrol = !user.mfa_enabled && crate::policy::load(state, tenant).await?.mfa_required;
+    let enrolment = async {
+        match user.mfa_enabled {
+            true => Ok(false),
+            false => Ok(crate::policy::load(state, tenant).await?.mfa_required),
+        }
+    };
+    let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
+    // One commit: the counter's reset, the audit event and the session stand or fall together.
+    let session = sessions::start(state, tenant, &slug, user);
+    let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
+    let ops = vec![lockout::reset_op(lock), login, session.write.clone()];
+    state.ports.store.transact(ops).await.map_err(ApiError::internal)?;
+    let mut body = token_pair(session.tokens(state).await?);
     body["mfa_enrollment_required"] = json!(enrol);
     Ok(Json(body))
 }
@@ -218,7 +224,14 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBo
             (LockKey::for_index(Table::Platform, &format!("{}#{index}", slug.as_str())), index, None)
         }
     };
-    let attempt = match lockout::claim(store, &lock, now).await.map_err(ApiError::internal)? {
+    // The hash runs while the attempt's slot is claimed (a durable write), so the login pays
+    // for the longer of the two, not both. Its outcome is used only once the claim is granted:
+    // a locked attempt learns nothing, in the same time.
+    let (claim, verified) = tokio::join!(
+        lockout::claim(store, &lock, now),
+        password::verify(pass.clone(), user.as_ref().map(|u| u.password_hash.clone()))
+    );
+    let attempt = match claim.map_err(ApiError::internal)? {
         Claim::Granted { n } => n,
         Claim::Locked { retry_after_secs } => {
             if let Some(t) = &tenant {
@@ -230,9 +243,7 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBo
             return Err(ApiError::AccountLocked { retry_after_secs });
         }
     };
-    let verified = password::verify(pass.clone(), user.as_ref().map(|u| u.password_hash.clone()))
-        .await
-        .map_err(ApiError::Internal)?;
+    let verified = verified.map_err(ApiError::Internal)?;
     let actor = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| "unknown".into());
     let (Some(tenant), Some(user)) = (tenant.clone(), user.filter(|u| verified.ok && !u.disabled)) else {
         record_failure(&state, tenant.as_ref(), &lock, attempt, &actor, &index[..16], "login.failure").await?;
