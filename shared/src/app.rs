@@ -40,6 +40,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub tenant_keys: Arc<TenantKeys>,
     pub identity_keys: Arc<IdentityKeys>,
+    pub verified_tokens: Arc<crate::identity::sessions::VerifiedTokens>,
     /// slug → tenant id of active tenants (immutable once active).
     pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
     /// tenant → (read at, policy); see `policy::load`.
@@ -53,6 +54,7 @@ impl AppState {
             settings: Arc::new(settings),
             tenant_keys: Arc::new(TenantKeys::default()),
             identity_keys: Arc::new(IdentityKeys::default()),
+            verified_tokens: Arc::default(),
             slugs: Arc::new(Mutex::new(HashMap::new())),
             policies: Arc::new(Mutex::new(HashMap::new())),
         }

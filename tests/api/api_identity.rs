@@ -2,6 +2,7 @@
 //! policy — black-box through the router. Core flows run on both backends; the rest on the
 //! embedded one (the domain code is the same; the port contracts cover the adapters).
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{json, Value};
 
 use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Kind, Reply, TestApp};
@@ -367,6 +368,32 @@ async fn sessions_expire_after_72_idle_hours_and_access_tokens_after_15_minutes(
     // Malformed refresh tokens are just bad credentials.
     let r = app.call("POST", "/v1/auth/refresh", None, Some(json!({"refresh_token": "nonsense"}))).await;
     assert_eq!((r.status, r.code()), (401, "invalid_credentials"));
+}
+
+#[tokio::test]
+async fn an_accepted_token_does_not_vouch_for_altered_copies() {
+    // Verified tokens are remembered (to skip repeating the signature check); the memory must
+    // hold for those exact bytes only.
+    let app = TestApp::new(Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    // GIVEN a token the server has accepted
+    assert_eq!(app.call("GET", "/v1/me", Some(&admin.access), None).await.status, 200);
+    let parts: Vec<&str> = admin.access.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    // WHEN its signature is altered THEN it is refused
+    let mut sig = parts[2].to_owned();
+    let first = if sig.starts_with('A') { "B" } else { "A" };
+    sig.replace_range(..1, first);
+    let forged = format!("{}.{}.{sig}", parts[0], parts[1]);
+    assert_eq!(app.call("GET", "/v1/me", Some(&forged), None).await.status, 401);
+    // AND a payload claiming another user under the accepted signature is refused
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let other = payload.replacen("\"sub\":\"", "\"sub\":\"0", 1);
+    assert_ne!(payload, other);
+    let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(other), parts[2]);
+    assert_eq!(app.call("GET", "/v1/me", Some(&forged), None).await.status, 401);
+    // AND the original still works
+    assert_eq!(app.call("GET", "/v1/me", Some(&admin.access), None).await.status, 200);
 }
 
 #[tokio::test]

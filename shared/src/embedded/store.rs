@@ -3,6 +3,10 @@
 //! one serializable write transaction that evaluates its condition and writes, so conditions
 //! are atomic exactly as DynamoDB's are.
 //!
+//! Reads run inline on the caller's task: a redb read transaction never waits for the writer
+//! (it reads a committed snapshot), so a point read costs microseconds — less than the hop to
+//! the blocking pool and back, which dominated the send path under load (BENCHMARKS.md).
+//!
 //! Writes go through one writer thread that commits whatever has queued meanwhile in one
 //! transaction (group commit): concurrent writers share one fsync, and each is answered only
 //! after its commit is durable. Every write decides its condition before writing anything,
@@ -16,7 +20,6 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use redb::{Database, ReadableTable, TableDefinition, TableError, WriteTransaction};
 use tokio::sync::oneshot;
 
-use super::blocking;
 use crate::clock::Clock;
 use crate::ports::store::*;
 
@@ -362,16 +365,14 @@ impl ItemStore for EmbeddedStore {
 
     async fn get(&self, table: &Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let (name, pk, sk) = (ns(table), pk.to_owned(), sk.to_owned());
-        let this = Arc::clone(&self.0.core);
-        blocking(move || {
+        let this = &self.0.core;
+        {
             let now = this.clock.now_secs();
             let t = open_read(&this.db, &name)?;
             let v = t.get((pk.as_str(), sk.as_str())).map_err(be)?;
             let item = v.map(|g| decode(&pk, &sk, g.value())).transpose()?;
             Ok(item.filter(|i| !i.is_expired(now)))
-        })
-        .await
-        .map_err(StoreError::Backend)?
+        }
     }
 
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError> {
@@ -398,8 +399,8 @@ impl ItemStore for EmbeddedStore {
     async fn query(&self, req: QueryRequest) -> Result<Page, StoreError> {
         check_limit(req.limit)?;
         let after = req.cursor.as_deref().map(|c| decode_cursor(c, &req.range)).transpose()?;
-        let this = Arc::clone(&self.0.core);
-        blocking(move || {
+        let this = &self.0.core;
+        {
             let now = this.clock.now_secs();
             let name = ns(&req.table);
             let t = open_read(&this.db, &name)?;
@@ -456,17 +457,15 @@ impl ItemStore for EmbeddedStore {
             }
             let next_cursor = if more { last_sk.as_deref().map(encode_cursor) } else { None };
             Ok(Page { items, next_cursor })
-        })
-        .await
-        .map_err(StoreError::Backend)?
+        }
     }
 
     async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError> {
         check_limit(limit)?;
         let after = cursor.as_deref().map(decode_scan_cursor).transpose()?;
-        let this = Arc::clone(&self.0.core);
+        let this = &self.0.core;
         let name = ns(table);
-        blocking(move || {
+        {
             let now = this.clock.now_secs();
             let t = open_read(&this.db, &name)?;
             let rows = match &after {
@@ -494,9 +493,7 @@ impl ItemStore for EmbeddedStore {
             }
             let next_cursor = if more { last.map(|(pk, sk)| encode_scan_cursor(&pk, &sk)) } else { None };
             Ok(Page { items, next_cursor })
-        })
-        .await
-        .map_err(StoreError::Backend)?
+        }
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::keys::token_hash;
 use super::users::{self, UserRecord};
@@ -29,7 +30,7 @@ const ACTIVITY_STEP_SECS: i64 = 60;
 const KEEP_SPENT: usize = 20;
 const SK: &str = "SESSION";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     tid: String,
@@ -38,6 +39,31 @@ struct Claims {
     iat: i64,
     exp: i64,
     typ: String,
+}
+
+/// Access tokens whose signature has been verified, by SHA-256 of the whole token. A client
+/// presents the same token on every request for up to 15 minutes, and the Ed25519 check was
+/// the largest CPU cost of an authenticated request (BENCHMARKS.md). Only the signature check
+/// is skipped: the signing key must still be current, and expiry, session and user are
+/// checked on every request. Bounded; emptied when full.
+#[derive(Default)]
+pub struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>);
+
+const VERIFIED_CAP: usize = 10_000;
+
+impl VerifiedTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
+        self.0.lock().ok()?.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: [u8; 32], claims: &Claims) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= VERIFIED_CAP {
+                m.clear();
+            }
+            m.insert(digest, claims.clone());
+        }
+    }
 }
 
 pub struct Tokens {
@@ -150,12 +176,22 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
     let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
     let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
     let key = header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ApiError::Unauthorized)?;
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    // Expiry is checked against the injectable clock below, like every other expiry.
-    validation.validate_exp = false;
-    validation.required_spec_claims.clear();
-    let claims =
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|_| ApiError::Unauthorized)?.claims;
+    // The digest covers the header too, so a hit was verified under this same (still present) key.
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let claims = match state.verified_tokens.get(&digest) {
+        Some(claims) => claims,
+        None => {
+            let mut validation = Validation::new(Algorithm::EdDSA);
+            // Expiry is checked against the injectable clock below, like every other expiry.
+            validation.validate_exp = false;
+            validation.required_spec_claims.clear();
+            let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+                .map_err(|_| ApiError::Unauthorized)?
+                .claims;
+            state.verified_tokens.insert(digest, &claims);
+            claims
+        }
+    };
     let now = state.ports.clock.now_secs();
     if claims.typ != "access" || claims.exp <= now || claims.iat > now + 60 {
         return Err(ApiError::Unauthorized);
