@@ -16,7 +16,9 @@ use crate::ports::SecretName;
 
 pub fn main(function: &'static str) -> ExitCode {
     crate::telemetry::init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread: an execution environment handles one event at a time, and starting worker
+    // threads is init time paid on every cold start (blocking work still has its own pool).
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{function}: cannot start the async runtime: {e}");

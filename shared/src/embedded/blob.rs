@@ -10,6 +10,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::ports::blob::*;
 
+/// File I/O granularity (bytes held per transfer): a few trips to the blocking pool per
+/// attachment, and a bounded buffer per request.
+const IO_CHUNK: usize = 256 * 1024;
+
 pub struct FileBlobStore {
     root: PathBuf,
 }
@@ -35,7 +39,10 @@ impl BlobStore for FileBlobStore {
         let dir = path.parent().map(ToOwned::to_owned).unwrap_or_else(|| self.root.clone());
         tokio::fs::create_dir_all(&dir).await.map_err(be)?;
         let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(be)?;
+        // Every write of a tokio file is a trip to the blocking pool: buffer so a 4 MiB upload
+        // makes a handful of them rather than one per 64 KiB segment.
+        let file = tokio::fs::File::create(&tmp).await.map_err(be)?;
+        let mut file = tokio::io::BufWriter::with_capacity(IO_CHUNK, file);
         let mut written = 0u64;
         let result: Result<(), BlobError> = async {
             while let Some(chunk) = body.next().await {
@@ -43,7 +50,8 @@ impl BlobStore for FileBlobStore {
                 file.write_all(&chunk).await.map_err(be)?;
                 written += chunk.len() as u64;
             }
-            file.sync_all().await.map_err(be)?;
+            file.flush().await.map_err(be)?;
+            file.get_ref().sync_all().await.map_err(be)?;
             tokio::fs::rename(&tmp, &path).await.map_err(be)?;
             tokio::fs::File::open(&dir).await.map_err(be)?.sync_all().await.map_err(be)
         }
@@ -56,7 +64,7 @@ impl BlobStore for FileBlobStore {
 
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, BlobError> {
         match tokio::fs::File::open(self.path(key)).await {
-            Ok(f) => Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(f, 64 * 1024))),
+            Ok(f) => Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(f, IO_CHUNK))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
             Err(e) => Err(be(e)),
         }
