@@ -4,9 +4,10 @@
 //! Each attempt *claims* a slot with one atomic conditional increment (`failures < 5`), and
 //! the password check's outcome counts only if the claim was granted: however many Lambdas
 //! race, at most 5 guesses are ever evaluated. (A login hashes while it claims, to hide the
-//! claim's write latency; a refused claim discards the hash unseen.) A success resets the counter; the failure that fills the
-//! fifth slot sets `locked_until`; once that passes, one racing attempt resets the counter
-//! (conditioned on the `locked_until` it saw) and the others claim slots again.
+//! claim's write latency; a refused claim discards the hash unseen.) A success resets the
+//! counter; the failure that fills the fifth slot sets `locked_until`; once that passes, one
+//! racing attempt resets the counter (conditioned on the `locked_until` it saw) and the
+//! others claim slots again.
 
 use crate::ports::store::{Cond, ItemStore, StoreError, Table, TxOp, Update};
 

@@ -113,10 +113,9 @@ async fn sign(state: &AppState, tenant: &TenantId, slug: &str, user_id: &str, si
     jsonwebtoken::encode(&header, &claims, &keys.current.encoding).map_err(ApiError::internal)
 }
 
-/// A session about to start, for a user who just proved who they are: its write, to commit
-/// with the rest of the login, then its tokens.
+/// A session about to start, for a user who just proved who they are; its tokens are
+/// issued once its write (see [`start`]) has committed with the rest of the login.
 pub struct NewSession {
-    pub write: TxOp,
     tenant: TenantId,
     slug: String,
     user_id: String,
@@ -125,7 +124,8 @@ pub struct NewSession {
     password_change_required: bool,
 }
 
-pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord) -> NewSession {
+/// The session's write, to commit with the rest of the login, and the session to issue.
+pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord) -> (TxOp, NewSession) {
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let refresh = new_refresh(tenant, &sid);
     let now = state.ports.clock.now_secs();
@@ -139,15 +139,15 @@ pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord)
         .with("created_at", now)
         .with("last_active", now)
         .with(EXPIRES_AT, now + IDLE_SECS);
-    NewSession {
-        write: TxOp::Put { table: table(tenant), item, cond: Cond::NotExists },
+    let session = NewSession {
         tenant: tenant.clone(),
         slug: slug.to_owned(),
         user_id: user.user_id.clone(),
         sid,
         refresh,
         password_change_required: user.password_change_required,
-    }
+    };
+    (TxOp::Put { table: table(tenant), item, cond: Cond::NotExists }, session)
 }
 
 impl NewSession {

@@ -54,9 +54,9 @@ pub(crate) async fn finish_login(
     };
     let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
     // One commit: the counter's reset, the audit event and the session stand or fall together.
-    let session = sessions::start(state, tenant, &slug, user);
+    let (start, session) = sessions::start(state, tenant, &slug, user);
     let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
-    let ops = vec![lockout::reset_op(lock), login, session.write.clone()];
+    let ops = vec![lockout::reset_op(lock), login, start];
     state.ports.store.transact(ops).await.map_err(ApiError::internal)?;
     let mut body = token_pair(session.tokens(state).await?);
     body["mfa_enrollment_required"] = json!(enrol);
