@@ -129,7 +129,11 @@ async fn runtime_api() -> Result<(String, tokio::sync::mpsc::UnboundedReceiver<I
 }
 
 fn functions() -> Vec<String> {
-    bulwark::http::functions().into_iter().chain(bulwark::http::WORKERS.iter().copied()).map(str::to_owned).collect()
+    bulwark::http::functions()
+        .into_iter()
+        .chain(bulwark::lambda::WORKERS.iter().map(|w| w.function))
+        .map(str::to_owned)
+        .collect()
 }
 
 const COLD_RUNS: usize = 5;

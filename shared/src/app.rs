@@ -49,15 +49,26 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(ports: Ports, settings: Settings) -> Self {
+        Self::with_settings(ports, Arc::new(settings))
+    }
+
+    fn with_settings(ports: Ports, settings: Arc<Settings>) -> Self {
         AppState {
             ports,
-            settings: Arc::new(settings),
+            settings,
             tenant_keys: Arc::new(TenantKeys::default()),
             identity_keys: Arc::new(IdentityKeys::default()),
             verified_tokens: Arc::default(),
             slugs: Arc::new(Mutex::new(HashMap::new())),
             policies: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The state one route (one Lambda function) runs with: only the ports in `grant`, and
+    /// caches of its own, as its function's process would have; so the local server and the
+    /// tests see every port a route needs, even one a cache filled by another route hides.
+    pub fn for_function(&self, grant: &[crate::ports::Port]) -> Self {
+        Self::with_settings(self.ports.restricted(grant), Arc::clone(&self.settings))
     }
 
     /// Constant-time check of a presented operator token.

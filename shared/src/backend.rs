@@ -1,6 +1,7 @@
-//! Wiring: builds the full set of ports for one run mode. The embedded mode opens (or creates)
-//! the data directory; the AWS mode builds every SDK client once from one `SdkConfig`.
-//! Nothing here performs network I/O, so Lambda init stays cheap.
+//! Wiring: builds the ports for one run mode. The embedded mode opens (or creates) the data
+//! directory; the AWS mode builds each SDK client once from one `SdkConfig`. A Lambda function
+//! builds only the adapters its [`Grant`] names (the rest are [`Ungranted`]), so its binary
+//! links no other backend code. Nothing here performs network I/O, so Lambda init stays cheap.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,8 +41,8 @@ impl Default for PushSettings {
     }
 }
 
-fn push_provider(secrets: &Arc<dyn SecretStore>, s: &PushSettings) -> Arc<dyn PushProvider> {
-    Arc::new(crate::push::http::HttpPushProvider::new(Arc::clone(secrets), s.fcm_url.clone(), s.apns_url.clone()))
+fn push_provider(secrets: &Arc<dyn SecretStore>, s: &PushSettings) -> crate::push::http::HttpPushProvider {
+    crate::push::http::HttpPushProvider::new(Arc::clone(secrets), s.fcm_url.clone(), s.apns_url.clone())
 }
 
 pub struct EmbeddedSettings {
@@ -76,8 +77,57 @@ pub enum BackendError {
 /// Jobs are invisible this long after a receive, before being retried.
 pub const QUEUE_VISIBILITY: Duration = Duration::from_secs(30);
 
+/// `$make` if the grant `$g` holds `$port`, else an [`Ungranted`] stand-in. The condition is a
+/// constant of the monomorphised wiring, so an ungranted adapter is not even linked.
+macro_rules! granted {
+    ($g:ty, $port:ident, $make:expr) => {
+        if const { Port::$port.in_set(<$g>::PORTS) } {
+            Arc::new($make)
+        } else {
+            Arc::new(Ungranted(Port::$port))
+        }
+    };
+}
+
 impl Ports {
     pub fn embedded(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
+        Self::embedded_for::<AllPorts>(s, clock)
+    }
+
+    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+        Self::aws_for::<AllPorts>(s, sdk, clock)
+    }
+
+    /// The same ports with every one outside `grant` replaced by [`Ungranted`]: how the local
+    /// server runs each route, exactly as its Lambda function would.
+    pub fn restricted(&self, grant: &[Port]) -> Ports {
+        let mut p = self.clone();
+        let keep = |port: Port| port.in_set(grant);
+        if !keep(Port::Store) {
+            p.store = Arc::new(Ungranted(Port::Store));
+        }
+        if !keep(Port::Blobs) {
+            p.blobs = Arc::new(Ungranted(Port::Blobs));
+        }
+        if !keep(Port::Keys) {
+            p.keys = Arc::new(Ungranted(Port::Keys));
+        }
+        if !keep(Port::Secrets) {
+            p.secrets = Arc::new(Ungranted(Port::Secrets));
+        }
+        if !keep(Port::Mail) {
+            p.mailer = Arc::new(Ungranted(Port::Mail));
+        }
+        if !keep(Port::Queue) {
+            p.queue = Arc::new(Ungranted(Port::Queue));
+        }
+        if !keep(Port::Push) {
+            p.push = Arc::new(Ungranted(Port::Push));
+        }
+        p
+    }
+
+    pub fn embedded_for<G: Grant>(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
         std::fs::create_dir_all(&s.data_dir).map_err(|e| BackendError::DataDir(s.data_dir.clone(), e))?;
         #[cfg(unix)]
         {
@@ -91,21 +141,22 @@ impl Ports {
         let db = Arc::new(db);
         let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock))
             .map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
-        let secrets: Arc<dyn SecretStore> = Arc::new(EmbeddedSecrets::new(Arc::clone(&db), keyring.clone()));
+        let secrets: Arc<dyn SecretStore> =
+            granted!(G, Secrets, EmbeddedSecrets::new(Arc::clone(&db), Arc::clone(&keyring)));
         Ok(Ports {
-            store: Arc::new(store.clone()),
-            blobs: Arc::new(FileBlobStore::new(s.data_dir.join("blobs"))),
-            keys: keyring,
-            push: push_provider(&secrets, &s.push),
+            store: granted!(G, Store, store.clone()),
+            blobs: granted!(G, Blobs, FileBlobStore::new(s.data_dir.join("blobs"))),
+            keys: if const { Port::Keys.in_set(G::PORTS) } { keyring } else { Arc::new(Ungranted(Port::Keys)) },
+            push: granted!(G, Push, push_provider(&secrets, &s.push)),
             secrets,
-            mailer: Arc::new(Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
-            queue: Arc::new(EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
+            mailer: granted!(G, Mail, Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
+            queue: granted!(G, Queue, EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
             clock,
             sweeper: Some(store),
         })
     }
 
-    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+    pub fn aws_for<G: Grant>(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
         use crate::aws::calls::CallCounter;
         use crate::aws::*;
         // Every client counts its calls (aws::calls) and is built on first use (aws::Lazy).
@@ -115,21 +166,27 @@ impl Ports {
                 Lazy::new(move || $sdk_crate::Client::from_conf(conf.clone()))
             }};
         }
-        // Emulators (moto) serve S3 on one host: path-style addressing is required there.
-        let s3_conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .interceptor(CallCounter)
-            .build();
         let secrets: Arc<dyn SecretStore> =
-            Arc::new(SecretsManager::new(client!(aws_sdk_secretsmanager), s.prefix.clone()));
+            granted!(G, Secrets, SecretsManager::new(client!(aws_sdk_secretsmanager), s.prefix.clone()));
         Ports {
-            store: Arc::new(DynamoStore::new(client!(aws_sdk_dynamodb), s.prefix.clone(), Arc::clone(&clock))),
-            blobs: Arc::new(S3Blobs::new(Lazy::new(move || aws_sdk_s3::Client::from_conf(s3_conf.clone())), s.bucket)),
-            keys: Arc::new(KmsKeys::new(client!(aws_sdk_kms), s.kms_key_id)),
-            push: push_provider(&secrets, &s.push),
+            store: granted!(
+                G,
+                Store,
+                DynamoStore::new(client!(aws_sdk_dynamodb), s.prefix.clone(), Arc::clone(&clock))
+            ),
+            blobs: granted!(G, Blobs, {
+                // Emulators (moto) serve S3 on one host: path-style addressing is required there.
+                let conf = aws_sdk_s3::config::Builder::from(sdk)
+                    .force_path_style(sdk.endpoint_url().is_some())
+                    .interceptor(CallCounter)
+                    .build();
+                S3Blobs::new(Lazy::new(move || aws_sdk_s3::Client::from_conf(conf.clone())), s.bucket)
+            }),
+            keys: granted!(G, Keys, KmsKeys::new(client!(aws_sdk_kms), s.kms_key_id)),
+            push: granted!(G, Push, push_provider(&secrets, &s.push)),
             secrets,
-            mailer: Arc::new(SesMailer::new(client!(aws_sdk_sesv2), s.mail_from)),
-            queue: Arc::new(SqsQueue::new(client!(aws_sdk_sqs), s.prefix, QUEUE_VISIBILITY)),
+            mailer: granted!(G, Mail, SesMailer::new(client!(aws_sdk_sesv2), s.mail_from)),
+            queue: granted!(G, Queue, SqsQueue::new(client!(aws_sdk_sqs), s.prefix, QUEUE_VISIBILITY)),
             clock,
             sweeper: None,
         }

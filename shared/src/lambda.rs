@@ -1,7 +1,11 @@
-//! Lambda entry point shared by every function: a function's `main` is one call to [`main`]
-//! with its name. Init builds the clients once (no network I/O); each invocation runs the same
-//! axum handlers as the local server, restricted to the function's own routes.
+//! Lambda entry points. A function's `main` is one call: [`serve`] for a route's function,
+//! [`work`] for a queue worker, each with its index in the route (or worker) table as a const
+//! generic, so the binary is built around that one handler and the ports it is granted and
+//! links nothing else. Init builds the clients once (no network I/O); each invocation runs the
+//! same axum handlers as the local server.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,9 +16,95 @@ use crate::app::{AppState, OperatorAuth, Settings};
 use crate::backend::Ports;
 use crate::clock::SystemClock;
 use crate::config::{self, BackendKind};
-use crate::ports::SecretName;
+use crate::http::{RouteDef, ROUTES};
+use crate::ports::{Grant, Port, SecretName};
 
-pub fn main(function: &'static str) -> ExitCode {
+/// The function of route `ROUTES[I]`: `bulwark::lambda::serve::<{ bulwark::http::route("name") }>()`.
+pub fn serve<const I: usize>() -> ExitCode {
+    // Copied out at compile time: only this route's handler is referenced.
+    let def: RouteDef = const { ROUTES[I] };
+    boot(def.function, async move {
+        let state = build_state::<RouteGrant<I>>().await?;
+        lambda_http::run(lambda_router(state, &def)).await.map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}
+
+/// The queue worker `WORKERS[W]`: `bulwark::lambda::work::<{ bulwark::lambda::worker("name") }>()`.
+pub fn work<const W: usize>() -> ExitCode {
+    let def: WorkerDef = const { WORKERS[W] };
+    boot(def.function, async move {
+        let state = build_state::<WorkerGrant<W>>().await?;
+        let handler = lambda_http::lambda_runtime::service_fn(
+            move |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+                (def.run)(state.clone(), event.payload)
+            },
+        );
+        lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"))
+    })
+}
+
+struct RouteGrant<const I: usize>;
+
+impl<const I: usize> Grant for RouteGrant<I> {
+    const PORTS: &'static [Port] = ROUTES[I].ports;
+}
+
+struct WorkerGrant<const W: usize>;
+
+impl<const W: usize> Grant for WorkerGrant<W> {
+    const PORTS: &'static [Port] = WORKERS[W].ports;
+}
+
+/// A worker's invocation, from its trigger's event to the reply Lambda expects.
+pub type WorkerFn = fn(AppState, serde_json::Value) -> Pin<Box<dyn Future<Output = WorkerResult> + Send>>;
+type WorkerResult = Result<serde_json::Value, String>;
+
+/// A queue worker: a function that serves no route.
+#[derive(Clone, Copy)]
+pub struct WorkerDef {
+    pub function: &'static str,
+    /// As [`RouteDef::ports`](crate::http::RouteDef).
+    pub ports: &'static [Port],
+    pub run: WorkerFn,
+}
+
+/// Every queue worker. The push worker takes SQS batches (partial failures go back to SQS);
+/// the maintenance worker takes SQS batches and the hourly retention schedule.
+pub const WORKERS: &[WorkerDef] = &[
+    WorkerDef {
+        function: "push-worker",
+        ports: &[Port::Store, Port::Keys, Port::Secrets, Port::Push],
+        run: |state, event| {
+            Box::pin(async move {
+                let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
+                serde_json::to_value(crate::push::handle_sqs(&state, event).await).map_err(|e| e.to_string())
+            })
+        },
+    },
+    WorkerDef {
+        function: "maintenance-worker",
+        ports: &[Port::Store, Port::Blobs, Port::Keys, Port::Queue],
+        run: |state, event| {
+            Box::pin(async move { crate::maintenance::handle_event(&state, event).await.map_err(|e| format!("{e:#}")) })
+        },
+    },
+];
+
+/// The index in [`WORKERS`] of `function`, as [`crate::http::route`]; an unknown name fails
+/// the build.
+pub const fn worker(function: &str) -> usize {
+    let mut i = 0;
+    while i < WORKERS.len() {
+        if crate::http::str_eq(WORKERS[i].function, function) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("no worker has this function name")
+}
+
+/// Logging and a one-thread runtime, then `run` to the end.
+fn boot(function: &'static str, run: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     crate::telemetry::init();
     // One thread: an execution environment handles one event at a time, and starting worker
     // threads is init time paid on every cold start (blocking work still has its own pool).
@@ -25,7 +115,7 @@ pub fn main(function: &'static str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(function)) {
+    match rt.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(function, error = format!("{e:#}"), "function failed");
@@ -34,55 +124,40 @@ pub fn main(function: &'static str) -> ExitCode {
     }
 }
 
-async fn run(function: &'static str) -> anyhow::Result<()> {
-    let state = build_state().await?;
-    if crate::http::WORKERS.contains(&function) {
-        let handler = lambda_http::lambda_runtime::service_fn(
-            move |event: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
-                let state = state.clone();
-                async move { worker(&state, function, event.payload).await.map_err(|e| format!("{e:#}")) }
-            },
-        );
-        return lambda_http::lambda_runtime::run(handler).await.map_err(|e| anyhow::anyhow!("{e}"));
-    }
-    lambda_http::run(lambda_app(state, function)).await.map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// A queue worker's invocation: the push worker takes SQS batches (partial failures go back
-/// to SQS); the maintenance worker takes SQS batches and the hourly retention schedule.
-async fn worker(state: &AppState, function: &str, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    match function {
-        "push-worker" => {
-            Ok(serde_json::to_value(crate::push::handle_sqs(state, serde_json::from_value(event)?).await)?)
-        }
-        "maintenance-worker" => crate::maintenance::handle_event(state, event).await,
-        other => anyhow::bail!("{other} is not a worker"),
-    }
-}
-
 /// Functions run on AWS by default; `BULWARK_BACKEND=embedded` runs one locally (e.g. under
-/// `cargo lambda watch`) with no AWS account.
-async fn build_state() -> anyhow::Result<AppState> {
+/// `cargo lambda watch`) with no AWS account. Either way only the ports of `G` are built.
+async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
     let clock = Arc::new(SystemClock);
     let ports = match config::backend_kind(BackendKind::Aws)? {
-        BackendKind::Aws => Ports::aws(config::aws_settings()?, &crate::aws::sdk_config().await, clock),
-        BackendKind::Embedded => Ports::embedded(config::embedded_settings("./.bulwark-invoke"), clock)?,
+        BackendKind::Aws => Ports::aws_for::<G>(config::aws_settings()?, &crate::aws::sdk_config().await, clock),
+        BackendKind::Embedded => Ports::embedded_for::<G>(config::embedded_settings("./.bulwark-invoke"), clock)?,
     };
     let operator = match config::operator_token_env() {
         Some(t) => OperatorAuth::from_token(&t),
         None => OperatorAuth::Secret(SecretName::parse("operator-token").map_err(|e| anyhow::anyhow!("{e}"))?),
     };
+    // Embedded: nothing provisions the platform table and queues beforehand.
     if ports.sweeper.is_some() {
-        ports.store.ensure_table(&crate::ports::Table::Platform).await?;
-        ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
-        ports.queue.ensure_queue(&crate::maintenance::queue(), crate::maintenance::MAX_RECEIVES).await?;
+        if Port::Store.in_set(G::PORTS) {
+            ports.store.ensure_table(&crate::ports::Table::Platform).await?;
+        }
+        if Port::Queue.in_set(G::PORTS) {
+            ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
+            ports.queue.ensure_queue(&crate::maintenance::queue(), crate::maintenance::MAX_RECEIVES).await?;
+        }
     }
     Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
 }
 
-/// The router a function serves: its own routes, with the API Gateway stage stripped from
-/// the path first (REST APIs deliver `/<stage>/v1/...` unless told otherwise). The rewrite
-/// must happen before routing, so it wraps the router as a service rather than a layer.
+/// The router of one route's function, with the API Gateway stage stripped from the path
+/// first (REST APIs deliver `/<stage>/v1/...` unless told otherwise). The rewrite must happen
+/// before routing, so it wraps the router as a service rather than a layer.
+pub fn lambda_router(state: AppState, def: &RouteDef) -> Router {
+    use tower::ServiceExt;
+    Router::new().fallback_service(crate::http::build(state, [def]).map_request(strip_stage))
+}
+
+/// As [`lambda_router`], with the function looked up by name at run time (tests).
 pub fn lambda_app(state: AppState, function: &str) -> Router {
     use tower::ServiceExt;
     Router::new().fallback_service(crate::http::app_for(state, function).map_request(strip_stage))

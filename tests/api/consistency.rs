@@ -1,12 +1,15 @@
 //! The route table (`bulwark::http::ROUTES`), `template.yaml`, `openapi.yaml`, `events/` and
 //! `functions/` describe the same API: every route has exactly one function, one SAM
 //! resource with that route as its event, one OpenAPI operation and one sample event that,
-//! parsed the way Lambda delivers it, reaches its handler.
+//! parsed the way Lambda delivers it, reaches its handler. Each function's IAM role allows
+//! exactly the AWS services of the ports its route declares.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use bulwark::http::{functions, ROUTES, WORKERS};
+use bulwark::http::{functions, ROUTES};
+use bulwark::lambda::WORKERS;
+use bulwark::ports::Port;
 use serde_yaml::Value;
 
 use crate::helpers::{Kind, TestApp};
@@ -21,7 +24,7 @@ fn yaml(file: &str) -> Value {
 
 /// Every function: one per route plus the queue workers.
 fn all_functions() -> BTreeSet<String> {
-    functions().into_iter().chain(WORKERS.iter().copied()).map(str::to_owned).collect()
+    functions().into_iter().chain(WORKERS.iter().map(|w| w.function)).map(str::to_owned).collect()
 }
 
 fn routes_of(function: &str) -> BTreeSet<(String, String)> {
@@ -73,9 +76,62 @@ fn template_has_one_least_privilege_function_per_route_function() {
                 assert_ne!(s["Resource"].as_str(), Some("*"), "{name}: wildcard resource");
             }
         }
+        assert_eq!(iam_services(name, &stmts), port_services(binary), "{name}: IAM services differ from its ports");
         seen.insert(binary.to_owned());
     }
     assert_eq!(seen, all_functions(), "template functions differ from the route table");
+}
+
+/// The AWS services a function's ports call. Secrets Manager's own use of KMS (a `kms:`
+/// statement conditioned on `kms:ViaService`) belongs to the secrets port; push providers are
+/// reached over HTTPS with credentials from the secret store, not through IAM.
+fn port_services(function: &str) -> BTreeSet<&'static str> {
+    let ports = ROUTES
+        .iter()
+        .find(|r| r.function == function)
+        .map(|r| r.ports)
+        .or_else(|| WORKERS.iter().find(|w| w.function == function).map(|w| w.ports))
+        .unwrap_or_else(|| panic!("{function}: neither a route's function nor a worker"));
+    let mut out = BTreeSet::new();
+    for port in ports {
+        match port {
+            Port::Store => out.insert("dynamodb"),
+            Port::Blobs => out.insert("s3"),
+            Port::Keys => out.insert("kms"),
+            Port::Secrets => out.insert("secretsmanager") && out.insert("kms via secretsmanager"),
+            Port::Mail => out.insert("ses"),
+            Port::Queue => out.insert("sqs"),
+            Port::Push => false,
+        };
+    }
+    out
+}
+
+fn iam_services(name: &str, statements: &Value) -> BTreeSet<&'static str> {
+    let mut out = BTreeSet::new();
+    for p in statements.as_sequence().unwrap() {
+        for s in p["Statement"].as_sequence().unwrap() {
+            let actions: Vec<&str> = match &s["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Sequence(v) => v.iter().filter_map(Value::as_str).collect(),
+                _ => vec![],
+            };
+            for a in actions {
+                let via_secrets = serde_yaml::to_string(&s["Condition"]).unwrap().contains("kms:ViaService");
+                out.insert(match a.split(':').next().unwrap() {
+                    "kms" if via_secrets => "kms via secretsmanager",
+                    "kms" => "kms",
+                    "dynamodb" => "dynamodb",
+                    "s3" => "s3",
+                    "secretsmanager" => "secretsmanager",
+                    "ses" => "ses",
+                    "sqs" => "sqs",
+                    other => panic!("{name}: a statement for {other}, which no port uses"),
+                });
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -85,7 +141,12 @@ fn function_crates_match_the_route_table() {
         let path = e.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let main = std::fs::read_to_string(path.join("src/main.rs")).unwrap();
-        assert!(main.contains(&format!("bulwark::lambda::main(\"{name}\")")), "{name}: main must run its own routes");
+        let boot = if WORKERS.iter().any(|w| w.function == name) {
+            format!("bulwark::lambda::work::<{{ bulwark::lambda::worker(\"{name}\") }}>()")
+        } else {
+            format!("bulwark::lambda::serve::<{{ bulwark::http::route(\"{name}\") }}>()")
+        };
+        assert!(main.contains(&boot), "{name}: main must run its own route, chosen at compile time");
         assert!(main.lines().count() <= 10, "{name}: main.rs should only boot");
         dirs.insert(name);
     }
@@ -117,15 +178,24 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
         files.insert(e.unwrap().path().file_stem().unwrap().to_str().unwrap().to_owned());
     }
     assert_eq!(files, all_functions(), "one event file per function");
-    // A worker's sample event is what its trigger delivers; it goes through the real handler.
-    let text = std::fs::read_to_string(root().join("events/push-worker.json")).unwrap();
-    let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
-    assert_eq!(event.records.len(), 1);
-    let response = bulwark::push::handle_sqs(&app.state, event).await;
-    assert!(response.batch_item_failures.is_empty(), "a job for an unknown tenant is dropped, not retried");
-    let text = std::fs::read_to_string(root().join("events/maintenance-worker.json")).unwrap();
-    let out = bulwark::maintenance::handle_event(&app.state, serde_json::from_str(&text).unwrap()).await.unwrap();
-    assert_eq!(out["attachments_removed"], 0, "the scheduled event runs the retention sweep: {out}");
+    // A worker's sample event is what its trigger delivers; it goes through the worker's own
+    // handler, with only the worker's ports.
+    for w in WORKERS {
+        let text = std::fs::read_to_string(root().join(format!("events/{}.json", w.function))).unwrap();
+        let state = app.state.for_function(w.ports);
+        let out = (w.run)(state, serde_json::from_str(&text).unwrap()).await.unwrap();
+        match w.function {
+            "push-worker" => assert_eq!(
+                out["batchItemFailures"],
+                serde_json::json!([]),
+                "a job for an unknown tenant is dropped, not retried: {out}"
+            ),
+            "maintenance-worker" => {
+                assert_eq!(out["attachments_removed"], 0, "the scheduled event runs the retention sweep: {out}")
+            }
+            other => panic!("{other}: no sample check"),
+        }
+    }
     // The tenant the create-tenant event makes (the first route) stands in for the sample
     // tenant id of the other operator events.
     let mut created_tenant: Option<String> = None;

@@ -1,5 +1,6 @@
-//! Lambda function `admin-audit-list`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `admin-audit-list`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("admin-audit-list")
+    bulwark::lambda::serve::<{ bulwark::http::route("admin-audit-list") }>()
 }

@@ -1,5 +1,6 @@
-//! Lambda function `admin-policy-put`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `admin-policy-put`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("admin-policy-put")
+    bulwark::lambda::serve::<{ bulwark::http::route("admin-policy-put") }>()
 }

@@ -1,5 +1,6 @@
-//! Lambda function `admin-users-unlock`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `admin-users-unlock`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("admin-users-unlock")
+    bulwark::lambda::serve::<{ bulwark::http::route("admin-users-unlock") }>()
 }

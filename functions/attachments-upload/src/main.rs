@@ -1,5 +1,6 @@
-//! Lambda function `attachments-upload`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `attachments-upload`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("attachments-upload")
+    bulwark::lambda::serve::<{ bulwark::http::route("attachments-upload") }>()
 }

@@ -1,5 +1,6 @@
-//! Lambda function `auth-logout`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `auth-logout`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("auth-logout")
+    bulwark::lambda::serve::<{ bulwark::http::route("auth-logout") }>()
 }

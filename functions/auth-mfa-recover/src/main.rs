@@ -1,5 +1,6 @@
-//! Lambda function `auth-mfa-recover`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `auth-mfa-recover`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("auth-mfa-recover")
+    bulwark::lambda::serve::<{ bulwark::http::route("auth-mfa-recover") }>()
 }

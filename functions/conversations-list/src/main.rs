@@ -1,5 +1,6 @@
-//! Lambda function `conversations-list`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `conversations-list`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("conversations-list")
+    bulwark::lambda::serve::<{ bulwark::http::route("conversations-list") }>()
 }

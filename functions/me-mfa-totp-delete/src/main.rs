@@ -1,5 +1,6 @@
-//! Lambda function `me-mfa-totp-delete`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `me-mfa-totp-delete`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("me-mfa-totp-delete")
+    bulwark::lambda::serve::<{ bulwark::http::route("me-mfa-totp-delete") }>()
 }

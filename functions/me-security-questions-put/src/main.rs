@@ -1,5 +1,6 @@
-//! Lambda function `me-security-questions-put`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `me-security-questions-put`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("me-security-questions-put")
+    bulwark::lambda::serve::<{ bulwark::http::route("me-security-questions-put") }>()
 }

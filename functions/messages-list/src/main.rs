@@ -1,5 +1,6 @@
-//! Lambda function `messages-list`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `messages-list`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("messages-list")
+    bulwark::lambda::serve::<{ bulwark::http::route("messages-list") }>()
 }

@@ -1,5 +1,6 @@
-//! Lambda function `platform-create-tenant`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `platform-create-tenant`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("platform-create-tenant")
+    bulwark::lambda::serve::<{ bulwark::http::route("platform-create-tenant") }>()
 }

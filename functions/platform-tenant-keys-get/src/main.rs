@@ -1,5 +1,6 @@
-//! Lambda function `platform-tenant-keys-get`: a tenant's data-key versions (operator).
+//! Lambda function `platform-tenant-keys-get`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("platform-tenant-keys-get")
+    bulwark::lambda::serve::<{ bulwark::http::route("platform-tenant-keys-get") }>()
 }

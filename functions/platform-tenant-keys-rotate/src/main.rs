@@ -1,5 +1,6 @@
-//! Lambda function `platform-tenant-keys-rotate`: rotates a tenant's data key (operator).
+//! Lambda function `platform-tenant-keys-rotate`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("platform-tenant-keys-rotate")
+    bulwark::lambda::serve::<{ bulwark::http::route("platform-tenant-keys-rotate") }>()
 }

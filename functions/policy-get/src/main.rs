@@ -1,5 +1,6 @@
-//! Lambda function `policy-get`: serves its route(s) of `bulwark::http::ROUTES`.
+//! Lambda function `policy-get`: its route of `bulwark::http::ROUTES`, chosen at compile
+//! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("policy-get")
+    bulwark::lambda::serve::<{ bulwark::http::route("policy-get") }>()
 }

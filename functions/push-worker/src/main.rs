@@ -1,5 +1,7 @@
-//! Lambda function `push-worker`: delivers queued push notifications (SQS event source).
+//! Lambda function `push-worker`: delivers queued push notifications (SQS event source). Its
+//! handler in `bulwark::lambda::WORKERS` is chosen at compile time, so the binary links only
+//! that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::main("push-worker")
+    bulwark::lambda::work::<{ bulwark::lambda::worker("push-worker") }>()
 }

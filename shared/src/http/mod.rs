@@ -1,5 +1,7 @@
 //! The HTTP layer: one route table for the whole API. The local server mounts every route;
-//! each Lambda function mounts only its own (`app_for`) — the same handlers either way.
+//! each Lambda function mounts only its own — the same handlers either way. The table is a
+//! `const`, so a function's `main` picks its route at compile time ([`route`]) and its binary
+//! links neither the other handlers nor the adapters of ports it is not granted.
 
 pub mod extract;
 mod middleware;
@@ -11,6 +13,7 @@ use axum::Router;
 use crate::app::AppState;
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::ports::Port;
 use crate::roles::Privilege;
 use crate::routes;
 
@@ -18,6 +21,7 @@ use crate::routes;
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// One API route and the Lambda function that serves it.
+#[derive(Clone, Copy)]
 pub struct RouteDef {
     /// The function's name: its crate under `functions/`, its SAM resource (in CamelCase)
     /// and its event file `events/<function>.json`.
@@ -27,6 +31,10 @@ pub struct RouteDef {
     pub path: &'static str,
     /// Who may call it; enforced for every route in [`build`].
     pub access: Access,
+    /// The ports its handler may use: its function is built with only these, its IAM role in
+    /// `template.yaml` allows only their services, and the local server runs the route with
+    /// the others failing, so a missing one fails the tests.
+    pub ports: &'static [Port],
     make: fn() -> MethodRouter<AppState>,
 }
 
@@ -50,81 +58,111 @@ const fn user_enrolling(privilege: Privilege) -> Access {
 }
 
 use routes::{admin, attachments, auth as account, device_key, devices, me, messages, mfa, platform, policy};
+use Port::*;
 use Privilege::*;
 
-/// Every route of the API.
+/// Every route of the API. A `const`, not a `static`: a function copies out its own entry at
+/// compile time, so the other handlers' pointers never reach its binary.
 #[rustfmt::skip]
-pub static ROUTES: &[RouteDef] = &[
-    RouteDef { function: "platform-create-tenant", method: "POST", path: "/v1/platform/tenants", access: Access::Operator, make: || post(platform::create_tenant) },
-    RouteDef { function: "platform-tenant-keys-rotate", method: "POST", path: "/v1/platform/tenants/{tenant_id}/keys/rotate", access: Access::Operator, make: || post(platform::rotate_tenant_key) },
-    RouteDef { function: "platform-tenant-keys-get", method: "GET", path: "/v1/platform/tenants/{tenant_id}/keys", access: Access::Operator, make: || get(platform::tenant_keys) },
-    RouteDef { function: "invitations-accept", method: "POST", path: "/v1/invitations/accept", access: Access::Public, make: || post(account::accept_invitation) },
-    RouteDef { function: "auth-login", method: "POST", path: "/v1/auth/login", access: Access::Public, make: || post(account::login) },
-    RouteDef { function: "auth-refresh", method: "POST", path: "/v1/auth/refresh", access: Access::Public, make: || post(account::refresh) },
-    RouteDef { function: "auth-logout", method: "POST", path: "/v1/auth/logout", access: user_always(AccountSelf), make: || post(account::logout) },
-    RouteDef { function: "auth-password-forgot", method: "POST", path: "/v1/auth/password/forgot", access: Access::Public, make: || post(account::forgot_password) },
-    RouteDef { function: "auth-password-reset", method: "POST", path: "/v1/auth/password/reset", access: Access::Public, make: || post(account::reset_password) },
-    RouteDef { function: "me-get", method: "GET", path: "/v1/me", access: user_always(AccountSelf), make: || get(me::me) },
-    RouteDef { function: "me-password", method: "POST", path: "/v1/me/password", access: user_changing_password(AccountSelf), make: || post(me::change_password) },
-    RouteDef { function: "me-mfa-totp-create", method: "POST", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), make: || post(mfa::enrol) },
-    RouteDef { function: "me-mfa-totp-confirm", method: "POST", path: "/v1/me/mfa/totp/confirm", access: user_enrolling(AccountSelf), make: || post(mfa::confirm) },
-    RouteDef { function: "me-mfa-totp-delete", method: "DELETE", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), make: || delete(mfa::disable) },
-    RouteDef { function: "me-security-questions-put", method: "PUT", path: "/v1/me/security-questions", access: user(AccountSelf), make: || put(mfa::set_security_questions) },
-    RouteDef { function: "auth-mfa", method: "POST", path: "/v1/auth/mfa", access: Access::Public, make: || post(mfa::complete_login) },
-    RouteDef { function: "auth-mfa-recover", method: "POST", path: "/v1/auth/mfa/recover", access: Access::Public, make: || post(mfa::recover) },
-    RouteDef { function: "auth-mfa-recover-confirm", method: "POST", path: "/v1/auth/mfa/recover/confirm", access: Access::Public, make: || post(mfa::recover_confirm) },
-    RouteDef { function: "me-device-key-get", method: "GET", path: "/v1/me/device-key", access: user(AccountSelf), make: || get(device_key::get) },
-    RouteDef { function: "admin-users-device-key-reset", method: "POST", path: "/v1/admin/users/{user_id}/device-key/reset", access: user(UsersManage), make: || post(device_key::reset) },
-    RouteDef { function: "conversations-create", method: "POST", path: "/v1/conversations", access: user(AppUse), make: || post(messages::create) },
-    RouteDef { function: "conversations-list", method: "GET", path: "/v1/conversations", access: user(AppUse), make: || get(messages::list) },
-    RouteDef { function: "messages-send", method: "POST", path: "/v1/conversations/{id}/messages", access: user(AppUse), make: || post(messages::send) },
-    RouteDef { function: "messages-list", method: "GET", path: "/v1/conversations/{id}/messages", access: user(AppUse), make: || get(messages::list_messages) },
-    RouteDef { function: "conversations-read", method: "POST", path: "/v1/conversations/{id}/read", access: user(AppUse), make: || post(messages::mark_read) },
-    RouteDef { function: "messages-delete", method: "DELETE", path: "/v1/conversations/{id}/messages/{message_id}", access: user(AppUse), make: || delete(messages::recall) },
-    RouteDef { function: "attachments-upload", method: "POST", path: "/v1/attachments", access: user(AppUse), make: || post(attachments::upload) },
-    RouteDef { function: "attachments-get", method: "GET", path: "/v1/attachments/{id}", access: user(AppUse), make: || get(attachments::download) },
-    RouteDef { function: "devices-register", method: "POST", path: "/v1/me/devices", access: user(AppUse), make: || post(devices::register) },
-    RouteDef { function: "devices-unregister", method: "DELETE", path: "/v1/me/devices/{id}", access: user(AppUse), make: || delete(devices::unregister) },
-    RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), make: || get(policy::get_policy) },
-    RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), make: || put(admin::put_policy) },
-    RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), make: || post(admin::invite) },
-    RouteDef { function: "admin-users-list", method: "GET", path: "/v1/admin/users", access: user(UsersManage), make: || get(admin::list_users) },
-    RouteDef { function: "admin-users-patch", method: "PATCH", path: "/v1/admin/users/{user_id}", access: user(UsersManage), make: || patch(admin::patch_user) },
-    RouteDef { function: "admin-users-require-password-change", method: "POST", path: "/v1/admin/users/{user_id}/require-password-change", access: user(UsersManage), make: || post(admin::require_password_change) },
-    RouteDef { function: "admin-users-unlock", method: "POST", path: "/v1/admin/users/{user_id}/unlock", access: user(UsersManage), make: || post(admin::unlock) },
-    RouteDef { function: "admin-audit-list", method: "GET", path: "/v1/admin/audit", access: user(AuditRead), make: || get(admin::audit_log) },
+pub const ROUTES: &[RouteDef] = &[
+    RouteDef { function: "platform-create-tenant", method: "POST", path: "/v1/platform/tenants", access: Access::Operator, ports: &[Store, Keys, Secrets, Mail], make: || post(platform::create_tenant) },
+    RouteDef { function: "platform-tenant-keys-rotate", method: "POST", path: "/v1/platform/tenants/{tenant_id}/keys/rotate", access: Access::Operator, ports: &[Store, Keys, Secrets, Queue], make: || post(platform::rotate_tenant_key) },
+    RouteDef { function: "platform-tenant-keys-get", method: "GET", path: "/v1/platform/tenants/{tenant_id}/keys", access: Access::Operator, ports: &[Store, Secrets], make: || get(platform::tenant_keys) },
+    RouteDef { function: "invitations-accept", method: "POST", path: "/v1/invitations/accept", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(account::accept_invitation) },
+    RouteDef { function: "auth-login", method: "POST", path: "/v1/auth/login", access: Access::Public, ports: &[Store, Secrets], make: || post(account::login) },
+    RouteDef { function: "auth-refresh", method: "POST", path: "/v1/auth/refresh", access: Access::Public, ports: &[Store, Secrets], make: || post(account::refresh) },
+    RouteDef { function: "auth-logout", method: "POST", path: "/v1/auth/logout", access: user_always(AccountSelf), ports: &[Store, Secrets], make: || post(account::logout) },
+    RouteDef { function: "auth-password-forgot", method: "POST", path: "/v1/auth/password/forgot", access: Access::Public, ports: &[Store, Secrets, Mail], make: || post(account::forgot_password) },
+    RouteDef { function: "auth-password-reset", method: "POST", path: "/v1/auth/password/reset", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(account::reset_password) },
+    RouteDef { function: "me-get", method: "GET", path: "/v1/me", access: user_always(AccountSelf), ports: &[Store, Keys, Secrets], make: || get(me::me) },
+    RouteDef { function: "me-password", method: "POST", path: "/v1/me/password", access: user_changing_password(AccountSelf), ports: &[Store, Keys, Secrets], make: || post(me::change_password) },
+    RouteDef { function: "me-mfa-totp-create", method: "POST", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), ports: &[Store, Keys, Secrets], make: || post(mfa::enrol) },
+    RouteDef { function: "me-mfa-totp-confirm", method: "POST", path: "/v1/me/mfa/totp/confirm", access: user_enrolling(AccountSelf), ports: &[Store, Keys, Secrets], make: || post(mfa::confirm) },
+    RouteDef { function: "me-mfa-totp-delete", method: "DELETE", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), ports: &[Store, Keys, Secrets], make: || delete(mfa::disable) },
+    RouteDef { function: "me-security-questions-put", method: "PUT", path: "/v1/me/security-questions", access: user(AccountSelf), ports: &[Store, Keys, Secrets], make: || put(mfa::set_security_questions) },
+    RouteDef { function: "auth-mfa", method: "POST", path: "/v1/auth/mfa", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(mfa::complete_login) },
+    RouteDef { function: "auth-mfa-recover", method: "POST", path: "/v1/auth/mfa/recover", access: Access::Public, ports: &[Store, Keys, Secrets, Mail], make: || post(mfa::recover) },
+    RouteDef { function: "auth-mfa-recover-confirm", method: "POST", path: "/v1/auth/mfa/recover/confirm", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(mfa::recover_confirm) },
+    RouteDef { function: "me-device-key-get", method: "GET", path: "/v1/me/device-key", access: user(AccountSelf), ports: &[Store, Keys, Secrets], make: || get(device_key::get) },
+    RouteDef { function: "admin-users-device-key-reset", method: "POST", path: "/v1/admin/users/{user_id}/device-key/reset", access: user(UsersManage), ports: &[Store, Keys, Secrets], make: || post(device_key::reset) },
+    RouteDef { function: "conversations-create", method: "POST", path: "/v1/conversations", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || post(messages::create) },
+    RouteDef { function: "conversations-list", method: "GET", path: "/v1/conversations", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || get(messages::list) },
+    RouteDef { function: "messages-send", method: "POST", path: "/v1/conversations/{id}/messages", access: user(AppUse), ports: &[Store, Keys, Secrets, Queue], make: || post(messages::send) },
+    RouteDef { function: "messages-list", method: "GET", path: "/v1/conversations/{id}/messages", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || get(messages::list_messages) },
+    RouteDef { function: "conversations-read", method: "POST", path: "/v1/conversations/{id}/read", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || post(messages::mark_read) },
+    RouteDef { function: "messages-delete", method: "DELETE", path: "/v1/conversations/{id}/messages/{message_id}", access: user(AppUse), ports: &[Store, Blobs, Keys, Secrets], make: || delete(messages::recall) },
+    RouteDef { function: "attachments-upload", method: "POST", path: "/v1/attachments", access: user(AppUse), ports: &[Store, Blobs, Keys, Secrets], make: || post(attachments::upload) },
+    RouteDef { function: "attachments-get", method: "GET", path: "/v1/attachments/{id}", access: user(AppUse), ports: &[Store, Blobs, Keys, Secrets], make: || get(attachments::download) },
+    RouteDef { function: "devices-register", method: "POST", path: "/v1/me/devices", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || post(devices::register) },
+    RouteDef { function: "devices-unregister", method: "DELETE", path: "/v1/me/devices/{id}", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || delete(devices::unregister) },
+    RouteDef { function: "policy-get", method: "GET", path: "/v1/policy", access: user(AccountSelf), ports: &[Store, Secrets], make: || get(policy::get_policy) },
+    RouteDef { function: "admin-policy-put", method: "PUT", path: "/v1/admin/policy", access: user(PolicyManage), ports: &[Store, Secrets], make: || put(admin::put_policy) },
+    RouteDef { function: "admin-invitations-create", method: "POST", path: "/v1/admin/invitations", access: user(UsersManage), ports: &[Store, Keys, Secrets, Mail], make: || post(admin::invite) },
+    RouteDef { function: "admin-users-list", method: "GET", path: "/v1/admin/users", access: user(UsersManage), ports: &[Store, Keys, Secrets], make: || get(admin::list_users) },
+    RouteDef { function: "admin-users-patch", method: "PATCH", path: "/v1/admin/users/{user_id}", access: user(UsersManage), ports: &[Store, Keys, Secrets], make: || patch(admin::patch_user) },
+    RouteDef { function: "admin-users-require-password-change", method: "POST", path: "/v1/admin/users/{user_id}/require-password-change", access: user(UsersManage), ports: &[Store, Secrets], make: || post(admin::require_password_change) },
+    RouteDef { function: "admin-users-unlock", method: "POST", path: "/v1/admin/users/{user_id}/unlock", access: user(UsersManage), ports: &[Store, Secrets], make: || post(admin::unlock) },
+    RouteDef { function: "admin-audit-list", method: "GET", path: "/v1/admin/audit", access: user(AuditRead), ports: &[Store, Secrets], make: || get(admin::audit_log) },
 ];
 
 /// The whole API (local server, tests).
 pub fn app(state: AppState) -> Router {
-    build(state, |_| true)
+    build(state, ROUTES)
 }
 
-/// Only the routes of one function (a Lambda). Unknown names give a router that answers 404.
+/// Only the routes of one function, looked up at run time (tests). Unknown names give a
+/// router that answers 404. A Lambda binary uses [`route`] instead, fixed at compile time.
 pub fn app_for(state: AppState, function: &str) -> Router {
-    build(state, |r| r.function == function)
+    build(state, ROUTES.iter().filter(|r| r.function == function))
 }
 
-fn build(state: AppState, keep: impl Fn(&RouteDef) -> bool) -> Router {
+/// Mounts `routes`, each with its access check, and with its own ports and caches only (see
+/// [`AppState::for_function`]).
+pub fn build<'a>(state: AppState, routes: impl IntoIterator<Item = &'a RouteDef>) -> Router {
     let mut router = Router::new();
-    for r in ROUTES.iter().filter(|r| keep(r)) {
+    for r in routes {
+        let route_state = state.for_function(r.ports);
         let mut method_router = (r.make)();
         if matches!(r.access, Access::User { .. }) {
-            let layer = axum::middleware::from_fn_with_state((state.clone(), r.access), crate::auth::require);
+            let layer = axum::middleware::from_fn_with_state((route_state.clone(), r.access), crate::auth::require);
             method_router = method_router.route_layer(layer);
         }
-        router = router.route(r.path, method_router);
+        router = router.route(r.path, method_router.with_state(route_state));
     }
     router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn(middleware::request_context))
-        .with_state(state)
 }
 
-/// Functions that serve no route: queue workers.
-pub static WORKERS: &[&str] = &["push-worker", "maintenance-worker"];
+/// The index in [`ROUTES`] of `function`'s route, for a function's `main` to pass as a const
+/// generic. An unknown name fails the build.
+pub const fn route(function: &str) -> usize {
+    let mut i = 0;
+    while i < ROUTES.len() {
+        if str_eq(ROUTES[i].function, function) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("no route is served by this function name")
+}
+
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// The function names, once each, in route-table order.
 pub fn functions() -> Vec<&'static str> {

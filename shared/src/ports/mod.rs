@@ -19,3 +19,6 @@ pub use secrets::{SecretError, SecretName, SecretStore};
 pub use store::{
     AttrValue, Cond, Direction, Item, ItemStore, Page, QueryRequest, SkRange, StoreError, Table, TxOp, Update,
 };
+pub mod grant;
+
+pub use grant::{AllPorts, Grant, Port, Ungranted};
