@@ -198,7 +198,11 @@ impl bulwark::ports::Mailer for CapturingMailer {
 impl TestApp {
     pub async fn new(kind: Kind) -> TestApp {
         // Logs go to the test's captured output, shown when it fails.
-        let _ = tracing_subscriber::fmt().json().with_test_writer().with_env_filter("info").try_init();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_test_writer()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .try_init();
         let backend = Backend::new(kind).await;
         backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
         backend.ports.queue.ensure_queue(&bulwark::push::queue(), bulwark::push::MAX_RECEIVES).await.unwrap();
