@@ -136,57 +136,66 @@ fn functions() -> Vec<String> {
         .collect()
 }
 
-const COLD_RUNS: usize = 5;
+const COLD_RUNS: usize = 7;
 
-/// Median time from exec to the first request for work, and the peak RSS by then.
-async fn cold_start(
+/// One exec of `path`: milliseconds until it asks the runtime API for work, and its peak RSS
+/// (KiB) at that moment.
+async fn cold_start_once(
     path: &Path,
     name: &str,
     api: &str,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Instant>,
-) -> Result<Value> {
-    let (mut times, mut peak) = (Vec::new(), 0u64);
-    for _ in 0..COLD_RUNS {
-        let start = Instant::now();
-        let mut child = Command::new(path)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("AWS_LAMBDA_RUNTIME_API", api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("BULWARK_BUCKET", "bench-bucket")
-            .env("BULWARK_KMS_KEY_ID", "alias/bench")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", path.display()))?;
-        let asked = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
-        let hwm = proc_kib(child.id(), "VmHWM");
-        let _ = child.kill();
-        let _ = child.wait();
-        match asked {
-            Ok(Some(at)) => times.push(at.duration_since(start).as_secs_f64() * 1000.0),
-            _ => bail!("{name} never asked the runtime API for work"),
-        }
-        peak = peak.max(hwm);
+) -> Result<(f64, u64)> {
+    let start = Instant::now();
+    let mut child = Command::new(path)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("BULWARK_BUCKET", "bench-bucket")
+        .env("BULWARK_KMS_KEY_ID", "alias/bench")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", path.display()))?;
+    let asked = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    let hwm = proc_kib(child.id(), "VmHWM");
+    let _ = child.kill();
+    let _ = child.wait();
+    match asked {
+        Ok(Some(at)) => Ok((at.duration_since(start).as_secs_f64() * 1000.0, hwm)),
+        _ => bail!("{name} never asked the runtime API for work"),
     }
-    Ok(json!({"ms": median(times), "peak_rss_mib": peak as f64 / 1024.0}))
 }
 
 async fn cold_starts(bins: &Path) -> Result<Value> {
     let (api, mut rx) = runtime_api().await?;
-    let hello = cold_start(&bins.join("hello-lambda"), "hello-lambda", &api, &mut rx).await?;
+    let hello_bin = bins.join("hello-lambda");
+    // Each function run is paired with a hello-world run just before it, so both see the same
+    // moment of this shared VM's noise; hello world's figure is the median of all its runs.
+    let (mut hello_times, mut hello_peak) = (Vec::new(), 0u64);
     let mut per_function = BTreeMap::new();
     for f in functions() {
-        per_function.insert(f.clone(), cold_start(&bins.join(&f), &f, &api, &mut rx).await?);
+        let (mut times, mut peak) = (Vec::new(), 0u64);
+        for _ in 0..COLD_RUNS {
+            let (ms, hwm) = cold_start_once(&hello_bin, "hello-lambda", &api, &mut rx).await?;
+            hello_times.push(ms);
+            hello_peak = hello_peak.max(hwm);
+            let (ms, hwm) = cold_start_once(&bins.join(&f), &f, &api, &mut rx).await?;
+            times.push(ms);
+            peak = peak.max(hwm);
+        }
+        per_function.insert(f, json!({"ms": median(times), "peak_rss_mib": peak as f64 / 1024.0}));
     }
+    let hello = json!({"ms": median(hello_times), "peak_rss_mib": hello_peak as f64 / 1024.0});
     let hello_ms = hello["ms"].as_f64().unwrap_or(1.0).max(0.001);
     let worst = per_function.values().map(|v| v["ms"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max);
     let worst_rss = per_function.values().map(|v| v["peak_rss_mib"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max);
