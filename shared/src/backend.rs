@@ -102,28 +102,14 @@ impl Ports {
     /// server runs each route, exactly as its Lambda function would.
     pub fn restricted(&self, grant: &[Port]) -> Ports {
         let mut p = self.clone();
-        let keep = |port: Port| port.in_set(grant);
-        if !keep(Port::Store) {
-            p.store = Arc::new(Ungranted(Port::Store));
+        macro_rules! ungrant {
+            ($($field:ident: $port:ident),*) => {$(
+                if !Port::$port.in_set(grant) {
+                    p.$field = Arc::new(Ungranted(Port::$port));
+                }
+            )*};
         }
-        if !keep(Port::Blobs) {
-            p.blobs = Arc::new(Ungranted(Port::Blobs));
-        }
-        if !keep(Port::Keys) {
-            p.keys = Arc::new(Ungranted(Port::Keys));
-        }
-        if !keep(Port::Secrets) {
-            p.secrets = Arc::new(Ungranted(Port::Secrets));
-        }
-        if !keep(Port::Mail) {
-            p.mailer = Arc::new(Ungranted(Port::Mail));
-        }
-        if !keep(Port::Queue) {
-            p.queue = Arc::new(Ungranted(Port::Queue));
-        }
-        if !keep(Port::Push) {
-            p.push = Arc::new(Ungranted(Port::Push));
-        }
+        ungrant!(store: Store, blobs: Blobs, keys: Keys, secrets: Secrets, mailer: Mail, queue: Queue, push: Push);
         p
     }
 
