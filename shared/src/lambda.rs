@@ -153,14 +153,17 @@ async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
 /// first (REST APIs deliver `/<stage>/v1/...` unless told otherwise). The rewrite must happen
 /// before routing, so it wraps the router as a service rather than a layer.
 pub fn lambda_router(state: AppState, def: &RouteDef) -> Router {
-    use tower::ServiceExt;
-    Router::new().fallback_service(crate::http::build(state, [def]).map_request(strip_stage))
+    behind_stage(crate::http::build(state, [def]))
 }
 
 /// As [`lambda_router`], with the function looked up by name at run time (tests).
 pub fn lambda_app(state: AppState, function: &str) -> Router {
+    behind_stage(crate::http::app_for(state, function))
+}
+
+fn behind_stage(router: Router) -> Router {
     use tower::ServiceExt;
-    Router::new().fallback_service(crate::http::app_for(state, function).map_request(strip_stage))
+    Router::new().fallback_service(router.map_request(strip_stage))
 }
 
 fn strip_stage(mut req: Request) -> Request {
