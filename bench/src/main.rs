@@ -241,6 +241,8 @@ async fn start_server(bins: &Path, tag: &str) -> Result<Server> {
         .env("BULWARK_LISTEN", &addr)
         .env("BULWARK_OPERATOR_TOKEN", OPERATOR)
         .env("BULWARK_KEYRING_PASSPHRASE", "bench passphrase, not a secret")
+        // The load comes from one loopback address; the per-IP abuse limit would refuse it.
+        .env("BULWARK_ANON_RATE_PER_IP", "100000000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -665,6 +667,8 @@ async fn aws_calls(endpoint: &str) -> Result<Value> {
         bulwark::app::Settings {
             app_url: "https://app.bench.test".into(),
             operator: bulwark::app::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
+            anon_rate_per_ip: 120,
+            mail_rate_per_account: 5,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -32,6 +32,22 @@ pub struct Settings {
     /// Base URL of the client app for links in emails.
     pub app_url: String,
     pub operator: OperatorAuth,
+    /// Requests a minute one client IP may make to the anonymous routes.
+    pub anon_rate_per_ip: u32,
+    /// Account emails (reset, recovery) one account may be sent in an hour.
+    pub mail_rate_per_account: u32,
+}
+
+impl Settings {
+    /// The settings of a process: the abuse limits from the environment (API.md defaults).
+    pub fn new(app_url: String, operator: OperatorAuth) -> Self {
+        Settings {
+            app_url,
+            operator,
+            anon_rate_per_ip: crate::config::anon_rate_per_ip(),
+            mail_rate_per_account: crate::config::mail_rate_per_account(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -45,15 +61,23 @@ pub struct AppState {
     pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
     /// tenant → (read at, policy); see `policy::load`.
     pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, crate::policy::Policy)>>>,
+    /// Per-client-IP budgets of the anonymous routes, shared by every route of the process.
+    pub anon_limiter: Arc<crate::http::ratelimit::RateLimiter>,
 }
 
 impl AppState {
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        Self::with_settings(ports, Arc::new(settings))
+        let limiter = Arc::new(crate::http::ratelimit::RateLimiter::per_minute(settings.anon_rate_per_ip));
+        Self::with_settings(ports, Arc::new(settings), limiter)
     }
 
-    fn with_settings(ports: Ports, settings: Arc<Settings>) -> Self {
+    fn with_settings(
+        ports: Ports,
+        settings: Arc<Settings>,
+        anon_limiter: Arc<crate::http::ratelimit::RateLimiter>,
+    ) -> Self {
         AppState {
+            anon_limiter,
             ports,
             settings,
             tenant_keys: Arc::new(TenantKeys::default()),
@@ -68,7 +92,7 @@ impl AppState {
     /// caches of its own, as its function's process would have; so the local server and the
     /// tests see every port a route needs, even one a cache filled by another route hides.
     pub fn for_function(&self, grant: &[crate::ports::Port]) -> Self {
-        Self::with_settings(self.ports.restricted(grant), Arc::clone(&self.settings))
+        Self::with_settings(self.ports.restricted(grant), Arc::clone(&self.settings), Arc::clone(&self.anon_limiter))
     }
 
     /// Constant-time check of a presented operator token.

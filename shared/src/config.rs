@@ -71,3 +71,22 @@ pub fn aws_settings() -> Result<AwsSettings, BackendError> {
 pub fn operator_token_env() -> Option<SecretString> {
     var("BULWARK_OPERATOR_TOKEN").map(SecretString::from)
 }
+
+fn number(name: &str, default: u32) -> u32 {
+    var(name).and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0).unwrap_or(default)
+}
+
+/// `BULWARK_ANON_RATE_PER_IP`: requests a minute per client IP on the anonymous routes (120).
+pub fn anon_rate_per_ip() -> u32 {
+    number("BULWARK_ANON_RATE_PER_IP", 120)
+}
+
+/// `BULWARK_MAIL_RATE_PER_ACCOUNT`: account emails an hour per account (5).
+pub fn mail_rate_per_account() -> u32 {
+    number("BULWARK_MAIL_RATE_PER_ACCOUNT", 5)
+}
+
+/// `BULWARK_HASH_CONCURRENCY`: password hashes computed at once (default: sized to memory).
+pub fn hash_concurrency() -> Option<usize> {
+    var("BULWARK_HASH_CONCURRENCY").and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0)
+}

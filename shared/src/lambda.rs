@@ -83,7 +83,7 @@ pub const WORKERS: &[WorkerDef] = &[
     },
     WorkerDef {
         function: "maintenance-worker",
-        ports: &[Port::Store, Port::Blobs, Port::Keys, Port::Queue],
+        ports: &[Port::Store, Port::Blobs, Port::Keys, Port::Queue, Port::Mail],
         run: |state, event| {
             Box::pin(async move { crate::maintenance::handle_event(&state, event).await.map_err(|e| format!("{e:#}")) })
         },
@@ -146,7 +146,7 @@ async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
             ports.queue.ensure_queue(&crate::maintenance::queue(), crate::maintenance::MAX_RECEIVES).await?;
         }
     }
-    Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
+    Ok(AppState::new(ports, Settings::new(config::app_url(), operator)))
 }
 
 /// The router of one route's function, with the API Gateway stage stripped from the path
@@ -169,6 +169,15 @@ fn behind_stage(router: Router) -> Router {
 fn strip_stage(mut req: Request) -> Request {
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
+    // API Gateway's view of the client (never X-Forwarded-For) for the anonymous rate limits.
+    let source_ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        _ => None,
+    };
+    if let Some(ip) = source_ip {
+        req.extensions_mut().insert(crate::http::ratelimit::ClientIp(ip));
+    }
     let stage = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
         _ => None,

@@ -9,7 +9,10 @@
 //!   is left of its records once the entry is due. The entry outlives the attachment's own
 //!   record, which DynamoDB's TTL may remove first.
 //!
-//! On AWS the `maintenance-worker` Lambda runs both (SQS jobs and an hourly schedule); the
+//! - **Account emails** that anonymous routes queue (password reset, MFA recovery), so those
+//!   routes answer in the same time whether or not the account exists.
+//!
+//! On AWS the `maintenance-worker` Lambda runs all of them (SQS jobs and an hourly schedule); the
 //! local server drains the queue every second and sweeps every minute.
 
 use serde::{Deserialize, Serialize};
@@ -43,12 +46,22 @@ pub enum Job {
         not_before: i64,
         cursor: Option<String>,
     },
+    /// An email an anonymous route asked for (see `identity::account_mail`).
+    AccountMail { mail: crate::identity::account_mail::AccountMail },
 }
 
 async fn enqueue(state: &AppState, job: &Job, delay_secs: u32) -> anyhow::Result<()> {
     let body = serde_json::to_vec(job)?;
     state.ports.queue.enqueue_delayed(&queue(), &body, delay_secs.min(MAX_DELAY_SECS)).await?;
     Ok(())
+}
+
+/// Queue an account email (password reset, MFA recovery) for the worker to send.
+pub async fn enqueue_account_mail(
+    state: &AppState,
+    mail: crate::identity::account_mail::AccountMail,
+) -> anyhow::Result<()> {
+    enqueue(state, &Job::AccountMail { mail }, 0).await
 }
 
 /// Queue the re-encryption of a tenant's data to `version`. The job waits (re-queued with a
@@ -69,6 +82,7 @@ pub async fn run(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
         }
     };
     match job {
+        Job::AccountMail { mail } => crate::identity::account_mail::send(state, mail).await,
         Job::Reencrypt { tenant_id, version, not_before, cursor } => {
             let Ok(tenant) = TenantId::parse(&tenant_id) else {
                 tracing::error!("dropping a re-encryption job for an invalid tenant id");

@@ -91,7 +91,7 @@ pub async fn build_state() -> anyhow::Result<AppState> {
     ports.store.ensure_table(&Table::Platform).await?;
     ports.queue.ensure_queue(&crate::push::queue(), crate::push::MAX_RECEIVES).await?;
     ports.queue.ensure_queue(&crate::maintenance::queue(), crate::maintenance::MAX_RECEIVES).await?;
-    Ok(AppState::new(ports, Settings { app_url: config::app_url(), operator }))
+    Ok(AppState::new(ports, Settings::new(config::app_url(), operator)))
 }
 
 /// Local operator token: `BULWARK_OPERATOR_TOKEN` if set; otherwise one is generated on the
@@ -131,7 +131,9 @@ async fn serve() -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(listen = %listen, "bulwark listening");
     eprintln!("bulwark: serving the API on http://{listen}");
-    axum::serve(listener, crate::http::app(state)).with_graceful_shutdown(shutdown()).await?;
+    // The peer address is the client IP of the anonymous routes' rate limits.
+    let app = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     eprintln!("bulwark: stopped");
     Ok(())
 }

@@ -48,7 +48,7 @@ async fn signed_in(app: &TestApp, slug: &str, email: &str, user_id: String) -> A
 pub async fn admin_of(app: &TestApp, slug: &str) -> Account {
     let email = format!("admin@{slug}.test");
     assert_eq!(app.create_tenant(slug, &email).await.status, 201);
-    let token = app.token_mailed_to(&email, "invited").expect("invitation mailed");
+    let token = app.token_mailed_to(&email, "invited").await.expect("invitation mailed");
     let r = accept(app, &token, PW, "Ada Admin").await;
     assert_eq!(r.status, 201, "{}", r.json);
     signed_in(app, slug, &email, r.json["user_id"].as_str().unwrap().into()).await
@@ -60,7 +60,7 @@ pub async fn join(app: &TestApp, admin: &Account, email: &str, role: &str) -> Ac
         .call("POST", "/v1/admin/invitations", Some(&admin.access), Some(json!({"email": email, "role": role})))
         .await;
     assert_eq!(r.status, 201, "{}", r.json);
-    let token = app.token_mailed_to(email, "invited").unwrap();
+    let token = app.token_mailed_to(email, "invited").await.unwrap();
     let r = accept(app, &token, PW, "Grace Member").await;
     assert_eq!(r.status, 201, "{}", r.json);
     signed_in(app, &admin.slug, email, r.json["user_id"].as_str().unwrap().into()).await
@@ -227,7 +227,7 @@ async fn invitations_are_single_use_expire_and_enforce_the_password_policy() {
         app.call("POST", "/v1/admin/invitations", Some(&admin.access), Some(json!({"email": email, "role": "member"})))
     };
     assert_eq!(invite("a@acme.test").await.status, 201);
-    let token = app.token_mailed_to("a@acme.test", "invited").unwrap();
+    let token = app.token_mailed_to("a@acme.test", "invited").await.unwrap();
     // Weak passwords are refused rule by rule, and consume nothing.
     let r = accept(&app, &token, "short", "A").await;
     assert_eq!((r.status, r.code()), (422, "password_policy"));
@@ -267,7 +267,7 @@ async fn invitations_are_single_use_expire_and_enforce_the_password_policy() {
     );
     // An invitation dies after 72 hours.
     assert_eq!(invite("late@acme.test").await.status, 201);
-    let late = app.token_mailed_to("late@acme.test", "invited").unwrap();
+    let late = app.token_mailed_to("late@acme.test", "invited").await.unwrap();
     later(&app, 72 * 3600 + 1);
     assert_eq!(accept(&app, &late, PW, "Late").await.code(), "invalid_credentials");
     // Garbage and foreign tokens.
@@ -285,7 +285,7 @@ async fn password_reset_by_email_link() {
         let r = app.call("POST", "/v1/auth/password/forgot", None, Some(json!({"tenant": t, "email": e}))).await;
         assert_eq!(r.status, 202);
     }
-    assert_eq!(app.mails_to("nobody@acme.test"), 0);
+    assert_eq!(app.mails_to("nobody@acme.test").await, 0);
     // Lock the account, then reset: the lock is cleared and all sessions end.
     for _ in 0..5 {
         login(&app, "acme", "admin@acme.test", "Wrong-password-123").await;
@@ -295,7 +295,7 @@ async fn password_reset_by_email_link() {
         .call("POST", "/v1/auth/password/forgot", None, Some(json!({"tenant": "acme", "email": "ADMIN@acme.test"})))
         .await;
     assert_eq!(r.status, 202);
-    let token = app.token_mailed_to("admin@acme.test", "Reset").expect("reset link mailed");
+    let token = app.token_mailed_to("admin@acme.test", "Reset").await.expect("reset link mailed");
     let reset = |t: &str, p: &str| {
         app.call("POST", "/v1/auth/password/reset", None, Some(json!({"token": t, "new_password": p})))
     };
@@ -308,7 +308,7 @@ async fn password_reset_by_email_link() {
     // A reset link dies after an hour.
     app.call("POST", "/v1/auth/password/forgot", None, Some(json!({"tenant": "acme", "email": "admin@acme.test"})))
         .await;
-    let token = app.token_mailed_to("admin@acme.test", "Reset").unwrap();
+    let token = app.token_mailed_to("admin@acme.test", "Reset").await.unwrap();
     later(&app, 3601);
     assert_eq!(reset(&token, "Yet-Another-Passphrase-5").await.code(), "invalid_credentials");
 }

@@ -52,9 +52,9 @@ async fn rotate(app: &TestApp, tenant: &str) -> crate::helpers::Reply {
 /// push device token.
 async fn populate(app: &TestApp, admin: &Account) -> (Account, String, String) {
     let nurse = join(app, admin, "nurse@acme.test", "member").await;
-    let r = app.call("POST", "/v1/me/mfa/totp", Some(&nurse.access), None).await;
+    let r = app.call("POST", "/v1/me/mfa/totp", Some(&nurse.access), Some(json!({"password": PW}))).await;
     assert_eq!(r.status, 200, "{}", r.json);
-    let qs = json!({"questions": [{"question": "First ward?", "answer": "Cardiology"}, {"question": "First pager?", "answer": "Motorola"}]});
+    let qs = json!({"password": PW, "questions": [{"question": "First ward?", "answer": "Cardiology"}, {"question": "First pager?", "answer": "Motorola"}]});
     assert_eq!(app.call("PUT", "/v1/me/security-questions", Some(&nurse.access), Some(qs)).await.status, 204);
     assert_eq!(app.call("GET", "/v1/me/device-key", Some(&nurse.access), None).await.status, 200);
     let dev = json!({"platform": "fcm", "token": "fcm-token-of-the-nurse"});

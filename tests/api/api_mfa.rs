@@ -18,7 +18,7 @@ fn next_step(app: &TestApp) {
 
 /// Enrol `who` in TOTP; returns the otpauth URI and the recovery codes.
 async fn enrol(app: &TestApp, who: &Account) -> (String, Vec<String>) {
-    let r = app.call("POST", "/v1/me/mfa/totp", Some(&who.access), None).await;
+    let r = app.call("POST", "/v1/me/mfa/totp", Some(&who.access), Some(json!({"password": PW}))).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let uri = r.json["otpauth_uri"].as_str().unwrap().to_owned();
     assert_eq!(r.json["secret"].as_str().unwrap().len(), 32);
@@ -46,7 +46,7 @@ on_both_backends!(TestApp: enrol_and_sign_in_with_totp_and_recovery_codes, a_cod
 async fn enrol_and_sign_in_with_totp_and_recovery_codes(app: &TestApp) {
     let admin = admin_of(app, "acme").await;
     // Enrolment: the URI names the tenant as issuer; a wrong code does not turn MFA on.
-    let r = app.call("POST", "/v1/me/mfa/totp", Some(&admin.access), None).await;
+    let r = app.call("POST", "/v1/me/mfa/totp", Some(&admin.access), Some(json!({"password": PW}))).await;
     let uri = r.json["otpauth_uri"].as_str().unwrap().to_owned();
     let secret = r.json["secret"].as_str().unwrap().to_owned();
     assert!(
@@ -63,7 +63,8 @@ async fn enrol_and_sign_in_with_totp_and_recovery_codes(app: &TestApp) {
         r.json["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
     assert_eq!(codes.len(), 10);
     assert_eq!(app.call("GET", "/v1/me", Some(&admin.access), None).await.json["mfa_enabled"], true);
-    assert_eq!(app.call("POST", "/v1/me/mfa/totp", Some(&admin.access), None).await.status, 409, "already on");
+    let again = app.call("POST", "/v1/me/mfa/totp", Some(&admin.access), Some(json!({"password": PW}))).await;
+    assert_eq!(again.status, 409, "already on");
     // Login now stops at the second factor; the code used at confirmation is spent.
     let token = mfa_token(app, "admin@acme.test").await;
     assert_eq!(second_factor(app, &token, &confirm_code).await.code(), "invalid_credentials");
@@ -142,15 +143,19 @@ async fn wrong_codes_count_toward_lockout_and_kill_the_mfa_token() {
 async fn recovery_by_email_and_security_questions_turns_mfa_off() {
     let app = TestApp::new(Kind::Embedded).await;
     let admin = admin_of(&app, "acme").await;
-    enrol(&app, &admin).await;
+    let (uri, _) = enrol(&app, &admin).await;
+    next_step(&app);
     let put = |body: Value| app.call("PUT", "/v1/me/security-questions", Some(&admin.access), Some(body));
-    let q = |a: &str, b: &str| json!({"questions": [{"question": "First pet?", "answer": a}, {"question": "Town of birth?", "answer": b}]});
+    let code = code_at(&uri, &app);
+    let q = |a: &str, b: &str| json!({"password": PW, "code": code, "questions": [{"question": "First pet?", "answer": a}, {"question": "Town of birth?", "answer": b}]});
     assert_eq!(
-        put(json!({"questions": [{"question": "First pet?", "answer": "Rex"}]})).await.code(),
+        put(json!({"password": PW, "code": code, "questions": [{"question": "First pet?", "answer": "Rex"}]}))
+            .await
+            .code(),
         "validation_failed"
     );
     assert_eq!(
-        put(json!({"questions": [{"question": "Pet?", "answer": "Rex"}, {"question": "pet?", "answer": "Tom"}]}))
+        put(json!({"password": PW, "code": code, "questions": [{"question": "Pet?", "answer": "Rex"}, {"question": "pet?", "answer": "Tom"}]}))
             .await
             .code(),
         "validation_failed"
@@ -167,7 +172,7 @@ async fn recovery_by_email_and_security_questions_turns_mfa_off() {
     };
     // One wrong answer: 202, and no mail.
     assert_eq!(recover(json!(["rex the dog", "York"])).await.status, 202);
-    assert_eq!(app.token_mailed_to("admin@acme.test", "Recover"), None);
+    assert_eq!(app.token_mailed_to("admin@acme.test", "Recover").await, None);
     // Unknown people: the same 202.
     let r = app
         .call(
@@ -180,7 +185,7 @@ async fn recovery_by_email_and_security_questions_turns_mfa_off() {
     assert_eq!(r.status, 202);
     // Both right, in another case and spacing: a recovery link is mailed.
     assert_eq!(recover(json!(["  REX THE dog ", "leeds"])).await.status, 202);
-    let token = app.token_mailed_to("admin@acme.test", "Recover").expect("recovery link mailed");
+    let token = app.token_mailed_to("admin@acme.test", "Recover").await.expect("recovery link mailed");
     let confirm = |t: &str, p: &str| {
         app.call("POST", "/v1/auth/mfa/recover/confirm", None, Some(json!({"token": t, "password": p})))
     };
@@ -211,7 +216,9 @@ async fn recovery_by_email_and_security_questions_turns_mfa_off() {
     ] {
         assert!(actions.contains(&(a.into(), o.into())), "{a}/{o} missing from {actions:?}");
     }
-    // Wrong answers count toward the lockout.
+    // Wrong answers count toward the lockout (an hour later: the account's mail budget, 5 an
+    // hour, is spent by now).
+    app.backend.clock.advance(time::Duration::hours(1));
     for _ in 0..5 {
         recover(json!(["nope", "nope"])).await;
     }
@@ -242,12 +249,15 @@ async fn a_tenant_can_require_mfa() {
     let enrolled = Account { access: access.clone(), ..member };
     let (uri, _) = enrol(&app, &enrolled).await;
     assert_eq!(app.call("GET", "/v1/policy", Some(&access), None).await.status, 200);
-    let off = |p: &str| app.call("DELETE", "/v1/me/mfa/totp", Some(&access), Some(json!({"password": p})));
-    assert_eq!(off(PW).await.code(), "forbidden");
-    // Once the tenant no longer requires it, the password turns it off.
+    let off = |p: &str, code: String| {
+        app.call("DELETE", "/v1/me/mfa/totp", Some(&access), Some(json!({"password": p, "code": code})))
+    };
+    assert_eq!(off(PW, code_at(&uri, &app)).await.code(), "forbidden");
+    // Once the tenant no longer requires it, the password and a current code turn it off.
     assert_eq!(app.call("PUT", "/v1/admin/policy", Some(&admin.access), Some(policy(false))).await.status, 200);
-    assert_eq!(off("Wrong-password-123").await.code(), "invalid_credentials");
-    assert_eq!(off(PW).await.status, 204);
+    next_step(&app);
+    assert_eq!(off("Wrong-password-123", code_at(&uri, &app)).await.code(), "invalid_credentials");
+    assert_eq!(off(PW, code_at(&uri, &app)).await.status, 204);
     assert_eq!(app.call("GET", "/v1/me", Some(&access), None).await.json["mfa_enabled"], false);
     let r = login(&app, "acme", "nurse@acme.test", PW).await;
     assert!(r.json["access_token"].is_string(), "no second factor any more: {}", r.json);

@@ -216,18 +216,28 @@ impl TestApp {
             bulwark::app::Settings {
                 app_url: "https://app.bulwark.test".into(),
                 operator: bulwark::app::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
+                anon_rate_per_ip: 120,
+                mail_rate_per_account: 5,
             },
         );
         TestApp { backend, state, sent }
     }
 
+    /// Run the queued jobs that send mail (account emails go through the maintenance queue),
+    /// as the local server's worker or the maintenance-worker Lambda would.
+    pub async fn deliver_queued_mail(&self) {
+        bulwark::maintenance::drain_queue(&self.state).await.unwrap();
+    }
+
     /// The token of the newest email sent to `to` whose subject contains `subject`.
-    pub fn token_mailed_to(&self, to: &str, subject: &str) -> Option<String> {
+    pub async fn token_mailed_to(&self, to: &str, subject: &str) -> Option<String> {
+        self.deliver_queued_mail().await;
         let sent = self.sent.lock().unwrap();
         sent.iter().rev().find(|m| m.to.as_str() == to && m.subject.contains(subject)).map(|m| token_in(&m.text))
     }
 
-    pub fn mails_to(&self, to: &str) -> usize {
+    pub async fn mails_to(&self, to: &str) -> usize {
+        self.deliver_queued_mail().await;
         self.sent.lock().unwrap().iter().filter(|m| m.to.as_str() == to).count()
     }
 

@@ -401,6 +401,7 @@ impl ItemStore for DynamoStore {
 
     async fn query(&self, req: QueryRequest) -> Result<Page, StoreError> {
         check_limit(req.limit)?;
+        check_range(&req.range)?;
         let after = req.cursor.as_deref().map(|c| decode_cursor(c, &req.range)).transpose()?;
         let now = self.clock.now_secs();
         let mut e = Expr::default();

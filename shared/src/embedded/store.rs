@@ -11,6 +11,11 @@
 //! transaction (group commit): concurrent writers share one fsync, and each is answered only
 //! after its commit is durable. Every write decides its condition before writing anything,
 //! so a failed condition never leaves a trace in the commit it shares.
+//!
+//! Expiry: every write keeps an index of what expires when (`meta:expiry`, keyed by
+//! `(expires_at, table, pk, sk)`, updated in the same transaction as the item). The sweep
+//! reads the due part of that index outside the writer and deletes in small batches, each
+//! its own write among the others, so it never scans the store nor holds the writer long.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{mpsc, Arc, RwLock};
@@ -60,6 +65,13 @@ fn ns(table: &Table) -> String {
 fn def(name: &str) -> TableDefinition<'_, Key<'static>, &'static [u8]> {
     TableDefinition::new(name)
 }
+
+/// `(expires_at, table, pk, sk)` of every item with an expiry.
+const EXPIRY: TableDefinition<'static, (i64, &'static str, &'static str, &'static str), ()> =
+    TableDefinition::new("meta:expiry");
+
+/// Items deleted per sweep write: short enough that writes queued behind it barely notice.
+const SWEEP_BATCH: usize = 128;
 
 fn be(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(anyhow::anyhow!("redb: {e}"))
@@ -144,6 +156,8 @@ struct Effect {
     pk: String,
     sk: String,
     next: Next,
+    /// The stored item's expiry, whose index entry the write replaces.
+    old_expiry: Option<i64>,
 }
 
 enum Next {
@@ -191,28 +205,65 @@ impl Core {
         if !eval_cond(cond, current.as_ref(), now) {
             return Ok(None);
         }
+        let old_expiry = current.as_ref().and_then(|i| i.n(EXPIRES_AT));
         let next = match op {
             TxOp::Put { item, .. } => Next::Put(item.clone()),
             TxOp::Update { update, .. } => Next::Put(apply_update(pk, sk, current, update)?),
             TxOp::Delete { .. } => Next::Remove,
             TxOp::Check { .. } => Next::Keep,
         };
-        Ok(Some(Effect { name, pk: pk.to_owned(), sk: sk.to_owned(), next }))
+        Ok(Some(Effect { name, pk: pk.to_owned(), sk: sk.to_owned(), next, old_expiry }))
     }
 
     fn write(txn: &WriteTransaction, effect: &Effect) -> Result<(), StoreError> {
         let key = (effect.pk.as_str(), effect.sk.as_str());
-        match &effect.next {
-            Next::Keep => {}
+        let new_expiry = match &effect.next {
+            Next::Keep => return Ok(()),
             Next::Put(item) => {
                 let bytes = encode(item)?;
                 txn.open_table(def(&effect.name)).map_err(be)?.insert(key, bytes.as_slice()).map_err(be)?;
+                item.n(EXPIRES_AT)
             }
             Next::Remove => {
                 txn.open_table(def(&effect.name)).map_err(be)?.remove(key).map_err(be)?;
+                None
+            }
+        };
+        if effect.old_expiry != new_expiry {
+            let mut index = txn.open_table(EXPIRY).map_err(be)?;
+            if let Some(old) = effect.old_expiry {
+                index.remove((old, effect.name.as_str(), key.0, key.1)).map_err(be)?;
+            }
+            if let Some(new) = new_expiry {
+                index.insert((new, effect.name.as_str(), key.0, key.1), ()).map_err(be)?;
             }
         }
         Ok(())
+    }
+
+    /// Build the expiry index of a store written before it existed (once, at open).
+    fn index_expiry_once(db: &Database) -> Result<(), StoreError> {
+        use redb::TableHandle;
+        let txn = db.begin_write().map_err(be)?;
+        if txn.list_tables().map_err(be)?.any(|h| h.name() == EXPIRY.name()) {
+            return Ok(());
+        }
+        let names: Vec<String> =
+            txn.list_tables().map_err(be)?.map(|h| h.name().to_owned()).filter(|n| n.starts_with("store:")).collect();
+        {
+            let mut index = txn.open_table(EXPIRY).map_err(be)?;
+            for name in &names {
+                let t = txn.open_table(def(name)).map_err(be)?;
+                for row in t.iter().map_err(be)? {
+                    let (k, v) = row.map_err(be)?;
+                    let (pk, sk) = k.value();
+                    if let Some(at) = decode(pk, sk, v.value())?.n(EXPIRES_AT) {
+                        index.insert((at, name.as_str(), pk, sk), ()).map_err(be)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(be)
     }
 
     /// One conditional write; `Ok(None)` if its condition is false.
@@ -283,36 +334,57 @@ impl Inner {
         answer.await.map_err(|_| be("the writer thread has stopped"))?
     }
 
-    /// Delete every expired item (the embedded stand-in for DynamoDB's TTL sweeper).
-    /// Returns how many were removed.
+    /// Delete every expired item (the embedded stand-in for DynamoDB's TTL sweeper): the due
+    /// entries of the expiry index, read outside the writer, deleted [`SWEEP_BATCH`] at a time,
+    /// each batch re-checked under the writer. Returns how many items were removed.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
-        self.write(|_, txn, now| {
-            use redb::TableHandle;
-            let names: Vec<String> = txn
-                .list_tables()
-                .map_err(be)?
-                .map(|h| h.name().to_owned())
-                .filter(|n| n.starts_with("store:"))
-                .collect();
-            let mut removed = 0;
-            for name in names {
-                let mut t = txn.open_table(def(&name)).map_err(be)?;
-                let mut dead = Vec::new();
-                for row in t.iter().map_err(be)? {
-                    let (k, v) = row.map_err(be)?;
-                    let (pk, sk) = k.value();
-                    if decode(pk, sk, v.value())?.is_expired(now) {
-                        dead.push((pk.to_owned(), sk.to_owned()));
+        let mut removed = 0;
+        loop {
+            let now = self.core.clock.now_secs();
+            let due = {
+                let r = self.core.db.begin_read().map_err(be)?;
+                let index = match r.open_table(EXPIRY) {
+                    Ok(t) => t,
+                    Err(TableError::TableDoesNotExist(_)) => return Ok(removed),
+                    Err(e) => return Err(be(e)),
+                };
+                let mut due = Vec::new();
+                for row in index.range::<(i64, &str, &str, &str)>(..=(now, "\u{10FFFF}", "", "")).map_err(be)? {
+                    let (k, _) = row.map_err(be)?;
+                    let (at, name, pk, sk) = k.value();
+                    due.push((at, name.to_owned(), pk.to_owned(), sk.to_owned()));
+                    if due.len() == SWEEP_BATCH {
+                        break;
                     }
                 }
-                for (pk, sk) in &dead {
-                    t.remove((pk.as_str(), sk.as_str())).map_err(be)?;
-                }
-                removed += dead.len();
+                due
+            };
+            if due.is_empty() {
+                return Ok(removed);
             }
-            Ok(removed)
-        })
-        .await
+            let full = due.len() == SWEEP_BATCH;
+            removed += self
+                .write(move |_, txn, now| {
+                    let mut gone = 0;
+                    let mut index = txn.open_table(EXPIRY).map_err(be)?;
+                    for (at, name, pk, sk) in &due {
+                        index.remove((*at, name.as_str(), pk.as_str(), sk.as_str())).map_err(be)?;
+                        let mut t = txn.open_table(def(name)).map_err(be)?;
+                        let current = t.get((pk.as_str(), sk.as_str())).map_err(be)?.map(|g| decode(pk, sk, g.value()));
+                        // Re-checked here: the item may have been rewritten with a later expiry
+                        // (its own index entry is then the later one) since the index was read.
+                        if current.transpose()?.is_some_and(|i| i.n(EXPIRES_AT) == Some(*at) && i.is_expired(now)) {
+                            t.remove((pk.as_str(), sk.as_str())).map_err(be)?;
+                            gone += 1;
+                        }
+                    }
+                    Ok(gone)
+                })
+                .await?;
+            if !full {
+                return Ok(removed);
+            }
+        }
     }
 }
 
@@ -333,6 +405,7 @@ pub struct EmbeddedStore(Arc<Inner>);
 impl EmbeddedStore {
     /// Starts the store's writer thread; it stops when the last handle is dropped.
     pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        Core::index_expiry_once(&db).map_err(std::io::Error::other)?;
         let core = Arc::new(Core { db, clock, known: RwLock::new(HashSet::new()) });
         let (writes, queue) = mpsc::channel();
         let writer_core = Arc::clone(&core);
@@ -398,6 +471,7 @@ impl ItemStore for EmbeddedStore {
 
     async fn query(&self, req: QueryRequest) -> Result<Page, StoreError> {
         check_limit(req.limit)?;
+        check_range(&req.range)?;
         let after = req.cursor.as_deref().map(|c| decode_cursor(c, &req.range)).transpose()?;
         let this = &self.0.core;
         {

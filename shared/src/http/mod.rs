@@ -5,6 +5,7 @@
 
 pub mod extract;
 mod middleware;
+pub mod ratelimit;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
@@ -72,7 +73,7 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "auth-login", method: "POST", path: "/v1/auth/login", access: Access::Public, ports: &[Store, Secrets], make: || post(account::login) },
     RouteDef { function: "auth-refresh", method: "POST", path: "/v1/auth/refresh", access: Access::Public, ports: &[Store, Secrets], make: || post(account::refresh) },
     RouteDef { function: "auth-logout", method: "POST", path: "/v1/auth/logout", access: user_always(AccountSelf), ports: &[Store, Secrets], make: || post(account::logout) },
-    RouteDef { function: "auth-password-forgot", method: "POST", path: "/v1/auth/password/forgot", access: Access::Public, ports: &[Store, Secrets, Mail], make: || post(account::forgot_password) },
+    RouteDef { function: "auth-password-forgot", method: "POST", path: "/v1/auth/password/forgot", access: Access::Public, ports: &[Store, Secrets, Queue], make: || post(account::forgot_password) },
     RouteDef { function: "auth-password-reset", method: "POST", path: "/v1/auth/password/reset", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(account::reset_password) },
     RouteDef { function: "me-get", method: "GET", path: "/v1/me", access: user_always(AccountSelf), ports: &[Store, Keys, Secrets], make: || get(me::me) },
     RouteDef { function: "me-password", method: "POST", path: "/v1/me/password", access: user_changing_password(AccountSelf), ports: &[Store, Keys, Secrets], make: || post(me::change_password) },
@@ -81,7 +82,7 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "me-mfa-totp-delete", method: "DELETE", path: "/v1/me/mfa/totp", access: user_enrolling(AccountSelf), ports: &[Store, Keys, Secrets], make: || delete(mfa::disable) },
     RouteDef { function: "me-security-questions-put", method: "PUT", path: "/v1/me/security-questions", access: user(AccountSelf), ports: &[Store, Keys, Secrets], make: || put(mfa::set_security_questions) },
     RouteDef { function: "auth-mfa", method: "POST", path: "/v1/auth/mfa", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(mfa::complete_login) },
-    RouteDef { function: "auth-mfa-recover", method: "POST", path: "/v1/auth/mfa/recover", access: Access::Public, ports: &[Store, Keys, Secrets, Mail], make: || post(mfa::recover) },
+    RouteDef { function: "auth-mfa-recover", method: "POST", path: "/v1/auth/mfa/recover", access: Access::Public, ports: &[Store, Secrets, Queue], make: || post(mfa::recover) },
     RouteDef { function: "auth-mfa-recover-confirm", method: "POST", path: "/v1/auth/mfa/recover/confirm", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(mfa::recover_confirm) },
     RouteDef { function: "me-device-key-get", method: "GET", path: "/v1/me/device-key", access: user(AccountSelf), ports: &[Store, Keys, Secrets], make: || get(device_key::get) },
     RouteDef { function: "admin-users-device-key-reset", method: "POST", path: "/v1/admin/users/{user_id}/device-key/reset", access: user(UsersManage), ports: &[Store, Keys, Secrets], make: || post(device_key::reset) },
@@ -102,6 +103,7 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "admin-users-patch", method: "PATCH", path: "/v1/admin/users/{user_id}", access: user(UsersManage), ports: &[Store, Keys, Secrets], make: || patch(admin::patch_user) },
     RouteDef { function: "admin-users-require-password-change", method: "POST", path: "/v1/admin/users/{user_id}/require-password-change", access: user(UsersManage), ports: &[Store, Secrets], make: || post(admin::require_password_change) },
     RouteDef { function: "admin-users-unlock", method: "POST", path: "/v1/admin/users/{user_id}/unlock", access: user(UsersManage), ports: &[Store, Secrets], make: || post(admin::unlock) },
+    RouteDef { function: "admin-users-mfa-reset", method: "POST", path: "/v1/admin/users/{user_id}/mfa/reset", access: user(UsersManage), ports: &[Store, Secrets], make: || post(mfa::admin_reset) },
     RouteDef { function: "admin-audit-list", method: "GET", path: "/v1/admin/audit", access: user(AuditRead), ports: &[Store, Secrets], make: || get(admin::audit_log) },
 ];
 
@@ -125,6 +127,10 @@ pub fn build<'a>(state: AppState, routes: impl IntoIterator<Item = &'a RouteDef>
         let mut method_router = (r.make)();
         if matches!(r.access, Access::User { .. }) {
             let layer = axum::middleware::from_fn_with_state((route_state.clone(), r.access), crate::auth::require);
+            method_router = method_router.route_layer(layer);
+        }
+        if r.access == Access::Public {
+            let layer = axum::middleware::from_fn_with_state(route_state.clone(), ratelimit::limit_anonymous);
             method_router = method_router.route_layer(layer);
         }
         router = router.route(r.path, method_router.with_state(route_state));

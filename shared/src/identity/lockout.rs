@@ -4,15 +4,23 @@
 //! Each attempt *claims* a slot with one atomic conditional increment (`failures < 5`), and
 //! the password check's outcome counts only if the claim was granted: however many Lambdas
 //! race, at most 5 guesses are ever evaluated. (A login hashes while it claims, to hide the
-//! claim's write latency; a refused claim discards the hash unseen.) A success resets the
-//! counter; the failure that fills the fifth slot sets `locked_until`; once that passes, one
-//! racing attempt resets the counter (conditioned on the `locked_until` it saw) and the
-//! others claim slots again.
+//! claim's write latency; a refused claim discards the hash unseen.) Every factor — password,
+//! TOTP or recovery code, security answers, the password re-entered inside a session — takes
+//! a slot from this one counter. Only a fully successful login resets it ([`reset_op`]); a
+//! factor that was right but is not the end of a login (the password before the second
+//! factor, right security answers, an in-session re-authentication) gives its slot back
+//! ([`release`]), so it neither counts as a failure nor wipes the failures before it. The
+//! failure that fills the fifth slot sets `locked_until`; once that passes, one racing attempt
+//! resets the counter (conditioned on the `locked_until` it saw) and the others claim slots
+//! again. A counter expires [`COUNTER_TTL_SECS`] after its last claim, so guesses at unknown
+//! emails leave nothing behind for good.
 
-use crate::ports::store::{Cond, ItemStore, StoreError, Table, TxOp, Update};
+use crate::ports::store::{Cond, ItemStore, StoreError, Table, TxOp, Update, EXPIRES_AT};
 
 pub const MAX_ATTEMPTS: i64 = 5;
 pub const LOCK_SECS: i64 = 15 * 60;
+/// How long a counter outlives its last claim (and its lock).
+pub const COUNTER_TTL_SECS: i64 = 24 * 3600;
 const SK: &str = "LOCK";
 
 /// Where one (tenant, email)'s counter lives.
@@ -40,7 +48,8 @@ pub enum Claim {
 pub async fn claim(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<Claim, StoreError> {
     let open = Cond::Or(vec![Cond::Missing("failures".into()), Cond::lt("failures", MAX_ATTEMPTS)]);
     for _ in 0..4 {
-        match store.update(&key.table, &key.pk, SK, Update::default().add("failures", 1), open.clone()).await {
+        let slot = Update::default().add("failures", 1).set(EXPIRES_AT, now + COUNTER_TTL_SECS);
+        match store.update(&key.table, &key.pk, SK, slot, open.clone()).await {
             Ok(item) => return Ok(Claim::Granted { n: item.n("failures").unwrap_or(1) }),
             Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(e),
@@ -70,7 +79,8 @@ pub async fn failed(store: &dyn ItemStore, key: &LockKey, n: i64, now: i64) -> R
     if n < MAX_ATTEMPTS {
         return Ok(false);
     }
-    let lock = Update::default().set("locked_until", now + LOCK_SECS);
+    let lock =
+        Update::default().set("locked_until", now + LOCK_SECS).set(EXPIRES_AT, now + LOCK_SECS + COUNTER_TTL_SECS);
     match store.update(&key.table, &key.pk, SK, lock, Cond::Missing("locked_until".into())).await {
         Ok(_) => Ok(true),
         Err(StoreError::ConditionFailed) => Ok(false),
@@ -78,7 +88,18 @@ pub async fn failed(store: &dyn ItemStore, key: &LockKey, n: i64, now: i64) -> R
     }
 }
 
-/// A claimed attempt succeeded, or an admin unlocked, or the password was reset.
+/// A claimed factor was right but did not finish a login: give its slot back. The failures
+/// counted before it stay (only [`reset_op`], a complete login, clears them).
+pub async fn release(store: &dyn ItemStore, key: &LockKey) -> Result<(), StoreError> {
+    let back = Update::default().add("failures", -1);
+    match store.update(&key.table, &key.pk, SK, back, Cond::ge("failures", 1)).await {
+        // Reset meanwhile (a lock ran out, an admin unlocked): nothing to give back.
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A login succeeded with every factor, or an admin unlocked, or the password was reset.
 pub async fn reset(store: &dyn ItemStore, key: &LockKey) -> Result<(), StoreError> {
     store.delete(&key.table, &key.pk, SK, Cond::Always).await
 }

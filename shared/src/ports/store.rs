@@ -411,6 +411,18 @@ pub fn check_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A query's sort-key range: DynamoDB refuses empty key values (and an inverted `BETWEEN`), so
+/// both adapters refuse them alike.
+pub fn check_range(range: &SkRange) -> Result<(), StoreError> {
+    match range {
+        SkRange::Between(a, b) if a.is_empty() || b.is_empty() => {
+            Err(StoreError::Invalid("a sort-key range bound must not be empty".into()))
+        }
+        SkRange::Between(a, b) if a > b => Err(StoreError::Invalid("a sort-key range must not be inverted".into())),
+        _ => Ok(()),
+    }
+}
+
 pub fn check_limit(limit: usize) -> Result<(), StoreError> {
     if (1..=1000).contains(&limit) {
         Ok(())

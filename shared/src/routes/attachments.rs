@@ -4,8 +4,11 @@
 //! download only ever yields authenticated bytes. Only the uploader and members of a
 //! conversation with a message carrying it may read it; anyone else gets 404.
 //!
-//! Items: `ATT#<id>/META` (uploader, size, sha256, encrypted type and name, wrapped key) and
-//! `ATT#<id>/LINK#<conversation>#<message>` for each message carrying it.
+//! Items: `ATT#<id>/META` (uploader, size, sha256, encrypted type and name, wrapped key, and
+//! `links`, how many messages carry it) and `ATT#<id>/LINK#<conversation>#<message>` for each
+//! message carrying it. A recall removes only its own message's link; the attachment itself
+//! goes when no message links it any more ([`unlink`]), so forwarding a file never gives the
+//! forwarder a way to destroy the original.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -22,7 +25,9 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ports::blob::{BlobError, BlobKey};
 use crate::ports::keys::EncryptionContext;
-use crate::ports::store::{delete_partition, Cond, Direction, Item, QueryRequest, SkRange, Table, TxOp};
+use crate::ports::store::{
+    delete_partition, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update,
+};
 use crate::routes::messages::{membership, path_id};
 use crate::tenant_keys::Field;
 use crate::types::TenantId;
@@ -232,7 +237,61 @@ pub async fn download(
     Ok(resp)
 }
 
-/// Remove an attachment everywhere: blob, metadata, links (message recall, retention).
+/// What a message's transaction writes for each attachment it carries: its link, and one more
+/// on the record's `links` count — conditioned on the record, so an attachment purged
+/// meanwhile cannot be linked again.
+pub fn link_ops(tenant: &TenantId, aid: &str, cid: &str, mid: &str) -> [TxOp; 2] {
+    let link = Item::new(att_pk(aid), format!("LINK#{cid}#{mid}")).with("conversation_id", cid);
+    [
+        TxOp::Put { table: table(tenant), item: link, cond: Cond::NotExists },
+        TxOp::Update {
+            table: table(tenant),
+            pk: att_pk(aid),
+            sk: "META".into(),
+            update: Update::default().add("links", 1),
+            cond: Cond::Exists,
+        },
+    ]
+}
+
+/// A recalled message's link is gone (removed in the recall's transaction): count it off, and
+/// purge the attachment only if no other message links it. The record is deleted first, on
+/// the condition that its count is zero, so a message linking it at the same moment either
+/// keeps it alive or fails its own transaction.
+pub async fn unlink(state: &AppState, tenant: &TenantId, aid: &str) -> Result<(), ApiError> {
+    let store = &state.ports.store;
+    let less = Update::default().add("links", -1);
+    match store
+        .update(&table(tenant), &att_pk(aid), "META", less, Cond::And(vec![Cond::Exists, Cond::Has("links".into())]))
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    let others = store
+        .query(QueryRequest {
+            table: table(tenant),
+            pk: att_pk(aid),
+            range: SkRange::Prefix("LINK#".into()),
+            direction: Direction::Forward,
+            limit: 1,
+            cursor: None,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    if !others.items.is_empty() {
+        return Ok(());
+    }
+    let unlinked = Cond::And(vec![Cond::Exists, Cond::Or(vec![Cond::Missing("links".into()), Cond::le("links", 0)])]);
+    match store.delete(&table(tenant), &att_pk(aid), "META", unlinked).await {
+        Ok(()) => purge(state, tenant, aid).await,
+        // Linked again meanwhile, or already gone.
+        Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Remove an attachment everywhere: blob, metadata, links (retention, or its last link gone).
 pub async fn purge(state: &AppState, tenant: &TenantId, aid: &str) -> Result<(), ApiError> {
     state.ports.blobs.delete(&blob_key(tenant, aid)?).await.map_err(ApiError::internal)?;
     delete_partition(&*state.ports.store, &table(tenant), &att_pk(aid), "").await.map_err(ApiError::internal)?;

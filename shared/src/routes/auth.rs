@@ -14,18 +14,17 @@ use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::identity::account_mail;
 use crate::identity::keys::{token_hash, token_tenant};
 use crate::identity::lockout::{self, Claim, LockKey};
 use crate::identity::sessions::{self, Tokens};
 use crate::identity::{password, users};
-use crate::ports::mail::OutgoingEmail;
-use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
+use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update};
 use crate::tenant_keys::Field;
 use crate::tenants;
 use crate::types::{parse_display_text, Email, Role, TenantId, TenantSlug};
 
-/// Reset links are valid for one hour.
-pub const RESET_TTL_SECS: i64 = 3600;
+pub use crate::identity::account_mail::RESET_TTL_SECS;
 
 fn token_pair(t: Tokens) -> Value {
     json!({
@@ -253,9 +252,10 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginBo
         upgrade_hash(&state, &tenant, &user, pass).await?;
     }
     if user.mfa_enabled {
-        // The password was right: the count restarts, and the second factor gets its own
-        // attempts (each wrong code counts toward the lockout again).
-        lockout::reset(store, &lock).await.map_err(ApiError::internal)?;
+        // The password was right, but the login is not done: its slot is given back and the
+        // failures before it stay; each wrong code then counts toward the same lockout, and
+        // only the completed login (`finish_login`) resets the count.
+        lockout::release(store, &lock).await.map_err(ApiError::internal)?;
         let token = crate::routes::mfa::start_challenge(&state, &tenant, &user).await?;
         return Ok(Json(json!({ "mfa_required": true, "mfa_token": token })));
     }
@@ -314,7 +314,10 @@ pub struct ForgotBody {
     email: String,
 }
 
-/// `POST /v1/auth/password/forgot` → 202 always; an existing user gets a 1-hour reset link.
+/// `POST /v1/auth/password/forgot` → 202 always: the account's hourly mail budget is charged
+/// (429 once spent, whether or not the account exists) and the mail is queued; the worker
+/// sends a 1-hour reset link only if the account exists. Known and unknown addresses cost
+/// this route the same work.
 pub async fn forgot_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ForgotBody>,
@@ -325,40 +328,9 @@ pub async fn forgot_password(
     let Some(tenant) = tenants::id_of_slug(&state, slug.as_str()).await? else { return Ok(StatusCode::ACCEPTED) };
     let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
     let index = keys.email_index(tenant.as_str(), &email);
-    let Some(user) = users::find_by_index(&state, &tenant, &index).await.map_err(ApiError::Internal)? else {
-        return Ok(StatusCode::ACCEPTED);
-    };
-    if user.disabled {
-        return Ok(StatusCode::ACCEPTED);
-    }
-    let token = tenants::issue_token(&tenant);
-    let now = state.ports.clock.now_secs();
-    let item = Item::new(format!("RESET#{}", token.hash), "RESET")
-        .with("user_id", user.user_id.as_str())
-        .with("state", "pending")
-        .with("created_at", now)
-        .with(EXPIRES_AT, now + RESET_TTL_SECS);
-    state
-        .ports
-        .store
-        .put(&Table::Tenant(tenant.as_str().into()), item, Cond::NotExists)
-        .await
-        .map_err(ApiError::internal)?;
-    let (_, tenant_name) = tenants::meta_of(&state, &tenant).await?;
-    let link = format!("{}/reset-password?token={}", state.settings.app_url, token.token);
-    let mail = OutgoingEmail {
-        to: email,
-        subject: format!("Reset your {tenant_name} password"),
-        text: format!(
-            "Someone asked to reset the password of your {tenant_name} account on Bulwark.\n\n\
-             Choose a new password here (the link works once, for one hour):\n{link}\n\n\
-             If this was not you, ignore this email; your password stays as it is.\n"
-        ),
-    };
-    state.ports.mailer.send(&mail).await.map_err(ApiError::internal)?;
-    audit::record(&state.ports, &tenant, &user.user_id, "password.reset_request", &user.user_id, "success")
-        .await
-        .map_err(ApiError::Internal)?;
+    account_mail::claim_budget(&state, &Table::Tenant(tenant.as_str().into()), &index).await?;
+    let mail = account_mail::AccountMail::PasswordReset { tenant_id: tenant.as_str().into(), email_index: index };
+    account_mail::enqueue(&state, mail).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

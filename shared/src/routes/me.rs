@@ -45,16 +45,8 @@ pub async fn change_password(
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     let u = &p.user;
-    let ok = password::verify(SecretString::from(body.current_password), Some(u.password_hash.clone()))
-        .await
-        .map_err(ApiError::Internal)?
-        .ok;
-    if !ok {
-        audit::record(&state.ports, &p.tenant, &u.user_id, "password.change", &u.user_id, "failure")
-            .await
-            .map_err(ApiError::Internal)?;
-        return Err(ApiError::InvalidCredentials);
-    }
+    // Counted toward the lockout like a login, so a stolen session cannot guess the password.
+    super::mfa::reauthenticate(&state, &p, body.current_password, None, false, "password.change").await?;
     let email = u.email(&state, &p.tenant).await.map_err(ApiError::Internal)?;
     super::auth::enforce_policy(&body.new_password, &[&email])?;
     let fresh = password::hash(SecretString::from(body.new_password)).await.map_err(ApiError::Internal)?;

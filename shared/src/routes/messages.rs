@@ -4,7 +4,10 @@
 //!
 //! Items (tenant table): `CONV#<id>/META` (members, encrypted title, last activity),
 //! `CONV#<id>/MSG#<uuidv7>` (time-ordered messages), `CONV#<id>/READ#<user>` (read position),
-//! and `USERCONV#<user>/CONV#<id>` (each member's conversation list).
+//! and `USERCONV#<user>/CONV#<id>`, each member's summary of the conversation (members, title
+//! sealed for that item, last message, unread count), kept current by the send transaction,
+//! so listing a page of conversations reads that page and nothing more per conversation but
+//! its read positions.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -90,28 +93,34 @@ pub async fn create(
             return Err(ApiError::ValidationFailed("every member must be an active user of your organisation".into()));
         }
     }
+    let title =
+        body.title.map(|t| parse_display_text(&t, "title", 200)).transpose().map_err(ApiError::ValidationFailed)?;
     let cid = uuid::Uuid::now_v7().simple().to_string();
     let pk = conv_pk(&cid);
-    let mut meta = Item::new(&pk, "META")
-        .with("member_ids", AttrValue::L(members.iter().map(|m| AttrValue::S(m.clone())).collect()))
+    let member_list = AttrValue::L(members.iter().map(|m| AttrValue::S(m.clone())).collect());
+    let now = state.ports.clock.now_secs();
+    // Each copy of the title is sealed for the item that holds it (the field's AAD names it).
+    let seal_title = |item: Item| async {
+        let Some(title) = &title else { return Ok(item) };
+        let at = Field { pk: &item.pk, sk: &item.sk, name: "title" };
+        let sealed = state
+            .tenant_keys
+            .seal_field(&state.ports, &p.tenant, &at, title.as_bytes())
+            .await
+            .map_err(ApiError::Internal)?;
+        Ok::<_, ApiError>(item.with("title_enc", sealed))
+    };
+    let meta = Item::new(&pk, "META")
+        .with("member_ids", member_list.clone())
         .with("created_by", p.user_id.as_str())
-        .with("created_at", state.ports.clock.now_secs());
-    if let Some(t) = body.title {
-        let title = parse_display_text(&t, "title", 200).map_err(ApiError::ValidationFailed)?;
-        let at = Field { pk: &pk, sk: "META", name: "title" };
-        meta = meta.with(
-            "title_enc",
-            state
-                .tenant_keys
-                .seal_field(&state.ports, &p.tenant, &at, title.as_bytes())
-                .await
-                .map_err(ApiError::Internal)?,
-        );
-    }
-    let mut ops = vec![TxOp::Put { table: table(&p.tenant), item: meta, cond: Cond::NotExists }];
+        .with("created_at", now);
+    let mut ops = vec![TxOp::Put { table: table(&p.tenant), item: seal_title(meta).await?, cond: Cond::NotExists }];
     for m in &members {
-        let item = Item::new(format!("USERCONV#{m}"), &pk);
-        ops.push(TxOp::Put { table: table(&p.tenant), item, cond: Cond::NotExists });
+        let summary = Item::new(summary_pk(m), &pk)
+            .with("member_ids", member_list.clone())
+            .with("created_at", now)
+            .with("unread_count", 0i64);
+        ops.push(TxOp::Put { table: table(&p.tenant), item: seal_title(summary).await?, cond: Cond::NotExists });
     }
     state.ports.store.transact(ops).await.map_err(ApiError::internal)?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "conversation.create", &cid, "success")
@@ -131,57 +140,109 @@ async fn all(
     query_all(&*state.ports.store, &table(tenant), &pk, range, cap).await.map_err(ApiError::internal)
 }
 
-/// Unread messages after `read` (capped at 1000).
-async fn unread(state: &AppState, tenant: &TenantId, cid: &str, read: Option<&str>) -> Result<usize, ApiError> {
-    let range = match read {
+/// The partition of a user's conversation summaries.
+fn summary_pk(user_id: &str) -> String {
+    format!("USERCONV#{user_id}")
+}
+
+/// Unread messages from others after the read position (counted up to 1000).
+async fn unread(state: &AppState, tenant: &TenantId, cid: &str, user_id: &str) -> Result<i64, ApiError> {
+    let read = state.ports.store.get(&table(tenant), &conv_pk(cid), &format!("READ#{user_id}")).await;
+    let read = read.map_err(ApiError::internal)?.and_then(|r| r.s("message_id").map(str::to_owned));
+    let range = match &read {
         Some(mid) => SkRange::Between(format!("MSG#{mid}"), "MSG$".into()),
         None => SkRange::Prefix("MSG#".into()),
     };
     let items = all(state, tenant, conv_pk(cid), range, 1000).await?;
     let seen = read.map(|mid| format!("MSG#{mid}"));
-    Ok(items.iter().filter(|i| Some(&i.sk) != seen.as_ref()).count())
+    Ok(items.iter().filter(|i| Some(&i.sk) != seen.as_ref() && i.s("sender_id") != Some(user_id)).count() as i64)
 }
 
-/// `GET /v1/conversations` → the caller's conversations, most recently active first, with each
-/// member's read position and the caller's unread count.
-pub async fn list(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
-    let links =
-        all(&state, &p.tenant, format!("USERCONV#{}", p.user_id), SkRange::Prefix("CONV#".into()), usize::MAX).await?;
-    let mut out = Vec::new();
-    for link in links {
-        let cid = link.sk.trim_start_matches("CONV#").to_owned();
-        let Ok(meta) = membership(&state, &p.tenant, &p.user_id, &cid).await else { continue };
-        let title = match meta.b("title_enc") {
-            Some(sealed) => {
-                let at = Field { pk: &meta.pk, sk: "META", name: "title" };
-                let plain = state
-                    .tenant_keys
-                    .open_field(&state.ports, &p.tenant, &at, sealed)
-                    .await
-                    .map_err(ApiError::Internal)?;
-                Value::String(String::from_utf8_lossy(&plain).into_owned())
-            }
-            None => Value::Null,
+/// Recount a member's unread messages into their summary. Guarded by the summary's last
+/// message: a message sent meanwhile fails the write, and the count is taken again.
+async fn recount_unread(state: &AppState, tenant: &TenantId, cid: &str, user_id: &str) -> Result<(), ApiError> {
+    let (pk, sk) = (summary_pk(user_id), conv_pk(cid));
+    for _ in 0..5 {
+        let Some(summary) = state.ports.store.get(&table(tenant), &pk, &sk).await.map_err(ApiError::internal)? else {
+            return Ok(());
         };
-        let reads = all(&state, &p.tenant, meta.pk.clone(), SkRange::Prefix("READ#".into()), usize::MAX).await?;
+        let n = unread(state, tenant, cid, user_id).await?;
+        let same = match summary.s("last_message_id") {
+            Some(last) => Cond::eq("last_message_id", last),
+            None => Cond::Missing("last_message_id".into()),
+        };
+        let set = Update::default().set("unread_count", n);
+        match state.ports.store.update(&table(tenant), &pk, &sk, set, Cond::And(vec![Cond::Exists, same])).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+    }
+    Ok(())
+}
+
+async fn open_title(state: &AppState, tenant: &TenantId, item: &Item) -> Result<Value, ApiError> {
+    let Some(sealed) = item.b("title_enc") else { return Ok(Value::Null) };
+    let at = Field { pk: &item.pk, sk: &item.sk, name: "title" };
+    let plain = state.tenant_keys.open_field(&state.ports, tenant, &at, sealed).await.map_err(ApiError::Internal)?;
+    Ok(Value::String(String::from_utf8_lossy(&plain).into_owned()))
+}
+
+/// `GET /v1/conversations?limit=&cursor=` → a page of the caller's conversations, newest
+/// first, each from the caller's own summary item (plus the members' read positions), with
+/// `next_cursor` while there are more.
+pub async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    query: Result<Query<crate::http::extract::PageQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|_| ApiError::InvalidRequest("bad query string".into()))?;
+    let limit = crate::http::extract::page_limit(q.limit.as_deref(), 50, 100)?;
+    let page = state
+        .ports
+        .store
+        .query(QueryRequest {
+            table: table(&p.tenant),
+            pk: summary_pk(&p.user_id),
+            range: SkRange::Prefix("CONV#".into()),
+            direction: Direction::Backward,
+            limit,
+            cursor: q.cursor,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::InvalidCursor => ApiError::InvalidRequest("bad cursor".into()),
+            e => ApiError::internal(e),
+        })?;
+    let mut out = Vec::new();
+    for summary in page.items {
+        let cid = summary.sk.trim_start_matches("CONV#").to_owned();
+        // A summary written before summaries carried the members: read the conversation.
+        let (members, title, last_at) = if summary.get("member_ids").is_some() {
+            let title = open_title(&state, &p.tenant, &summary).await?;
+            (members_of(&summary), title, summary.s("last_message_at").map(str::to_owned))
+        } else {
+            let Ok(meta) = membership(&state, &p.tenant, &p.user_id, &cid).await else { continue };
+            let title = open_title(&state, &p.tenant, &meta).await?;
+            (members_of(&meta), title, meta.s("last_message_at").map(str::to_owned))
+        };
+        let reads = all(&state, &p.tenant, conv_pk(&cid), SkRange::Prefix("READ#".into()), MAX_MEMBERS).await?;
         let mut read_state = serde_json::Map::new();
         for r in &reads {
             if let Some(mid) = r.s("message_id") {
                 read_state.insert(r.sk.trim_start_matches("READ#").to_owned(), json!(mid));
             }
         }
-        let mine = read_state.get(&p.user_id).and_then(Value::as_str).map(str::to_owned);
         out.push(json!({
             "conversation_id": cid,
             "title": title,
-            "member_ids": members_of(&meta),
-            "last_message_at": meta.s("last_message_at"),
+            "member_ids": members,
+            "last_message_at": last_at,
             "read_state": read_state,
-            "unread_count": unread(&state, &p.tenant, &cid, mine.as_deref()).await?,
+            "unread_count": summary.n("unread_count").unwrap_or(0).max(0),
         }));
     }
-    out.sort_by(|a, b| b["last_message_at"].as_str().unwrap_or("").cmp(a["last_message_at"].as_str().unwrap_or("")));
-    Ok(Json(json!({ "conversations": out })))
+    Ok(Json(json!({ "conversations": out, "next_cursor": page.next_cursor })))
 }
 
 #[derive(Deserialize)]
@@ -204,6 +265,9 @@ pub async fn send(
         return Err(ApiError::ValidationFailed(format!("body must be 1..={MAX_BODY_BYTES} bytes")));
     }
     let attachment_ids = body.attachment_ids.unwrap_or_default();
+    if attachment_ids.iter().enumerate().any(|(i, a)| attachment_ids[..i].contains(a)) {
+        return Err(ApiError::ValidationFailed("an attachment is listed twice".into()));
+    }
     if attachment_ids.len() > MAX_ATTACHMENTS {
         return Err(ApiError::ValidationFailed(format!("at most {MAX_ATTACHMENTS} attachments")));
     }
@@ -242,11 +306,30 @@ pub async fn send(
         },
     ];
     for aid in &attachment_ids {
-        let link =
-            Item::new(attachments::att_pk(aid), format!("LINK#{cid}#{mid}")).with("conversation_id", cid.as_str());
-        ops.push(TxOp::Put { table: table(&p.tenant), item: link, cond: Cond::NotExists });
+        ops.extend(attachments::link_ops(&p.tenant, aid, &cid, &mid));
     }
-    state.ports.store.transact(ops).await.map_err(ApiError::internal)?;
+    for m in members_of(&meta) {
+        let mut update =
+            Update::default().set("last_message_at", sent_at.as_str()).set("last_message_id", mid.as_str());
+        if m != p.user_id {
+            update = update.add("unread_count", 1);
+        }
+        ops.push(TxOp::Update {
+            table: table(&p.tenant),
+            pk: summary_pk(&m),
+            sk: pk.clone(),
+            update,
+            cond: Cond::Exists,
+        });
+    }
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        // An attachment was purged between the check above and this write.
+        Err(StoreError::TransactionCancelled { .. }) if !attachment_ids.is_empty() => {
+            return Err(ApiError::ValidationFailed("every attachment must be one you can read".into()))
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
     crate::push::notify_new_message(&state, &p.tenant, &cid, &mid, &p.user_id, &members_of(&meta)).await;
     Ok((StatusCode::CREATED, Json(json!({ "message_id": mid, "sent_at": sent_at }))))
 }
@@ -342,13 +425,16 @@ pub async fn mark_read(
         Update::default().set("message_id", body.message_id.as_str()).set("read_at", state.ports.clock.now_secs());
     let forward = Cond::Or(vec![Cond::Missing("message_id".into()), Cond::lt("message_id", body.message_id.as_str())]);
     match state.ports.store.update(&table(&p.tenant), &meta.pk, &format!("READ#{}", p.user_id), set, forward).await {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(StatusCode::NO_CONTENT),
-        Err(e) => Err(ApiError::internal(e)),
+        Ok(_) => recount_unread(&state, &p.tenant, &cid, &p.user_id).await?,
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(ApiError::internal(e)),
     }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /v1/conversations/{id}/messages/{message_id}` → 204: the sender recalls a message;
-/// it is removed for everyone, with its attachments.
+/// it is removed for everyone with its attachment links (in one transaction). An attachment
+/// is purged only once no other message carries it.
 pub async fn recall(
     State(state): State<AppState>,
     p: Principal,
@@ -370,15 +456,26 @@ pub async fn recall(
     if msg.s("sender_id") != Some(p.user_id.as_str()) {
         return Err(ApiError::Forbidden);
     }
-    match state.ports.store.delete(&table(&p.tenant), &meta.pk, &sk, Cond::Exists).await {
+    let aids: Vec<&str> = match msg.get("attachment_ids") {
+        Some(AttrValue::L(ids)) => ids.iter().filter_map(AttrValue::as_s).collect(),
+        _ => vec![],
+    };
+    let mut ops =
+        vec![TxOp::Delete { table: table(&p.tenant), pk: meta.pk.clone(), sk: sk.clone(), cond: Cond::Exists }];
+    for aid in &aids {
+        let (pk, sk) = (attachments::att_pk(aid), format!("LINK#{cid}#{mid}"));
+        ops.push(TxOp::Delete { table: table(&p.tenant), pk, sk, cond: Cond::Always });
+    }
+    match state.ports.store.transact(ops).await {
         Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Err(ApiError::NotFound),
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::NotFound),
         Err(e) => return Err(ApiError::internal(e)),
     }
-    if let Some(AttrValue::L(ids)) = msg.get("attachment_ids") {
-        for aid in ids.iter().filter_map(AttrValue::as_s) {
-            attachments::purge(&state, &p.tenant, aid).await?;
-        }
+    for aid in aids {
+        attachments::unlink(&state, &p.tenant, aid).await?;
+    }
+    for m in members_of(&meta).iter().filter(|m| **m != p.user_id) {
+        recount_unread(&state, &p.tenant, &cid, m).await?;
     }
     audit::record(&state.ports, &p.tenant, &p.user_id, "message.recall", &mid, "success")
         .await

@@ -14,11 +14,11 @@ use crate::audit;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::identity::account_mail;
 use crate::identity::lockout::{self, Claim, LockKey};
 use crate::identity::mfa;
 use crate::identity::password;
 use crate::identity::users::{self, UserRecord};
-use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{delete_partition, AttrValue, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
 use crate::tenants;
 use crate::types::{parse_display_text, Email, TenantId, TenantSlug};
@@ -41,11 +41,54 @@ async fn delete_recovery_codes(state: &AppState, tenant: &TenantId, user_id: &st
     Ok(())
 }
 
-/// `POST /v1/me/mfa/totp` → `{"secret", "otpauth_uri"}`; MFA is on only after confirmation.
-pub async fn enrol(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+/// Re-authentication inside a session, before a change to the account's factors or password:
+/// the current password and, when `with_code` and the user has MFA on, a current second
+/// factor (TOTP or recovery code). It takes one lockout slot like a login attempt: a wrong
+/// factor counts toward the lockout (audited as `action` failed), right ones give it back.
+pub(crate) async fn reauthenticate(
+    state: &AppState,
+    p: &Principal,
+    password: String,
+    code: Option<&str>,
+    with_code: bool,
+    action: &str,
+) -> Result<(), ApiError> {
+    let need_code = with_code && p.user.mfa_enabled;
+    if need_code && code.is_none() {
+        return Err(ApiError::InvalidRequest("MFA is on: a current `code` is required".into()));
+    }
+    let lock = user_lock(&p.tenant, &p.user);
+    let attempt = claim_attempt(state, &lock).await?;
+    let mut ok = password::verify(SecretString::from(password), Some(p.user.password_hash.clone()))
+        .await
+        .map_err(ApiError::Internal)?
+        .ok;
+    if ok && need_code {
+        ok = second_factor_ok(state, &p.tenant, &p.user, code.unwrap_or_default()).await?;
+    }
+    if !ok {
+        record_failure(state, Some(&p.tenant), &lock, attempt, &p.user_id, &p.user_id, action).await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    lockout::release(&*state.ports.store, &lock).await.map_err(ApiError::internal)
+}
+
+#[derive(Deserialize)]
+pub struct EnrolBody {
+    password: String,
+}
+
+/// `POST /v1/me/mfa/totp` `{"password"}` → `{"secret", "otpauth_uri"}`; MFA is on only after
+/// confirmation.
+pub async fn enrol(
+    State(state): State<AppState>,
+    p: Principal,
+    ApiJson(body): ApiJson<EnrolBody>,
+) -> Result<Json<Value>, ApiError> {
     if p.user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is already on; turn it off before enrolling again".into()));
     }
+    reauthenticate(&state, &p, body.password, None, false, "mfa.enrol").await?;
     let secret = mfa::new_secret();
     let (_, tenant_name) = tenants::meta_of(&state, &p.tenant).await?;
     let email = p.user.email(&state, &p.tenant).await.map_err(ApiError::Internal)?;
@@ -123,31 +166,55 @@ pub async fn confirm(
 }
 
 #[derive(Deserialize)]
-pub struct PasswordBody {
+pub struct ReauthBody {
     password: String,
+    code: Option<String>,
 }
 
-/// `DELETE /v1/me/mfa/totp` `{"password"}` → 204; refused while the tenant requires MFA.
+/// `DELETE /v1/me/mfa/totp` `{"password", "code"}` → 204; refused while the tenant requires MFA.
 pub async fn disable(
     State(state): State<AppState>,
     p: Principal,
-    ApiJson(body): ApiJson<PasswordBody>,
+    ApiJson(body): ApiJson<ReauthBody>,
 ) -> Result<StatusCode, ApiError> {
     if crate::policy::load(&state, &p.tenant).await?.mfa_required {
         return Err(ApiError::Forbidden);
     }
-    let ok = password::verify(SecretString::from(body.password), Some(p.user.password_hash.clone()))
-        .await
-        .map_err(ApiError::Internal)?
-        .ok;
-    if !ok {
-        audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.disable", &p.user_id, "failure")
-            .await
-            .map_err(ApiError::Internal)?;
-        return Err(ApiError::InvalidCredentials);
-    }
+    reauthenticate(&state, &p, body.password, body.code.as_deref(), true, "mfa.disable").await?;
     turn_off(&state, &p.tenant, &p.user_id).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.disable", &p.user_id, "success")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/admin/users/{user_id}/mfa/reset` → 204: TOTP, recovery codes and security answers
+/// go, and every session of the user is revoked (a lost phone). Never one's own account: an
+/// admin whose session was stolen must not be able to strip their own factors this way.
+pub async fn admin_reset(
+    State(state): State<AppState>,
+    p: Principal,
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let target = crate::routes::admin::target(&state, &p.tenant, path).await?;
+    if target.user_id == p.user_id {
+        return Err(ApiError::Forbidden);
+    }
+    let off = Update::default()
+        .set("mfa_enabled", false)
+        .remove("totp_enc")
+        .remove("totp_pending_enc")
+        .remove("security_questions_enc")
+        .remove("answer_hashes")
+        .add("session_epoch", 1);
+    let sk = users::user_sk(&target.user_id);
+    match state.ports.store.update(&table(&p.tenant), users::USERS_PK, &sk, off, Cond::Exists).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => return Err(ApiError::NotFound),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    delete_recovery_codes(&state, &p.tenant, &target.user_id).await?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.admin_reset", &target.user_id, "success")
         .await
         .map_err(ApiError::Internal)?;
     Ok(StatusCode::NO_CONTENT)
@@ -173,11 +240,13 @@ pub struct QuestionBody {
 
 #[derive(Deserialize)]
 pub struct QuestionsBody {
+    password: String,
+    code: Option<String>,
     questions: Vec<QuestionBody>,
 }
 
-/// `PUT /v1/me/security-questions` → 204. Questions encrypted; answers normalised and
-/// stored only as argon2id hashes.
+/// `PUT /v1/me/security-questions` `{"password", "code"?, "questions"}` → 204. Questions
+/// encrypted; answers normalised and stored only as argon2id hashes.
 pub async fn set_security_questions(
     State(state): State<AppState>,
     p: Principal,
@@ -187,17 +256,22 @@ pub async fn set_security_questions(
         return Err(ApiError::ValidationFailed("exactly two questions are required".into()));
     }
     let mut questions = Vec::new();
-    let mut hashes = Vec::new();
+    let mut answers = Vec::new();
     for q in &body.questions {
         questions.push(parse_display_text(&q.question, "question", 200).map_err(ApiError::ValidationFailed)?);
         let answer = mfa::normalise_answer(&q.answer);
         if answer.chars().count() < 2 || answer.chars().count() > 200 {
             return Err(ApiError::ValidationFailed("each answer must be 2..=200 characters".into()));
         }
-        hashes.push(AttrValue::S(password::hash(SecretString::from(answer)).await.map_err(ApiError::Internal)?));
+        answers.push(SecretString::from(answer));
     }
     if questions[0].to_lowercase() == questions[1].to_lowercase() {
         return Err(ApiError::ValidationFailed("the two questions must differ".into()));
+    }
+    reauthenticate(&state, &p, body.password, body.code.as_deref(), true, "mfa.security_questions").await?;
+    let mut hashes = Vec::new();
+    for answer in answers {
+        hashes.push(AttrValue::S(password::hash(answer).await.map_err(ApiError::Internal)?));
     }
     let sealed = users::seal(&state, &p.tenant, &p.user_id, "security_questions", &mfa::encode_questions(&questions))
         .await
@@ -332,8 +406,10 @@ pub struct RecoverBody {
     answers: Vec<String>,
 }
 
-/// `POST /v1/auth/mfa/recover` → 202 always. Both answers right: a single-use, one-hour
-/// recovery link goes to the user's email. Wrong answers count toward the lockout.
+/// `POST /v1/auth/mfa/recover` → 202 always. The account's hourly mail budget is charged
+/// first (429 once spent, known or not). Both answers right: a single-use, one-hour recovery
+/// link is queued for the user's email. Wrong answers count toward the lockout; right ones
+/// give their slot back but clear nothing (only a complete login does).
 pub async fn recover(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RecoverBody>,
@@ -348,13 +424,14 @@ pub async fn recover(
         let Some(tenant) = tenants::id_of_slug(&state, slug.as_str()).await? else { return Ok(None) };
         let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
         let index = keys.email_index(tenant.as_str(), &email);
+        account_mail::claim_budget(&state, &table(&tenant), &index).await?;
         let user = users::find_by_index(&state, &tenant, &index).await.map_err(ApiError::Internal)?;
-        Ok::<_, ApiError>(user.filter(|u| !u.disabled).map(|u| (tenant, email, u)))
+        Ok::<_, ApiError>(user.filter(|u| !u.disabled).map(|u| (tenant, u)))
     }
     .await?;
     let answers: Vec<SecretString> =
         body.answers.iter().map(|a| SecretString::from(mfa::normalise_answer(a))).collect();
-    let Some((tenant, email, user)) = found else {
+    let Some((tenant, user)) = found else {
         // Same work as a real check, same answer.
         for a in answers {
             password::verify(a, None).await.map_err(ApiError::Internal)?;
@@ -383,29 +460,10 @@ pub async fn recover(
             .await?;
         return Ok(StatusCode::ACCEPTED);
     }
-    lockout::reset(&*state.ports.store, &lock).await.map_err(ApiError::internal)?;
-    let token = tenants::issue_token(&tenant);
-    let item = Item::new(format!("MFARECOVER#{}", token.hash), "MFARECOVER")
-        .with("user_id", user.user_id.as_str())
-        .with("state", "pending")
-        .with(EXPIRES_AT, now + mfa::RECOVER_TTL_SECS);
-    state.ports.store.put(&table(&tenant), item, Cond::NotExists).await.map_err(ApiError::internal)?;
-    let (_, tenant_name) = tenants::meta_of(&state, &tenant).await?;
-    let link = format!("{}/recover-mfa?token={}", state.settings.app_url, token.token);
-    let mail = OutgoingEmail {
-        to: email,
-        subject: format!("Recover sign-in to your {tenant_name} account"),
-        text: format!(
-            "Your security answers were confirmed. To sign in without your authenticator, open this\n\
-             link and enter your password (it works once, for one hour). Multi-factor\n\
-             authentication will be turned off and you will enrol again:\n{link}\n\n\
-             If this was not you, contact your administrator at once.\n"
-        ),
-    };
-    state.ports.mailer.send(&mail).await.map_err(ApiError::internal)?;
-    audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover_request", &user.user_id, "success")
-        .await
-        .map_err(ApiError::Internal)?;
+    // Right answers are not a login: the failures before them stay counted.
+    lockout::release(&*state.ports.store, &lock).await.map_err(ApiError::internal)?;
+    let mail = account_mail::AccountMail::MfaRecovery { tenant_id: tenant.as_str().into(), user_id: user.user_id };
+    account_mail::enqueue(&state, mail).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
