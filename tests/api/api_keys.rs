@@ -14,7 +14,7 @@ on_both_backends!(TestApp:
     a_newer_rotation_supersedes_a_pending_reencryption,
 );
 
-async fn tenant_id(app: &TestApp, slug: &str) -> String {
+pub async fn tenant_id(app: &TestApp, slug: &str) -> String {
     bulwark::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap().as_str().to_owned()
 }
 

@@ -17,7 +17,7 @@ pub async fn conversation(app: &TestApp, who: &Account, title: &str, members: &[
     r.json["conversation_id"].as_str().unwrap().to_owned()
 }
 
-async fn send(app: &TestApp, who: &Account, cid: &str, body: Value) -> crate::helpers::Reply {
+pub async fn send(app: &TestApp, who: &Account, cid: &str, body: Value) -> crate::helpers::Reply {
     app.call("POST", &format!("/v1/conversations/{cid}/messages"), Some(&who.access), Some(body)).await
 }
 
@@ -33,7 +33,7 @@ pub async fn upload(app: &TestApp, who: &Account, bytes: Vec<u8>, ctype: &str, n
     r.json
 }
 
-async fn download(app: &TestApp, who: &Account, aid: &str) -> (u16, http::HeaderMap, Result<bytes::Bytes, String>) {
+pub async fn download(app: &TestApp, who: &Account, aid: &str) -> (u16, http::HeaderMap, Result<bytes::Bytes, String>) {
     let req =
         http::Request::get(format!("/v1/attachments/{aid}")).header("authorization", format!("Bearer {}", who.access));
     send_raw(app.router(), req.body(Body::empty()).unwrap()).await

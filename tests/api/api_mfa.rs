@@ -7,17 +7,17 @@ use crate::api_identity::{admin_of, join, login, Account, PW};
 use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Kind, TestApp};
 use crate::on_both_backends;
 
-fn code_at(uri: &str, app: &TestApp) -> String {
+pub fn code_at(uri: &str, app: &TestApp) -> String {
     let totp = totp_rs::TOTP::from_url(uri).unwrap();
     totp.generate(bulwark::clock::Clock::now_secs(&*app.backend.clock) as u64)
 }
 
-fn next_step(app: &TestApp) {
+pub fn next_step(app: &TestApp) {
     app.backend.clock.advance(time::Duration::seconds(30));
 }
 
 /// Enrol `who` in TOTP; returns the otpauth URI and the recovery codes.
-async fn enrol(app: &TestApp, who: &Account) -> (String, Vec<String>) {
+pub async fn enrol(app: &TestApp, who: &Account) -> (String, Vec<String>) {
     let r = app.call("POST", "/v1/me/mfa/totp", Some(&who.access), Some(json!({"password": PW}))).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let uri = r.json["otpauth_uri"].as_str().unwrap().to_owned();
@@ -29,7 +29,7 @@ async fn enrol(app: &TestApp, who: &Account) -> (String, Vec<String>) {
     (uri, codes)
 }
 
-async fn mfa_token(app: &TestApp, email: &str) -> String {
+pub async fn mfa_token(app: &TestApp, email: &str) -> String {
     let r = login(app, "acme", email, PW).await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["mfa_required"], true);
@@ -37,7 +37,7 @@ async fn mfa_token(app: &TestApp, email: &str) -> String {
     r.json["mfa_token"].as_str().unwrap().to_owned()
 }
 
-async fn second_factor(app: &TestApp, token: &str, code: &str) -> crate::helpers::Reply {
+pub async fn second_factor(app: &TestApp, token: &str, code: &str) -> crate::helpers::Reply {
     app.call("POST", "/v1/auth/mfa", None, Some(json!({"mfa_token": token, "code": code}))).await
 }
 

@@ -93,3 +93,65 @@ async fn sweeper_deletes_expired_items() {
     let it = store.update(&t, "A", "1", bulwark::ports::Update::default().add("n", 1), Cond::Always).await.unwrap();
     assert_eq!(it.get("expires_at"), None);
 }
+
+#[tokio::test]
+async fn the_sweep_follows_the_expiry_index_in_batches() {
+    let b = Backend::embedded().await;
+    let t = Table::Tenant("sweep-index".into());
+    let store = &b.ports.store;
+    store.ensure_table(&t).await.unwrap();
+    let now = bulwark::clock::Clock::now_secs(&*b.clock);
+    // GIVEN 300 items due in 5 s (more than one sweep batch), written in transactions and puts
+    for i in 0..300 {
+        store.put(&t, Item::new("DUE", format!("{i:03}")).with("expires_at", now + 5), Cond::Always).await.unwrap();
+    }
+    // AND one whose expiry was pushed back after it was written, one whose expiry was removed,
+    // and one deleted before it was due
+    store.put(&t, Item::new("MOVED", "1").with("expires_at", now + 5), Cond::Always).await.unwrap();
+    let later = bulwark::ports::Update::default().set("expires_at", now + 500);
+    store.update(&t, "MOVED", "1", later, Cond::Always).await.unwrap();
+    store.put(&t, Item::new("KEPT", "1").with("expires_at", now + 5), Cond::Always).await.unwrap();
+    let keep = bulwark::ports::Update::default().remove("expires_at");
+    store.update(&t, "KEPT", "1", keep, Cond::Always).await.unwrap();
+    store.put(&t, Item::new("GONE", "1").with("expires_at", now + 5), Cond::Always).await.unwrap();
+    store.delete(&t, "GONE", "1", Cond::Always).await.unwrap();
+    let sweeper = b.ports.sweeper.clone().unwrap();
+    // WHEN the sweep runs after the due time
+    b.clock.advance(time::Duration::seconds(6));
+    // THEN exactly the 300 due items go, and the others stay
+    assert_eq!(sweeper.sweep_expired().await.unwrap(), 300);
+    assert_eq!(sweeper.sweep_expired().await.unwrap(), 0, "nothing is left in the index");
+    assert!(store.get(&t, "MOVED", "1").await.unwrap().is_some());
+    assert!(store.get(&t, "KEPT", "1").await.unwrap().is_some());
+    b.clock.advance(time::Duration::seconds(500));
+    assert_eq!(sweeper.sweep_expired().await.unwrap(), 1, "the moved one, at its new time");
+}
+
+#[tokio::test]
+async fn a_store_written_before_the_expiry_index_is_indexed_when_opened() {
+    use redb::{Database, ReadableTableMetadata, TableDefinition};
+    let dir = TempDir::new();
+    let path = dir.path().join("store.redb");
+    // GIVEN a store file without the index (as written by an older version)
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("store:tenant-old");
+            let mut t = txn.open_table(def).unwrap();
+            t.insert(("A", "1"), br#"{"expires_at":{"N":1}}"#.as_slice()).unwrap();
+            t.insert(("A", "2"), br#"{}"#.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    // WHEN it is opened and swept
+    let db = std::sync::Arc::new(Database::create(&path).unwrap());
+    let store =
+        bulwark::embedded::EmbeddedStore::new(db.clone(), std::sync::Arc::new(bulwark::clock::SystemClock)).unwrap();
+    assert_eq!(store.sweep_expired().await.unwrap(), 1);
+    drop(store);
+    // THEN only the expired item went
+    let txn = db.begin_read().unwrap();
+    let def: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("store:tenant-old");
+    assert_eq!(txn.open_table(def).unwrap().len().unwrap(), 1);
+}

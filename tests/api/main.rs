@@ -16,6 +16,7 @@ mod api_keys;
 mod api_messages;
 mod api_mfa;
 mod api_push;
+mod api_security;
 mod api_tenants;
 mod consistency;
 mod embedded_mode;

@@ -65,10 +65,14 @@ pub async fn claim(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<Cla
                 }
             }
             Some(until) => return Ok(Claim::Locked { retry_after_secs: (until - now) as u64 }),
-            // All five slots are taken by attempts still being evaluated (or the item vanished
-            // under us and the next claim will succeed).
+            // All five slots are taken by attempts still being evaluated.
             None if item.is_some() => return Ok(Claim::Locked { retry_after_secs: LOCK_SECS as u64 }),
-            None => continue,
+            // Gone, or expired but not yet deleted (DynamoDB's TTL takes up to days, and a
+            // condition still sees the old count): remove what expired, then claim afresh.
+            None => match store.delete(&key.table, &key.pk, SK, Cond::le(EXPIRES_AT, now)).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e),
+            },
         }
     }
     Ok(Claim::Locked { retry_after_secs: LOCK_SECS as u64 })
