@@ -1,5 +1,5 @@
 //! `bulwark-server`: the local server (embedded mode by default). See `bulwark::server`.
 
 fn main() -> std::process::ExitCode {
-    bulwark::server::main()
+    bulwark::runtime::server::main()
 }

@@ -131,7 +131,7 @@ async fn runtime_api() -> Result<(String, tokio::sync::mpsc::UnboundedReceiver<I
 fn functions() -> Vec<String> {
     bulwark::http::functions()
         .into_iter()
-        .chain(bulwark::lambda::WORKERS.iter().map(|w| w.function))
+        .chain(bulwark::runtime::lambda::WORKERS.iter().map(|w| w.function))
         .map(str::to_owned)
         .collect()
 }
@@ -469,7 +469,7 @@ async fn login_cost(bins: &Path) -> Result<Value> {
     let body = json!({"tenant": "bench", "email": "member@bench.test", "password": PASSWORD}).to_string();
     let logins = wrk(&server.addr, "/v1/auth/login", 2, 8, "POST", None, Some(&body))?;
     // The same work without anything around it: argon2id verifies of the stored parameters.
-    let hash = bulwark::identity::password::hash(PASSWORD.to_owned().into()).await?;
+    let hash = bulwark::services::identity::password::hash(PASSWORD.to_owned().into()).await?;
     let raw = tokio::task::spawn_blocking(move || raw_argon2(&hash, 2, Duration::from_secs(5))).await??;
     let ratio = logins["rps"].as_f64().unwrap_or(0.0) / raw;
     Ok(json!({"server": logins, "raw_argon2id_per_s": raw, "ratio": ratio}))
@@ -556,7 +556,7 @@ async fn attachments(bins: &Path) -> Result<Value> {
     // directory, fsync, rename, fsync the directory (what the blob store must do anyway).
     let disk_start = Instant::now();
     for _ in 0..ROUNDS {
-        bulwark::embedded::write_atomic(&server.dir.join("bench-disk-floor"), &data, None)?;
+        bulwark::adapters::embedded::write_atomic(&server.dir.join("bench-disk-floor"), &data, None)?;
     }
     let disk_ms = disk_start.elapsed().as_secs_f64() * 1000.0 / ROUNDS as f64;
     let raw_ms = 8.0 * 1000.0 / raw_mib_s;
@@ -598,10 +598,14 @@ async fn raw_round_trip(data: &[u8]) -> Result<()> {
     let key = [7u8; 32];
     let chunks: Vec<std::io::Result<bytes::Bytes>> =
         data.chunks(64 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
-    let (sealed, _) =
-        bulwark::attachment_stream::seal(Box::pin(futures::stream::iter(chunks)), &key, b"bench", 8 * MIB as u64);
+    let (sealed, _) = bulwark::services::messaging::stream_cipher::seal(
+        Box::pin(futures::stream::iter(chunks)),
+        &key,
+        b"bench",
+        8 * MIB as u64,
+    );
     let ciphertext: Vec<std::io::Result<bytes::Bytes>> = sealed.collect().await;
-    let opened = bulwark::attachment_stream::open(
+    let opened = bulwark::services::messaging::stream_cipher::open(
         Box::pin(futures::stream::iter(ciphertext)),
         zeroize::Zeroizing::new(key),
         b"bench",
@@ -638,7 +642,7 @@ async fn aws_calls(endpoint: &str) -> Result<Value> {
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("bench", "bench", None, None, "bulwark-bench"))
-        .http_client(bulwark::aws::LazyHttpClient::default())
+        .http_client(bulwark::adapters::aws::LazyHttpClient::default())
         .load()
         .await;
     // What the SAM template would create.
@@ -649,24 +653,27 @@ async fn aws_calls(endpoint: &str) -> Result<Value> {
     let key = aws_sdk_kms::Client::new(&sdk).create_key().send().await?;
     let key_id = key.key_metadata.context("no key metadata")?.key_id;
     aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity("bench.test").send().await?;
-    let settings = bulwark::backend::AwsSettings {
-        push: bulwark::backend::PushSettings::default(),
+    let settings = bulwark::runtime::backend::AwsSettings {
+        push: bulwark::runtime::backend::PushSettings::default(),
         prefix,
         bucket,
         kms_key_id: key_id,
         mail_from: "Bulwark <no-reply@bench.test>".into(),
     };
-    let mut ports = bulwark::backend::Ports::aws(settings, &sdk, Arc::new(bulwark::clock::SystemClock));
+    let mut ports = bulwark::runtime::backend::Ports::aws(settings, &sdk, Arc::new(bulwark::ports::clock::SystemClock));
     ports.store.ensure_table(&bulwark::ports::Table::Platform).await?;
-    ports.queue.ensure_queue(&bulwark::push::queue(), bulwark::push::MAX_RECEIVES).await?;
-    ports.queue.ensure_queue(&bulwark::maintenance::queue(), bulwark::maintenance::MAX_RECEIVES).await?;
+    ports.queue.ensure_queue(&bulwark::services::push::queue(), bulwark::services::push::MAX_RECEIVES).await?;
+    ports
+        .queue
+        .ensure_queue(&bulwark::services::maintenance::queue(), bulwark::services::maintenance::MAX_RECEIVES)
+        .await?;
     let sent = Arc::new(Mutex::new(Vec::new()));
     ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
-    let state = bulwark::app::AppState::new(
+    let state = bulwark::runtime::state::AppState::new(
         ports,
-        bulwark::app::Settings {
+        bulwark::runtime::state::Settings {
             app_url: "https://app.bench.test".into(),
-            operator: bulwark::app::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
+            operator: bulwark::runtime::state::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
             anon_rate_per_ip: 120,
             mail_rate_per_account: 5,
         },
@@ -688,7 +695,7 @@ async fn aws_calls(endpoint: &str) -> Result<Value> {
             "warm": warm,
         }));
     };
-    use bulwark::aws::calls::{since, snapshot};
+    use bulwark::adapters::aws::calls::{since, snapshot};
     let t = snapshot();
     let tenant = json!({"slug": "bench", "name": "Bench Clinic", "admin_email": "admin@bench.test"});
     expect(call(&addr, "POST", "/v1/platform/tenants", Some(OPERATOR), Some(tenant)).await?, 201, "create tenant")?;

@@ -15,7 +15,7 @@ on_both_backends!(TestApp:
 );
 
 pub async fn tenant_id(app: &TestApp, slug: &str) -> String {
-    bulwark::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap().as_str().to_owned()
+    bulwark::services::tenancy::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap().as_str().to_owned()
 }
 
 /// The key version of every encrypted field of the tenant's table, by attribute name.
@@ -26,7 +26,7 @@ async fn field_versions(app: &TestApp, tenant: &str) -> Vec<(String, u32)> {
         for item in page.items {
             for (name, v) in &item.attrs {
                 if let (true, Some(b)) = (name.ends_with("_enc"), v.as_b()) {
-                    out.push((name.clone(), bulwark::crypto::key_version(b).unwrap()));
+                    out.push((name.clone(), bulwark::domain::crypto::key_version(b).unwrap()));
                 }
             }
         }
@@ -106,14 +106,14 @@ async fn rotation_keeps_data_readable_and_reencryption_moves_every_field(app: &T
 
     // AND the re-encryption waits for other processes to stop using version 1
     if app.backend.aws.is_none() {
-        bulwark::maintenance::drain_queue(&app.state).await.unwrap();
+        bulwark::services::maintenance::drain_queue(&app.state).await.unwrap();
         assert!(field_versions(app, &tenant).await.iter().any(|(_, v)| *v == 1), "the job started too early");
     }
 
     // WHEN that minute has passed and the job runs
     app.backend.clock.advance(time::Duration::seconds(70));
     let mut rounds = 0;
-    while bulwark::maintenance::drain_queue(&app.state).await.unwrap() > 0 {
+    while bulwark::services::maintenance::drain_queue(&app.state).await.unwrap() > 0 {
         rounds += 1;
         assert!(rounds < 50, "the re-encryption never finished");
     }
@@ -171,7 +171,7 @@ async fn a_newer_rotation_supersedes_a_pending_reencryption(app: &TestApp) {
     assert_eq!(rotate(app, &tenant).await.json["key_version"], 2);
     assert_eq!(rotate(app, &tenant).await.json["key_version"], 3);
     app.backend.clock.advance(time::Duration::seconds(70));
-    while bulwark::maintenance::drain_queue(&app.state).await.unwrap() > 0 {}
+    while bulwark::services::maintenance::drain_queue(&app.state).await.unwrap() > 0 {}
     // THEN everything ends under version 3 and the data still reads
     assert!(field_versions(app, &tenant).await.iter().all(|(_, v)| *v == 3));
     let k = keys(app, &tenant).await;

@@ -284,8 +284,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 async fn blob_exists(app: &TestApp, slug: &str, aid: &str) -> bool {
-    let tenant = bulwark::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap();
-    let key = bulwark::routes::attachments::blob_key(&tenant, aid).unwrap();
+    let tenant = bulwark::services::tenancy::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap();
+    let key = bulwark::http::routes::attachments::blob_key(&tenant, aid).unwrap();
     match app.backend.ports.blobs.get(&key).await {
         Ok(_) => true,
         Err(bulwark::ports::BlobError::NotFound) => false,
@@ -305,15 +305,15 @@ async fn expired_attachments_ciphertext_is_deleted(app: &TestApp) {
         .unwrap()
         .to_owned();
     // WHEN the sweep runs before the day is over
-    assert_eq!(bulwark::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
+    assert_eq!(bulwark::services::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
     // THEN nothing is deleted
     assert!(blob_exists(app, "acme", &kept).await && blob_exists(app, "acme", &doomed).await);
     // WHEN the day has passed and the sweep runs (the hourly schedule on AWS; every minute locally)
     app.backend.clock.advance(time::Duration::seconds(86400 + 1));
-    assert_eq!(bulwark::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 1);
+    assert_eq!(bulwark::services::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 1);
     // THEN the expired attachment's ciphertext is gone, the other one is untouched, and a
     // second sweep finds nothing left to do
     assert!(!blob_exists(app, "acme", &doomed).await, "the S3 object / blob file was not deleted");
     assert!(blob_exists(app, "acme", &kept).await);
-    assert_eq!(bulwark::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
+    assert_eq!(bulwark::services::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
 }

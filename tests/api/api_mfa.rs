@@ -9,7 +9,7 @@ use crate::on_both_backends;
 
 pub fn code_at(uri: &str, app: &TestApp) -> String {
     let totp = totp_rs::TOTP::from_url(uri).unwrap();
-    totp.generate(bulwark::clock::Clock::now_secs(&*app.backend.clock) as u64)
+    totp.generate(bulwark::ports::clock::Clock::now_secs(&*app.backend.clock) as u64)
 }
 
 pub fn next_step(app: &TestApp) {

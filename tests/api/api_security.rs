@@ -224,13 +224,13 @@ async fn a_forwarded_attachment_survives_the_forwarders_recall(app: &TestApp) {
 }
 
 async fn anonymous_routes_have_a_per_ip_budget(app: &TestApp) {
-    let settings = bulwark::app::Settings {
+    let settings = bulwark::runtime::state::Settings {
         app_url: "https://app.bulwark.test".into(),
-        operator: bulwark::app::OperatorAuth::from_token(&"x".to_owned().into()),
+        operator: bulwark::runtime::state::OperatorAuth::from_token(&"x".to_owned().into()),
         anon_rate_per_ip: 5,
         mail_rate_per_account: 5,
     };
-    let router = bulwark::http::app(bulwark::app::AppState::new(app.state.ports.clone(), settings));
+    let router = bulwark::http::app(bulwark::runtime::state::AppState::new(app.state.ports.clone(), settings));
     let from = |ip: &str, path: &str, body: Value| {
         let mut req = json_request("POST", path, None, Some(body));
         let addr: SocketAddr = format!("{ip}:4000").parse().unwrap();
@@ -260,7 +260,7 @@ async fn reset_mail_is_queued_and_budgeted_alike_for_known_and_unknown_accounts(
     let forgot = |email: &str| {
         app.call("POST", "/v1/auth/password/forgot", None, Some(json!({"tenant": "acme", "email": email})))
     };
-    let queue = bulwark::maintenance::queue();
+    let queue = bulwark::services::maintenance::queue();
     for (round, email) in ["admin@acme.test", "nobody@acme.test"].into_iter().enumerate() {
         for _ in 0..5 {
             assert_eq!(forgot(email).await.status, 202);

@@ -63,12 +63,12 @@ async fn operator_creates_a_tenant_and_its_admin_is_invited(app: &TestApp) {
         let (pk, sk) = (format!("INVITE#{hash}"), "INVITE");
         let invite = store.get(&table, &pk, sk).await.unwrap().expect("invitation stored under the token hash");
         assert_eq!((invite.s("role"), invite.s("state")), (Some("admin"), Some("pending")));
-        let tenant = bulwark::types::TenantId::parse(&tenant_id).unwrap();
+        let tenant = bulwark::domain::types::TenantId::parse(&tenant_id).unwrap();
         let keys = &app.state.tenant_keys;
-        let at = bulwark::tenant_keys::Field { pk: &pk, sk, name: "email" };
+        let at = bulwark::services::tenancy::keys::Field { pk: &pk, sk, name: "email" };
         let email = keys.open_field(&app.backend.ports, &tenant, &at, invite.b("email_enc").unwrap()).await.unwrap();
         assert_eq!(email.as_slice(), b"admin@acme.test");
-        let elsewhere = bulwark::tenant_keys::Field { pk: &pk, sk, name: "display_name" };
+        let elsewhere = bulwark::services::tenancy::keys::Field { pk: &pk, sk, name: "display_name" };
         assert!(keys
             .open_field(&app.backend.ports, &tenant, &elsewhere, invite.b("email_enc").unwrap())
             .await

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use bulwark::http::{functions, ROUTES};
-use bulwark::lambda::WORKERS;
 use bulwark::ports::Port;
+use bulwark::runtime::lambda::WORKERS;
 use serde_yaml::Value;
 
 use crate::helpers::{Kind, TestApp};
@@ -142,9 +142,9 @@ fn function_crates_match_the_route_table() {
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let main = std::fs::read_to_string(path.join("src/main.rs")).unwrap();
         let boot = if WORKERS.iter().any(|w| w.function == name) {
-            format!("bulwark::lambda::work::<{{ bulwark::lambda::worker(\"{name}\") }}>()")
+            format!("bulwark::runtime::lambda::work::<{{ bulwark::runtime::lambda::worker(\"{name}\") }}>()")
         } else {
-            format!("bulwark::lambda::serve::<{{ bulwark::http::route(\"{name}\") }}>()")
+            format!("bulwark::runtime::lambda::serve::<{{ bulwark::http::route(\"{name}\") }}>()")
         };
         assert!(main.contains(&boot), "{name}: main must run its own route, chosen at compile time");
         assert!(main.lines().count() <= 10, "{name}: main.rs should only boot");
@@ -207,13 +207,13 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{function}: {e}"));
         let route = ROUTES.iter().find(|r| r.function == function).unwrap();
         assert_eq!(req.method().as_str(), route.method, "{function}");
-        let router = bulwark::lambda::lambda_app(app.state.clone(), function);
+        let router = bulwark::runtime::lambda::lambda_app(app.state.clone(), function);
         // Lambda hands the router a lambda_http body; convert as the runtime adapter does.
         let req = req.map(|b| axum::body::Body::from(b.to_vec()));
         let reply = crate::helpers::send(router, req).await;
         assert!(![404, 405].contains(&reply.status), "{function}: event did not reach a handler: {}", reply.json);
         // The function serves nothing else.
-        let other = bulwark::lambda::lambda_app(app.state.clone(), function);
+        let other = bulwark::runtime::lambda::lambda_app(app.state.clone(), function);
         let stray = http::Request::get("/v1/elsewhere").body(axum::body::Body::empty()).unwrap();
         assert_eq!(crate::helpers::send(other, stray).await.status, 404);
         match function {

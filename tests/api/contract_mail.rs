@@ -1,8 +1,8 @@
 //! Mailer contract: the outbox and SES accept the same message; the outbox file is a real
 //! RFC 5322 message.
 
+use bulwark::domain::types::Email;
 use bulwark::ports::mail::*;
-use bulwark::types::Email;
 
 use crate::helpers::{Backend, Kind};
 use crate::on_both_backends;

@@ -285,7 +285,7 @@ async fn concurrent_cancelled_transactions_leave_no_trace_beside_committed_ones(
 
 async fn expired_items_are_invisible_and_replaceable(b: &Backend) {
     let (s, t) = tenant(b).await;
-    let now = bulwark::clock::Clock::now_secs(&*b.clock);
+    let now = bulwark::ports::clock::Clock::now_secs(&*b.clock);
     s.put(&t, Item::new("TOK#1", "T").with(EXPIRES_AT, now + 10), Cond::NotExists).await.unwrap();
     s.put(&t, Item::new("TOK#1", "U").with(EXPIRES_AT, now + 1000), Cond::NotExists).await.unwrap();
     assert!(s.get(&t, "TOK#1", "T").await.unwrap().is_some());
@@ -333,7 +333,7 @@ async fn scan_pages_visit_every_live_item_once(b: &Backend) {
     // GIVEN 23 live items over several partitions, one expired item, and another tenant's item
     let (s, t) = tenant(b).await;
     let (_, other) = tenant(b).await;
-    let now = bulwark::clock::Clock::now_secs(&*b.clock);
+    let now = bulwark::ports::clock::Clock::now_secs(&*b.clock);
     let mut want = Vec::new();
     for i in 0..23 {
         let (pk, sk) = (format!("P#{}", i % 4), format!("S#{i:02}"));

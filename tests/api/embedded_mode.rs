@@ -1,9 +1,9 @@
 //! Embedded-mode specifics: the passphrase-sealed keyring ("protected package") and the
 //! expiry sweeper.
 
-use bulwark::backend::{BackendError, EmbeddedSettings, Ports};
-use bulwark::embedded::{Keyring, KeyringError};
+use bulwark::adapters::embedded::{Keyring, KeyringError};
 use bulwark::ports::{Cond, EncryptionContext, Item, KeyService, Table};
+use bulwark::runtime::backend::{BackendError, EmbeddedSettings, Ports};
 use secrecy::SecretString;
 
 use crate::helpers::{Backend, TempDir};
@@ -40,7 +40,7 @@ async fn wrong_passphrase_is_refused_and_right_one_reopens_the_same_keys() {
             passphrase: pass("wrong"),
             mail_from: "a <a@b.cd>".into(),
         },
-        std::sync::Arc::new(bulwark::clock::SystemClock),
+        std::sync::Arc::new(bulwark::ports::clock::SystemClock),
     )
     .err()
     .unwrap();
@@ -81,7 +81,7 @@ async fn sweeper_deletes_expired_items() {
     let t = Table::Tenant("sweep".into());
     let store = &b.ports.store;
     store.ensure_table(&t).await.unwrap();
-    let now = bulwark::clock::Clock::now_secs(&*b.clock);
+    let now = bulwark::ports::clock::Clock::now_secs(&*b.clock);
     store.put(&t, Item::new("A", "1").with("expires_at", now + 5), Cond::Always).await.unwrap();
     store.put(&t, Item::new("A", "2").with("expires_at", now + 500), Cond::Always).await.unwrap();
     store.put(&t, Item::new("A", "3"), Cond::Always).await.unwrap();
@@ -100,7 +100,7 @@ async fn the_sweep_follows_the_expiry_index_in_batches() {
     let t = Table::Tenant("sweep-index".into());
     let store = &b.ports.store;
     store.ensure_table(&t).await.unwrap();
-    let now = bulwark::clock::Clock::now_secs(&*b.clock);
+    let now = bulwark::ports::clock::Clock::now_secs(&*b.clock);
     // GIVEN 300 items due in 5 s (more than one sweep batch), written in transactions and puts
     for i in 0..300 {
         store.put(&t, Item::new("DUE", format!("{i:03}")).with("expires_at", now + 5), Cond::Always).await.unwrap();
@@ -146,8 +146,11 @@ async fn a_store_written_before_the_expiry_index_is_indexed_when_opened() {
     }
     // WHEN it is opened and swept
     let db = std::sync::Arc::new(Database::create(&path).unwrap());
-    let store =
-        bulwark::embedded::EmbeddedStore::new(db.clone(), std::sync::Arc::new(bulwark::clock::SystemClock)).unwrap();
+    let store = bulwark::adapters::embedded::EmbeddedStore::new(
+        db.clone(),
+        std::sync::Arc::new(bulwark::ports::clock::SystemClock),
+    )
+    .unwrap();
     assert_eq!(store.sweep_expired().await.unwrap(), 1);
     drop(store);
     // THEN only the expired item went

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bulwark::backend::{AwsSettings, EmbeddedSettings, Ports};
-use bulwark::clock::ManualClock;
+use bulwark::ports::clock::ManualClock;
+use bulwark::runtime::backend::{AwsSettings, EmbeddedSettings, Ports};
 
 pub const MAIL_FROM: &str = "Bulwark <no-reply@bulwark.test>";
 
@@ -54,8 +54,11 @@ pub struct AwsEnv {
 
 /// Tests never reach the real push services: pushes go to an unroutable local port unless a
 /// test stands up its own provider.
-pub fn test_push_settings() -> bulwark::backend::PushSettings {
-    bulwark::backend::PushSettings { fcm_url: "http://127.0.0.1:9".into(), apns_url: "http://127.0.0.1:9".into() }
+pub fn test_push_settings() -> bulwark::runtime::backend::PushSettings {
+    bulwark::runtime::backend::PushSettings {
+        fcm_url: "http://127.0.0.1:9".into(),
+        apns_url: "http://127.0.0.1:9".into(),
+    }
 }
 
 pub fn moto_endpoint() -> String {
@@ -70,7 +73,7 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "bulwark-tests"))
-        .http_client(bulwark::aws::LazyHttpClient::default())
+        .http_client(bulwark::adapters::aws::LazyHttpClient::default())
         .load()
         .await
 }
@@ -175,7 +178,7 @@ impl Reply {
 /// The whole API over a fresh backend, driven through the router with `oneshot`.
 pub struct TestApp {
     pub backend: Backend,
-    pub state: bulwark::app::AppState,
+    pub state: bulwark::runtime::state::AppState,
     sent: Arc<std::sync::Mutex<Vec<bulwark::ports::OutgoingEmail>>>,
 }
 
@@ -205,17 +208,22 @@ impl TestApp {
             .try_init();
         let backend = Backend::new(kind).await;
         backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
-        backend.ports.queue.ensure_queue(&bulwark::push::queue(), bulwark::push::MAX_RECEIVES).await.unwrap();
-        let maintenance = bulwark::maintenance::queue();
-        backend.ports.queue.ensure_queue(&maintenance, bulwark::maintenance::MAX_RECEIVES).await.unwrap();
+        backend
+            .ports
+            .queue
+            .ensure_queue(&bulwark::services::push::queue(), bulwark::services::push::MAX_RECEIVES)
+            .await
+            .unwrap();
+        let maintenance = bulwark::services::maintenance::queue();
+        backend.ports.queue.ensure_queue(&maintenance, bulwark::services::maintenance::MAX_RECEIVES).await.unwrap();
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut ports = backend.ports.clone();
         ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
-        let state = bulwark::app::AppState::new(
+        let state = bulwark::runtime::state::AppState::new(
             ports,
-            bulwark::app::Settings {
+            bulwark::runtime::state::Settings {
                 app_url: "https://app.bulwark.test".into(),
-                operator: bulwark::app::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
+                operator: bulwark::runtime::state::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
                 anon_rate_per_ip: 120,
                 mail_rate_per_account: 5,
             },
@@ -226,7 +234,7 @@ impl TestApp {
     /// Run the queued jobs that send mail (account emails go through the maintenance queue),
     /// as the local server's worker or the maintenance-worker Lambda would.
     pub async fn deliver_queued_mail(&self) {
-        bulwark::maintenance::drain_queue(&self.state).await.unwrap();
+        bulwark::services::maintenance::drain_queue(&self.state).await.unwrap();
     }
 
     /// The token of the newest email sent to `to` whose subject contains `subject`.

@@ -2,5 +2,5 @@
 //! time, so the binary links only that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::serve::<{ bulwark::http::route("admin-users-patch") }>()
+    bulwark::runtime::lambda::serve::<{ bulwark::http::route("admin-users-patch") }>()
 }

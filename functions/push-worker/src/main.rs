@@ -1,7 +1,7 @@
 //! Lambda function `push-worker`: delivers queued push notifications (SQS event source). Its
-//! handler in `bulwark::lambda::WORKERS` is chosen at compile time, so the binary links only
+//! handler in `bulwark::runtime::lambda::WORKERS` is chosen at compile time, so the binary links only
 //! that handler and the ports it is granted.
 
 fn main() -> std::process::ExitCode {
-    bulwark::lambda::work::<{ bulwark::lambda::worker("push-worker") }>()
+    bulwark::runtime::lambda::work::<{ bulwark::runtime::lambda::worker("push-worker") }>()
 }

@@ -3,20 +3,22 @@
 //! `const`, so a function's `main` picks its route at compile time ([`route`]) and its binary
 //! links neither the other handlers nor the adapters of ports it is not granted.
 
+pub mod access;
+pub mod error;
 pub mod extract;
 mod middleware;
 pub mod ratelimit;
+pub mod routes;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 
-use crate::app::AppState;
-use crate::auth::Access;
-use crate::error::ApiError;
+use crate::domain::roles::Privilege;
+use crate::http::access::Access;
+use crate::http::error::ApiError;
 use crate::ports::Port;
-use crate::roles::Privilege;
-use crate::routes;
+use crate::runtime::state::AppState;
 
 /// JSON bodies are limited to 1 MiB (API.md).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -126,7 +128,8 @@ pub fn build<'a>(state: AppState, routes: impl IntoIterator<Item = &'a RouteDef>
         let route_state = state.for_function(r.ports);
         let mut method_router = (r.make)();
         if matches!(r.access, Access::User { .. }) {
-            let layer = axum::middleware::from_fn_with_state((route_state.clone(), r.access), crate::auth::require);
+            let layer =
+                axum::middleware::from_fn_with_state((route_state.clone(), r.access), crate::http::access::require);
             method_router = method_router.route_layer(layer);
         }
         if r.access == Access::Public {

@@ -14,8 +14,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::runtime::state::AppState;
 
 /// The client address of a request, when a transport other than a socket knows it (Lambda).
 #[derive(Clone, Copy, Debug)]

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::types::Email;
+use crate::domain::types::Email;
 
 #[derive(Clone)]
 pub struct OutgoingEmail {

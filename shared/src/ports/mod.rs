@@ -1,8 +1,9 @@
 //! Capability ports: the narrow traits the domain depends on. Each has an embedded adapter
-//! (`crate::embedded`) and an AWS adapter (`crate::aws`); one contract suite per port
+//! (`crate::adapters::embedded`) and an AWS adapter (`crate::adapters::aws`); one contract suite per port
 //! (`tests/api/contract_*.rs`) runs against both so they cannot drift.
 
 pub mod blob;
+pub mod clock;
 pub mod keys;
 pub mod mail;
 pub mod push;

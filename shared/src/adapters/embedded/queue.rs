@@ -1,0 +1,220 @@
+//! Embedded durable job queue on redb with SQS semantics: a received job is invisible for the
+//! visibility timeout; `nack` makes it visible at once; a job already delivered
+//! `max_receives` times is moved to the dead-letter queue on its next receive.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::{engine::general_purpose::STANDARD, Engine};
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::blocking;
+use crate::ports::clock::Clock;
+use crate::ports::queue::*;
+
+const QUEUES: TableDefinition<&str, u32> = TableDefinition::new("queues");
+
+#[derive(Serialize, Deserialize)]
+struct Msg {
+    body: String,
+    visible_at_ms: i64,
+    receive_count: u32,
+    receipt: Option<String>,
+}
+
+pub struct EmbeddedQueue {
+    db: Arc<Database>,
+    clock: Arc<dyn Clock>,
+    visibility: Duration,
+}
+
+fn be(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Backend(anyhow::anyhow!("redb: {e}"))
+}
+
+fn main_table(q: &QueueName) -> String {
+    format!("queue:{}", q.as_str())
+}
+fn dead_table(q: &QueueName) -> String {
+    format!("queue:{}:dlq", q.as_str())
+}
+fn def(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+impl EmbeddedQueue {
+    pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>, visibility: Duration) -> Self {
+        EmbeddedQueue { db, clock, visibility }
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.clock.now().unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    async fn take(&self, queue: &QueueName, max: u32, dead: bool) -> Result<Vec<Delivery>, QueueError> {
+        if !(1..=10).contains(&max) {
+            return Err(QueueError::Backend(anyhow::anyhow!("max must be 1..=10")));
+        }
+        let (db, q) = (Arc::clone(&self.db), queue.clone());
+        let (now, vis) = (self.now_ms(), self.visibility.as_millis() as i64);
+        blocking(move || {
+            let txn = db.begin_write().map_err(be)?;
+            let limit = {
+                let queues = txn.open_table(QUEUES).map_err(be)?;
+                let limit = queues.get(q.as_str()).map_err(be)?.map(|g| g.value());
+                limit.ok_or(QueueError::NoSuchQueue)?
+            };
+            let mut out = Vec::new();
+            {
+                let src_name = if dead { dead_table(&q) } else { main_table(&q) };
+                let mut src = txn.open_table(def(&src_name)).map_err(be)?;
+                let mut rows_to_dlq = Vec::new();
+                let rows: Vec<(String, Msg)> = src
+                    .iter()
+                    .map_err(be)?
+                    .map(|r| {
+                        let (k, v) = r.map_err(be)?;
+                        let m: Msg = serde_json::from_slice(v.value()).map_err(be)?;
+                        Ok((k.value().to_owned(), m))
+                    })
+                    .collect::<Result<_, QueueError>>()?;
+                for (id, mut m) in rows {
+                    if out.len() as u32 == max {
+                        break;
+                    }
+                    if m.visible_at_ms > now {
+                        continue;
+                    }
+                    if !dead && m.receive_count >= limit {
+                        src.remove(id.as_str()).map_err(be)?;
+                        rows_to_dlq
+                            .push((id, Msg { body: m.body, visible_at_ms: now, receive_count: 0, receipt: None }));
+                        continue;
+                    }
+                    m.receive_count += 1;
+                    m.visible_at_ms = now + vis;
+                    let receipt = format!("{id}.{}", uuid::Uuid::new_v4().simple());
+                    m.receipt = Some(receipt.clone());
+                    src.insert(id.as_str(), serde_json::to_vec(&m).map_err(be)?.as_slice()).map_err(be)?;
+                    let body = STANDARD.decode(&m.body).map_err(be)?;
+                    out.push(Delivery { message_id: id, body, receipt, receive_count: m.receive_count });
+                }
+                drop(src);
+                if !rows_to_dlq.is_empty() {
+                    let mut dlq = txn.open_table(def(&dead_table(&q))).map_err(be)?;
+                    for (id, m) in rows_to_dlq {
+                        dlq.insert(id.as_str(), serde_json::to_vec(&m).map_err(be)?.as_slice()).map_err(be)?;
+                    }
+                }
+            }
+            txn.commit().map_err(be)?;
+            Ok(out)
+        })
+        .await
+        .map_err(QueueError::Backend)?
+    }
+
+    /// Apply `f` to the message a receipt names, if the receipt is still current.
+    async fn with_receipt(
+        &self,
+        queue: &QueueName,
+        receipt: &str,
+        f: impl FnOnce(&mut redb::Table<&'static str, &'static [u8]>, &str, Msg, i64) -> Result<(), QueueError>
+            + Send
+            + 'static,
+    ) -> Result<(), QueueError> {
+        let id = receipt.split('.').next().unwrap_or_default().to_owned();
+        let (db, q, receipt, now) = (Arc::clone(&self.db), queue.clone(), receipt.to_owned(), self.now_ms());
+        blocking(move || {
+            let txn = db.begin_write().map_err(be)?;
+            {
+                let queues = txn.open_table(QUEUES).map_err(be)?;
+                if queues.get(q.as_str()).map_err(be)?.is_none() {
+                    return Err(QueueError::NoSuchQueue);
+                }
+                for name in [main_table(&q), dead_table(&q)] {
+                    let mut t = txn.open_table(def(&name)).map_err(be)?;
+                    let found = t.get(id.as_str()).map_err(be)?.map(|g| g.value().to_vec());
+                    if let Some(bytes) = found {
+                        let m: Msg = serde_json::from_slice(&bytes).map_err(be)?;
+                        if m.receipt.as_deref() != Some(receipt.as_str()) {
+                            return Err(QueueError::StaleReceipt);
+                        }
+                        f(&mut t, &id, m, now)?;
+                        break;
+                    }
+                }
+            }
+            txn.commit().map_err(be)
+        })
+        .await
+        .map_err(QueueError::Backend)?
+    }
+}
+
+#[async_trait]
+impl JobQueue for EmbeddedQueue {
+    async fn ensure_queue(&self, queue: &QueueName, max_receives: u32) -> Result<(), QueueError> {
+        let (db, q) = (Arc::clone(&self.db), queue.clone());
+        blocking(move || {
+            let txn = db.begin_write().map_err(be)?;
+            {
+                let mut queues = txn.open_table(QUEUES).map_err(be)?;
+                queues.insert(q.as_str(), max_receives.max(1)).map_err(be)?;
+                txn.open_table(def(&main_table(&q))).map_err(be)?;
+                txn.open_table(def(&dead_table(&q))).map_err(be)?;
+            }
+            txn.commit().map_err(be)
+        })
+        .await
+        .map_err(QueueError::Backend)?
+    }
+
+    async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError> {
+        if delay_secs > MAX_DELAY_SECS {
+            return Err(QueueError::InvalidDelay);
+        }
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let visible_at_ms = if delay_secs == 0 { 0 } else { self.now_ms() + i64::from(delay_secs) * 1000 };
+        let msg = Msg { body: STANDARD.encode(body), visible_at_ms, receive_count: 0, receipt: None };
+        let bytes = serde_json::to_vec(&msg).map_err(be)?;
+        let (db, q, id2) = (Arc::clone(&self.db), queue.clone(), id.clone());
+        blocking(move || {
+            let txn = db.begin_write().map_err(be)?;
+            {
+                let queues = txn.open_table(QUEUES).map_err(be)?;
+                if queues.get(q.as_str()).map_err(be)?.is_none() {
+                    return Err(QueueError::NoSuchQueue);
+                }
+                let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
+                t.insert(id2.as_str(), bytes.as_slice()).map_err(be)?;
+            }
+            txn.commit().map_err(be)
+        })
+        .await
+        .map_err(QueueError::Backend)??;
+        Ok(id)
+    }
+
+    async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {
+        self.take(queue, max, false).await
+    }
+
+    async fn ack(&self, queue: &QueueName, receipt: &str) -> Result<(), QueueError> {
+        self.with_receipt(queue, receipt, |t, id, _, _| t.remove(id).map(|_| ()).map_err(be)).await
+    }
+
+    async fn nack(&self, queue: &QueueName, receipt: &str) -> Result<(), QueueError> {
+        self.with_receipt(queue, receipt, |t, id, mut m, now| {
+            m.visible_at_ms = now;
+            t.insert(id, serde_json::to_vec(&m).map_err(be)?.as_slice()).map(|_| ()).map_err(be)
+        })
+        .await
+    }
+
+    async fn receive_dead(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {
+        self.take(queue, max, true).await
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure types and rules, no I/O: identifiers and values parsed once at the boundary, roles
+//! and their privileges, the security policy's numbers, and the cryptographic primitives.
+
+pub mod crypto;
+pub mod roles;
+pub mod types;

@@ -1,0 +1,107 @@
+//! Platform operator routes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::types::{parse_display_text, Email, TenantId, TenantSlug};
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, BearerToken};
+use crate::runtime::state::AppState;
+use crate::services::tenancy::tenants::{self, NewTenant};
+
+#[derive(Deserialize)]
+pub struct CreateTenantBody {
+    slug: String,
+    name: String,
+    admin_email: String,
+}
+
+/// `POST /v1/platform/tenants` (operator token) → 201 `{"tenant_id", "slug"}`.
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    body: Result<ApiJson<CreateTenantBody>, ApiError>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Authenticate before looking at the body, so an outsider learns nothing from it.
+    operator(&state, token).await?;
+    let ApiJson(body) = body?;
+    let req = NewTenant {
+        slug: TenantSlug::parse(&body.slug).map_err(ApiError::ValidationFailed)?,
+        name: parse_display_text(&body.name, "name", 200).map_err(ApiError::ValidationFailed)?,
+        admin_email: Email::parse(&body.admin_email).map_err(ApiError::ValidationFailed)?,
+    };
+    let created = tenants::create_tenant(&state, req).await?;
+    Ok((StatusCode::CREATED, Json(json!({"tenant_id": created.tenant_id.as_str(), "slug": created.slug.as_str()}))))
+}
+
+async fn operator(state: &AppState, token: Result<BearerToken, ApiError>) -> Result<(), ApiError> {
+    let BearerToken(token) = token?;
+    if state.is_operator(&token).await.map_err(ApiError::internal)? {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// An existing tenant from a path segment; anything else is 404.
+async fn existing_tenant(state: &AppState, id: &str) -> Result<TenantId, ApiError> {
+    let tenant = TenantId::parse(id).map_err(|_| ApiError::NotFound)?;
+    match tenants::directory_entry(state, &tenant).await? {
+        Some(_) => Ok(tenant),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+/// `POST /v1/platform/tenants/{tenant_id}/keys/rotate` (operator token) → 202
+/// `{"tenant_id", "key_version"}`: new writes use the new data key at once (other processes
+/// within a minute); re-encryption of older data is queued.
+pub async fn rotate_tenant_key(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    Path(tenant_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    operator(&state, token).await?;
+    let tenant = existing_tenant(&state, &tenant_id).await?;
+    let Some(version) = state.tenant_keys.rotate(&state.ports, &tenant).await.map_err(ApiError::Internal)? else {
+        return Err(ApiError::Conflict("another rotation of this tenant's key is in progress; retry".into()));
+    };
+    crate::services::tenancy::audit::record(
+        &state.ports,
+        &tenant,
+        "platform",
+        "keys.rotate",
+        &format!("v{version}"),
+        "success",
+    )
+    .await
+    .map_err(ApiError::Internal)?;
+    crate::services::maintenance::start_reencryption(&state, &tenant, version).await.map_err(ApiError::Internal)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"tenant_id": tenant.as_str(), "key_version": version}))))
+}
+
+/// `GET /v1/platform/tenants/{tenant_id}/keys` (operator token) → `{"tenant_id",
+/// "current_version", "reencrypted_through", "versions": [{"version", "created_at"}]}`.
+pub async fn tenant_keys(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    Path(tenant_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    operator(&state, token).await?;
+    let tenant = existing_tenant(&state, &tenant_id).await?;
+    let status = state.tenant_keys.status(&state.ports, &tenant).await.map_err(ApiError::Internal)?;
+    let current = status.versions.iter().map(|(v, _)| *v).max().unwrap_or(1);
+    let versions: Vec<Value> = status
+        .versions
+        .iter()
+        .map(|(v, at)| json!({"version": v, "created_at": crate::ports::clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(*at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))}))
+        .collect();
+    Ok(Json(json!({
+        "tenant_id": tenant.as_str(),
+        "current_version": current,
+        "reencrypted_through": status.reencrypted_through,
+        "versions": versions,
+    })))
+}

@@ -1,0 +1,11 @@
+//! How a process runs: its settings, the wiring of adapters into ports (the composition root),
+//! the application state, the local server, the Lambda entry points, the queue workers and
+//! telemetry.
+
+pub mod backend;
+pub mod jobs;
+pub mod lambda;
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod telemetry;

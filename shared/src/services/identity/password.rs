@@ -1,0 +1,242 @@
+//! Password policy (API.md, reported rule by rule) and argon2id hashing at OWASP parameters
+//! (m=19456 KiB, t=2, p=1). Hashing runs on a blocking thread; the parameters live in the PHC
+//! string, so they can be raised later and old hashes are upgraded at the next login.
+//!
+//! Each computation holds 19 MiB, so at most [`HashPool::size`] run at once (sized to the
+//! machine's memory, `BULWARK_HASH_CONCURRENCY` to override); the rest wait their turn in
+//! order. A flood of logins then costs queueing time, never the process's memory.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use tokio::sync::Semaphore;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+
+pub const MIN_LENGTH: usize = 8;
+pub const MAX_LENGTH: usize = 128;
+
+fn params() -> Params {
+    // Constant, valid parameters: construction cannot fail.
+    Params::new(19456, 2, 1, None).unwrap_or_default()
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+}
+
+/// The rules a password breaks (empty: acceptable). Rule names are part of the API
+/// (`error.details.failed`).
+pub fn check_policy(password: &str, context: &[&str]) -> Vec<&'static str> {
+    let mut failed = Vec::new();
+    let n = password.chars().count();
+    if n < MIN_LENGTH {
+        failed.push("min_length");
+    }
+    if n > MAX_LENGTH {
+        failed.push("max_length");
+    }
+    if !password.chars().any(char::is_uppercase) {
+        failed.push("require_upper");
+    }
+    if !password.chars().any(char::is_lowercase) {
+        failed.push("require_lower");
+    }
+    if !password.chars().any(|c| c.is_ascii_digit() || !c.is_alphanumeric()) {
+        failed.push("require_digit_or_special");
+    }
+    // zxcvbn knows the common-password lists, keyboard walks, dates and l33t variants; a score
+    // of 0 or 1 means at most 10^6 guesses ("Password1!", "Qwerty123"). Long inputs are not
+    // scored (zxcvbn is quadratic), they already fail max_length.
+    if n <= MAX_LENGTH && n > 0 && (zxcvbn::zxcvbn(password, context).score() as u8) < 2 {
+        failed.push("not_common");
+    }
+    failed
+}
+
+/// Memory one argon2id computation holds.
+const HASH_MEMORY: u64 = 19456 * 1024;
+
+/// Bounds how many hashes run at once.
+pub struct HashPool {
+    permits: Semaphore,
+    size: usize,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl HashPool {
+    pub fn new(size: usize) -> Self {
+        let size = size.max(1);
+        HashPool { permits: Semaphore::new(size), size, running: AtomicUsize::new(0), peak: AtomicUsize::new(0) }
+    }
+
+    /// The process's pool.
+    pub fn global() -> &'static HashPool {
+        static POOL: OnceLock<HashPool> = OnceLock::new();
+        POOL.get_or_init(|| {
+            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            HashPool::new(
+                crate::runtime::settings::hash_concurrency().unwrap_or_else(|| sized_to(memory_bytes(), cpus)),
+            )
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The most hashes that ever ran at once in this pool.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Run `work` on a blocking thread once a permit is free.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await.map_err(|_| anyhow::anyhow!("hash pool closed"))?;
+        let now = self.running.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        let out = tokio::task::spawn_blocking(work).await;
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        Ok(out?)
+    }
+}
+
+/// A quarter of the memory for hashing, at most two per core, at least one.
+fn sized_to(memory: Option<u64>, cpus: usize) -> usize {
+    let by_memory = memory.map(|m| (m / 4 / HASH_MEMORY) as usize).unwrap_or(cpus);
+    by_memory.clamp(1, 2 * cpus.max(1))
+}
+
+/// The memory this process may use: the cgroup limit when there is one, else the machine's.
+fn memory_bytes() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|t| t.trim().parse::<u64>().ok());
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        let line = t.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+    });
+    match (cgroup, total) {
+        (Some(c), Some(t)) => Some(c.min(t)),
+        (c, t) => c.or(t),
+    }
+}
+
+/// Hash a password (argon2id, random salt) on a blocking thread.
+pub async fn hash(password: SecretString) -> anyhow::Result<String> {
+    HashPool::global()
+        .run(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            argon2()
+                .hash_password(password.expose_secret().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+        })
+        .await?
+}
+
+/// A hash of a random password at the current parameters, verified against when the account
+/// does not exist so that all login failures take the same time.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let pw = hex::encode(*crate::domain::crypto::random_32());
+        argon2().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+    })
+}
+
+/// The outcome of a verification.
+pub struct Verified {
+    pub ok: bool,
+    /// The stored hash uses older parameters: rehash the (correct) password.
+    pub needs_rehash: bool,
+}
+
+/// Verify `password` against a PHC hash, or against the dummy hash when `stored` is `None`
+/// (always false, same cost). Runs on a blocking thread.
+pub async fn verify(password: SecretString, stored: Option<String>) -> anyhow::Result<Verified> {
+    HashPool::global()
+        .run(move || {
+            let real = stored.is_some();
+            let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
+            let parsed =
+                PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored password hash is invalid: {e}"))?;
+            let ok = argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok() && real;
+            let current = params();
+            let same_cost = Params::try_from(&parsed).is_ok_and(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost()) == (current.m_cost(), current.t_cost(), current.p_cost())
+            });
+            let needs_rehash = ok && (parsed.algorithm != argon2::ARGON2ID_IDENT || !same_cost);
+            Ok(Verified { ok, needs_rehash })
+        })
+        .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_reports_every_broken_rule() {
+        assert_eq!(check_policy("Tr0ub4dor&3-horse-Staple", &[]), Vec::<&str>::new());
+        assert_eq!(check_policy("Ab1", &[]), vec!["min_length", "not_common"]);
+        assert_eq!(check_policy("alllowercase-but-long-enough-xq", &[]), vec!["require_upper"]);
+        assert_eq!(check_policy("ALLUPPER-BUT-LONG-ENOUGH-XQ", &[]), vec!["require_lower"]);
+        assert_eq!(check_policy("NoDigitsOrSpecialsHereAtAllQx", &[]), vec!["require_digit_or_special"]);
+        assert_eq!(check_policy("Password1!", &[]), vec!["not_common"]);
+        let long = format!("Aa1{}", "x".repeat(130));
+        assert_eq!(check_policy(&long, &[]), vec!["max_length"]);
+        // Unicode letters count as upper/lower case.
+        assert!(check_policy("Ünïcødé-Pässwörd-2026", &[]).is_empty());
+    }
+
+    #[test]
+    fn pool_is_sized_to_memory_and_cores() {
+        let gib = 1024 * 1024 * 1024;
+        assert_eq!(sized_to(Some(256 * 1024 * 1024), 2), 3, "a 256 MB Lambda: a quarter of it");
+        assert_eq!(sized_to(Some(24 * gib), 2), 4, "at most two per core");
+        assert_eq!(sized_to(Some(10 * 1024 * 1024), 8), 1, "at least one");
+        assert_eq!(sized_to(None, 2), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pool_bounds_concurrent_hashes() {
+        // GIVEN a pool of two WHEN 12 verifications arrive at once
+        let pool = std::sync::Arc::new(HashPool::new(2));
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    pool.run(|| argon2().hash_password(b"x", &SaltString::generate(&mut rand::rngs::OsRng)).is_ok())
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        // THEN every one ran, never more than two at a time
+        assert_eq!(pool.peak(), 2);
+    }
+
+    #[tokio::test]
+    async fn hash_verify_and_dummy() {
+        let h = hash(SecretString::from("Tr0ub4dor&3-horse".to_owned())).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        let good = verify(SecretString::from("Tr0ub4dor&3-horse".to_owned()), Some(h.clone())).await.unwrap();
+        assert!(good.ok && !good.needs_rehash);
+        assert!(!verify(SecretString::from("wrong".to_owned()), Some(h)).await.unwrap().ok);
+        assert!(!verify(SecretString::from("anything".to_owned()), None).await.unwrap().ok);
+        // A hash at weaker (older) parameters verifies and asks to be upgraded.
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap());
+        let old = weak
+            .hash_password(b"Tr0ub4dor&3-horse", &SaltString::generate(&mut rand::rngs::OsRng))
+            .unwrap()
+            .to_string();
+        let v = verify(SecretString::from("Tr0ub4dor&3-horse".to_owned()), Some(old)).await.unwrap();
+        assert!(v.ok && v.needs_rehash);
+    }
+}

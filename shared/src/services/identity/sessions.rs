@@ -1,0 +1,320 @@
+//! Sessions and tokens. A login creates a session item (`SESSION#<id>` in the tenant table)
+//! holding the hash of the current refresh token, the hashes already spent, the last activity
+//! and the user's session epoch at login.
+//!
+//! - Access token: an EdDSA JWT of 15 minutes (`kid` names the signing key), checked against
+//!   the injectable clock, and on every request against its live session and user — so
+//!   logout, reset, disable and device-key reset take effect at once.
+//! - Refresh token `<tenant>.<session>.<secret>`: single use, rotated on every refresh with a
+//!   conditional write; presenting a spent one (or racing two uses of one) revokes the session.
+//! - 72 h without authenticated activity ends the session (TTL `expires_at` slides with use).
+//! - Revoking all of a user's sessions is one write: bump the user's `session_epoch`.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::keys::token_hash;
+use super::users::{self, UserRecord};
+use crate::domain::types::TenantId;
+use crate::http::error::ApiError;
+use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
+use crate::runtime::state::AppState;
+use crate::services::tenancy::audit;
+
+pub const ACCESS_TTL_SECS: i64 = 15 * 60;
+pub const IDLE_SECS: i64 = 72 * 3600;
+/// Activity is recorded at most once a minute per session (a write per request is waste).
+const ACTIVITY_STEP_SECS: i64 = 60;
+const KEEP_SPENT: usize = 20;
+const SK: &str = "SESSION";
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    tid: String,
+    tsl: String,
+    sid: String,
+    iat: i64,
+    exp: i64,
+    typ: String,
+}
+
+/// Access tokens whose signature has been verified, by SHA-256 of the whole token. A client
+/// presents the same token on every request for up to 15 minutes, and the Ed25519 check was
+/// the largest CPU cost of an authenticated request (BENCHMARKS.md). Only the signature check
+/// is skipped: the signing key must still be current, and expiry, session and user are
+/// checked on every request. Bounded; emptied when full.
+#[derive(Default)]
+pub struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>);
+
+const VERIFIED_CAP: usize = 10_000;
+
+impl VerifiedTokens {
+    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
+        self.0.lock().ok()?.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: [u8; 32], claims: &Claims) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= VERIFIED_CAP {
+                m.clear();
+            }
+            m.insert(digest, claims.clone());
+        }
+    }
+}
+
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    /// The user's flag as it is now (API.md returns it with every token pair).
+    pub password_change_required: bool,
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub tenant_slug: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub user: UserRecord,
+}
+
+fn session_pk(sid: &str) -> String {
+    format!("SESSION#{sid}")
+}
+
+fn table(t: &TenantId) -> Table {
+    Table::Tenant(t.as_str().into())
+}
+
+fn new_refresh(tenant: &TenantId, sid: &str) -> String {
+    format!("{}.{sid}.{}", tenant.as_str(), URL_SAFE_NO_PAD.encode(*crate::domain::crypto::random_32()))
+}
+
+async fn sign(state: &AppState, tenant: &TenantId, slug: &str, user_id: &str, sid: &str) -> Result<String, ApiError> {
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let now = state.ports.clock.now_secs();
+    let claims = Claims {
+        sub: user_id.into(),
+        tid: tenant.as_str().into(),
+        tsl: slug.into(),
+        sid: sid.into(),
+        iat: now,
+        exp: now + ACCESS_TTL_SECS,
+        typ: "access".into(),
+    };
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(keys.current.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &keys.current.encoding).map_err(ApiError::internal)
+}
+
+/// A session about to start, for a user who just proved who they are; its tokens are
+/// issued once its write (see [`start`]) has committed with the rest of the login.
+pub struct NewSession {
+    tenant: TenantId,
+    slug: String,
+    user_id: String,
+    sid: String,
+    refresh: String,
+    password_change_required: bool,
+}
+
+/// The session's write, to commit with the rest of the login, and the session to issue.
+pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord) -> (TxOp, NewSession) {
+    let sid = uuid::Uuid::new_v4().simple().to_string();
+    let refresh = new_refresh(tenant, &sid);
+    let now = state.ports.clock.now_secs();
+    let item = Item::new(session_pk(&sid), SK)
+        .with("user_id", user.user_id.as_str())
+        .with("tenant_slug", slug)
+        .with("epoch", user.session_epoch)
+        .with("refresh_hash", token_hash(&refresh))
+        .with("spent", AttrValue::L(vec![]))
+        .with("revoked", false)
+        .with("created_at", now)
+        .with("last_active", now)
+        .with(EXPIRES_AT, now + IDLE_SECS);
+    let session = NewSession {
+        tenant: tenant.clone(),
+        slug: slug.to_owned(),
+        user_id: user.user_id.clone(),
+        sid,
+        refresh,
+        password_change_required: user.password_change_required,
+    };
+    (TxOp::Put { table: table(tenant), item, cond: Cond::NotExists }, session)
+}
+
+impl NewSession {
+    /// The token pair, once the session's write has committed.
+    pub async fn tokens(self, state: &AppState) -> Result<Tokens, ApiError> {
+        let access_token = sign(state, &self.tenant, &self.slug, &self.user_id, &self.sid).await?;
+        Ok(Tokens {
+            access_token,
+            refresh_token: self.refresh,
+            expires_in: ACCESS_TTL_SECS,
+            password_change_required: self.password_change_required,
+        })
+    }
+}
+
+fn live(session: &Item, user: &UserRecord, now: i64) -> bool {
+    !session.bool("revoked").unwrap_or(true)
+        && session.n("last_active").is_some_and(|t| t + IDLE_SECS > now)
+        && session.n("epoch") == Some(user.session_epoch)
+        && session.s("user_id") == Some(user.user_id.as_str())
+        && !user.disabled
+}
+
+/// Check an access token and its live session; record activity.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+    let key = header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ApiError::Unauthorized)?;
+    // The digest covers the header too, so a hit was verified under this same (still present) key.
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let claims = match state.verified_tokens.get(&digest) {
+        Some(claims) => claims,
+        None => {
+            let mut validation = Validation::new(Algorithm::EdDSA);
+            // Expiry is checked against the injectable clock below, like every other expiry.
+            validation.validate_exp = false;
+            validation.required_spec_claims.clear();
+            let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+                .map_err(|_| ApiError::Unauthorized)?
+                .claims;
+            state.verified_tokens.insert(digest, &claims);
+            claims
+        }
+    };
+    let now = state.ports.clock.now_secs();
+    if claims.typ != "access" || claims.exp <= now || claims.iat > now + 60 {
+        return Err(ApiError::Unauthorized);
+    }
+    let tenant = TenantId::parse(&claims.tid).map_err(|_| ApiError::Unauthorized)?;
+    let store = &state.ports.store;
+    let session = store
+        .get(&table(&tenant), &session_pk(&claims.sid), SK)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::Unauthorized)?;
+    let user =
+        users::get(state, &tenant, &claims.sub).await.map_err(ApiError::Internal)?.ok_or(ApiError::Unauthorized)?;
+    if !live(&session, &user, now) {
+        return Err(ApiError::Unauthorized);
+    }
+    if session.n("last_active").is_some_and(|t| now - t >= ACTIVITY_STEP_SECS) {
+        let touch = Update::default().set("last_active", now).set(EXPIRES_AT, now + IDLE_SECS);
+        match store.update(&table(&tenant), &session_pk(&claims.sid), SK, touch, Cond::eq("revoked", false)).await {
+            Ok(_) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+    }
+    Ok(Principal { tenant, tenant_slug: claims.tsl, user_id: claims.sub, session_id: claims.sid, user })
+}
+
+/// Exchange a refresh token for a new pair.
+pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> {
+    let mut parts = token.splitn(3, '.');
+    let (Some(tid), Some(sid), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let tenant = TenantId::parse(tid).map_err(|_| ApiError::InvalidCredentials)?;
+    if sid.len() != 32 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) || secret.len() != 43 {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let store = &state.ports.store;
+    let now = state.ports.clock.now_secs();
+    let pk = session_pk(sid);
+    let session = match store.get(&table(&tenant), &pk, SK).await {
+        Ok(Some(s)) => s,
+        // Expired (TTL) or never existed, or a tenant that does not exist.
+        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ApiError::SessionExpired),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let presented = token_hash(token);
+    if session.s("refresh_hash") != Some(presented.as_str()) {
+        let spent =
+            matches!(session.get("spent"), Some(AttrValue::L(l)) if l.contains(&AttrValue::S(presented.clone())));
+        if spent {
+            revoke_session(state, &tenant, sid, session.s("user_id").unwrap_or("unknown"), "session.refresh_reuse")
+                .await?;
+            return Err(ApiError::SessionExpired);
+        }
+        return Err(ApiError::InvalidCredentials);
+    }
+    let user_id = session.s("user_id").unwrap_or_default().to_owned();
+    let user =
+        users::get(state, &tenant, &user_id).await.map_err(ApiError::Internal)?.ok_or(ApiError::SessionExpired)?;
+    if !live(&session, &user, now) {
+        return Err(ApiError::SessionExpired);
+    }
+    let next = new_refresh(&tenant, sid);
+    let mut spent = match session.get("spent") {
+        Some(AttrValue::L(l)) => l.clone(),
+        _ => vec![],
+    };
+    spent.push(AttrValue::S(presented.clone()));
+    let excess = spent.len().saturating_sub(KEEP_SPENT);
+    spent.drain(..excess);
+    let rotate = Update::default()
+        .set("refresh_hash", token_hash(&next))
+        .set("spent", AttrValue::L(spent))
+        .set("last_active", now)
+        .set(EXPIRES_AT, now + IDLE_SECS);
+    let cond = Cond::And(vec![Cond::eq("refresh_hash", presented.as_str()), Cond::eq("revoked", false)]);
+    match store.update(&table(&tenant), &pk, SK, rotate, cond).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            // Another request used this token first: one of the two is a thief.
+            revoke_session(state, &tenant, sid, &user_id, "session.refresh_reuse").await?;
+            return Err(ApiError::SessionExpired);
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    // Sessions carry their tenant's slug (slugs never change); older records look it up.
+    let slug = match session.s("tenant_slug") {
+        Some(s) => s.to_owned(),
+        None => crate::services::tenancy::tenants::slug_of(state, &tenant).await?,
+    };
+    let access_token = sign(state, &tenant, &slug, &user_id, sid).await?;
+    Ok(Tokens {
+        access_token,
+        refresh_token: next,
+        expires_in: ACCESS_TTL_SECS,
+        password_change_required: user.password_change_required,
+    })
+}
+
+/// Revoke one session (logout; theft detection) and audit it.
+pub async fn revoke_session(
+    state: &AppState,
+    tenant: &TenantId,
+    sid: &str,
+    actor: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    let revoked = Update::default().set("revoked", true);
+    match state.ports.store.update(&table(tenant), &session_pk(sid), SK, revoked, Cond::Exists).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    audit::record(&state.ports, tenant, actor, action, sid, "success").await.map_err(ApiError::Internal)
+}
+
+/// Keep one session alive across a bump of the user's epoch (a password change revokes the
+/// user's *other* sessions).
+pub fn carry_over(tenant: &TenantId, sid: &str, new_epoch: i64) -> crate::ports::TxOp {
+    crate::ports::TxOp::Update {
+        table: table(tenant),
+        pk: session_pk(sid),
+        sk: SK.into(),
+        update: Update::default().set("epoch", new_epoch),
+        cond: Cond::eq("revoked", false),
+    }
+}

@@ -1,0 +1,164 @@
+//! Users of a tenant: all in partition `USERS` of the tenant's table (`USER#<id>`), with the
+//! email and display name encrypted at field level and an `EMAIL#<blind index>` item that makes
+//! the email unique per tenant (created in the same transaction, conditioned on absence).
+
+use crate::runtime::state::AppState;
+use zeroize::Zeroizing;
+
+use crate::domain::types::{Email, Role, TenantId};
+use crate::ports::store::{AttrValue, Cond, Item, Table, TxOp};
+use crate::services::tenancy::keys::Field;
+
+pub const USERS_PK: &str = "USERS";
+
+pub fn user_sk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub fn email_pk(index: &str) -> String {
+    format!("EMAIL#{index}")
+}
+
+pub fn new_user_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// A user as stored, with the encrypted fields still sealed.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub user_id: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub password_hash: String,
+    pub password_change_required: bool,
+    pub mfa_enabled: bool,
+    pub session_epoch: i64,
+    pub email_index: String,
+    item: Item,
+}
+
+impl UserRecord {
+    pub fn from_item(item: Item) -> anyhow::Result<UserRecord> {
+        let bad = || anyhow::anyhow!("malformed user item");
+        Ok(UserRecord {
+            user_id: item.s("user_id").ok_or_else(bad)?.to_owned(),
+            role: item.s("role").and_then(Role::parse).ok_or_else(bad)?,
+            disabled: item.bool("disabled").unwrap_or(false),
+            password_hash: item.s("password_hash").ok_or_else(bad)?.to_owned(),
+            password_change_required: item.bool("password_change_required").unwrap_or(false),
+            mfa_enabled: item.bool("mfa_enabled").unwrap_or(false),
+            session_epoch: item.n("session_epoch").unwrap_or(0),
+            email_index: item.s("email_index").ok_or_else(bad)?.to_owned(),
+            item,
+        })
+    }
+
+    /// Decrypt the encrypted field `<field>_enc`, if the user has it.
+    pub async fn open_bytes(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        field: &str,
+    ) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+        let Some(sealed) = self.item.b(&format!("{field}_enc")) else { return Ok(None) };
+        let at = Field { pk: USERS_PK, sk: &self.item.sk, name: field };
+        Ok(Some(state.tenant_keys.open_field(&state.ports, tenant, &at, sealed).await?))
+    }
+
+    async fn open(&self, state: &AppState, tenant: &TenantId, field: &str) -> anyhow::Result<String> {
+        let plain =
+            self.open_bytes(state, tenant, field).await?.ok_or_else(|| anyhow::anyhow!("user without {field}"))?;
+        Ok(String::from_utf8(plain.to_vec())?)
+    }
+
+    /// The id of the current device key, if one was issued.
+    pub fn device_key_id(&self) -> Option<&str> {
+        self.item.s("device_key_id")
+    }
+
+    /// The argon2id hashes of the two security answers, if set.
+    pub fn answer_hashes(&self) -> Option<(String, String)> {
+        match self.item.get("answer_hashes") {
+            Some(AttrValue::L(l)) if l.len() == 2 => Some((l[0].as_s()?.to_owned(), l[1].as_s()?.to_owned())),
+            _ => None,
+        }
+    }
+
+    pub async fn email(&self, state: &AppState, tenant: &TenantId) -> anyhow::Result<String> {
+        self.open(state, tenant, "email").await
+    }
+
+    pub async fn display_name(&self, state: &AppState, tenant: &TenantId) -> anyhow::Result<String> {
+        self.open(state, tenant, "display_name").await
+    }
+}
+
+/// Encrypt a value for field `<field>_enc` of a user's item.
+pub async fn seal(
+    state: &AppState,
+    tenant: &TenantId,
+    user_id: &str,
+    field: &str,
+    plain: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let sk = user_sk(user_id);
+    state.tenant_keys.seal_field(&state.ports, tenant, &Field { pk: USERS_PK, sk: &sk, name: field }, plain).await
+}
+
+pub async fn get(state: &AppState, tenant: &TenantId, user_id: &str) -> anyhow::Result<Option<UserRecord>> {
+    let item = state.ports.store.get(&Table::Tenant(tenant.as_str().into()), USERS_PK, &user_sk(user_id)).await?;
+    item.map(UserRecord::from_item).transpose()
+}
+
+/// Find a user by (blind-indexed) email.
+pub async fn find_by_index(state: &AppState, tenant: &TenantId, index: &str) -> anyhow::Result<Option<UserRecord>> {
+    let table = Table::Tenant(tenant.as_str().into());
+    let Some(ix) = state.ports.store.get(&table, &email_pk(index), "EMAIL").await? else { return Ok(None) };
+    let Some(user_id) = ix.s("user_id") else { return Ok(None) };
+    get(state, tenant, user_id).await
+}
+
+pub struct NewUser<'a> {
+    pub user_id: &'a str,
+    pub email: &'a Email,
+    pub email_index: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// The two writes that create a user; the caller adds them to its transaction.
+pub async fn create_ops(state: &AppState, tenant: &TenantId, u: NewUser<'_>) -> anyhow::Result<Vec<TxOp>> {
+    let table = Table::Tenant(tenant.as_str().into());
+    let sk = user_sk(u.user_id);
+    let keys = &state.tenant_keys;
+    let email_enc = keys
+        .seal_field(&state.ports, tenant, &Field { pk: USERS_PK, sk: &sk, name: "email" }, u.email.as_str().as_bytes())
+        .await?;
+    let name_enc = keys
+        .seal_field(
+            &state.ports,
+            tenant,
+            &Field { pk: USERS_PK, sk: &sk, name: "display_name" },
+            u.display_name.as_bytes(),
+        )
+        .await?;
+    let now = state.ports.clock.now_secs();
+    let user = Item::new(USERS_PK, &sk)
+        .with("user_id", u.user_id)
+        .with("email_enc", email_enc)
+        .with("display_name_enc", name_enc)
+        .with("email_index", u.email_index)
+        .with("role", u.role.as_str())
+        .with("disabled", false)
+        .with("password_hash", u.password_hash)
+        .with("password_change_required", false)
+        .with("mfa_enabled", false)
+        .with("session_epoch", 0i64)
+        .with("created_at", now);
+    let index = Item::new(email_pk(u.email_index), "EMAIL").with("user_id", u.user_id);
+    Ok(vec![
+        TxOp::Put { table: table.clone(), item: user, cond: Cond::NotExists },
+        TxOp::Put { table, item: index, cond: Cond::NotExists },
+    ])
+}

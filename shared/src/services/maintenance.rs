@@ -1,0 +1,235 @@
+//! Maintenance work that no request waits for:
+//!
+//! - **Re-encryption** after a data-key rotation: a chain of queued jobs, one page of the
+//!   tenant's table each, re-sealing every `*_enc` field still under an older key version.
+//!   Each job enqueues its successor, so no run is long and a failed page is simply retried.
+//! - **Retention of attachment ciphertext**: an attachment stored under a retention policy
+//!   gets a reaper entry (`REAP/<expires_at>#<tenant>#<attachment>` in the platform
+//!   directory, ids only). The periodic sweep deletes the blob (S3 object or file) and what
+//!   is left of its records once the entry is due. The entry outlives the attachment's own
+//!   record, which DynamoDB's TTL may remove first.
+//!
+//! - **Account emails** that anonymous routes queue (password reset, MFA recovery), so those
+//!   routes answer in the same time whether or not the account exists.
+//!
+//! On AWS the `maintenance-worker` Lambda runs all of them (SQS jobs and an hourly schedule); the
+//! local server drains the queue every second and sweeps every minute.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::types::TenantId;
+use crate::ports::queue::{QueueName, MAX_DELAY_SECS};
+use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update};
+use crate::runtime::state::AppState;
+use crate::services::tenancy::keys::{Field, CURRENT_TTL};
+
+pub const QUEUE: &str = "maintenance";
+pub const MAX_RECEIVES: u32 = 5;
+/// Items re-encrypted per job.
+const PAGE: usize = 100;
+const REAP_PK: &str = "REAP";
+
+pub fn queue() -> QueueName {
+    // A constant, valid name.
+    QueueName::parse(QUEUE).unwrap_or_else(|_| unreachable!())
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    Reencrypt {
+        tenant_id: String,
+        /// The version to move every field to.
+        version: u32,
+        /// Unix seconds before which the job must not start (stale writers, see
+        /// `tenant_keys::CURRENT_TTL`).
+        not_before: i64,
+        cursor: Option<String>,
+    },
+    /// An email an anonymous route asked for (see `identity::account_mail`).
+    AccountMail { mail: crate::services::identity::account_mail::AccountMail },
+}
+
+async fn enqueue(state: &AppState, job: &Job, delay_secs: u32) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(job)?;
+    state.ports.queue.enqueue_delayed(&queue(), &body, delay_secs.min(MAX_DELAY_SECS)).await?;
+    Ok(())
+}
+
+/// Queue an account email (password reset, MFA recovery) for the worker to send.
+pub async fn enqueue_account_mail(
+    state: &AppState,
+    mail: crate::services::identity::account_mail::AccountMail,
+) -> anyhow::Result<()> {
+    enqueue(state, &Job::AccountMail { mail }, 0).await
+}
+
+/// Queue the re-encryption of a tenant's data to `version`. The job waits (re-queued with a
+/// delay) until every process has stopped writing under older versions.
+pub async fn start_reencryption(state: &AppState, tenant: &TenantId, version: u32) -> anyhow::Result<()> {
+    let not_before = state.ports.clock.now_secs() + CURRENT_TTL.as_secs() as i64 + 5;
+    let job = Job::Reencrypt { tenant_id: tenant.as_str().into(), version, not_before, cursor: None };
+    enqueue(state, &job, 0).await
+}
+
+/// Run one job. `Err` means retry it later.
+pub async fn run(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
+    let job = match serde_json::from_slice::<Job>(body) {
+        Ok(j) => j,
+        Err(_) => {
+            tracing::error!("dropping a malformed maintenance job");
+            return Ok(());
+        }
+    };
+    match job {
+        Job::AccountMail { mail } => crate::services::identity::account_mail::send(state, mail).await,
+        Job::Reencrypt { tenant_id, version, not_before, cursor } => {
+            let Ok(tenant) = TenantId::parse(&tenant_id) else {
+                tracing::error!("dropping a re-encryption job for an invalid tenant id");
+                return Ok(());
+            };
+            let now = state.ports.clock.now_secs();
+            if now < not_before {
+                // Delivered early (a queue delay is at most 15 minutes, and clocks differ).
+                let wait = u32::try_from(not_before - now).unwrap_or(MAX_DELAY_SECS);
+                let job = Job::Reencrypt { tenant_id, version, not_before, cursor };
+                return enqueue(state, &job, wait).await;
+            }
+            if crate::services::tenancy::keys::TenantKeys::newest(&state.ports, &tenant).await? != version {
+                // A later rotation superseded this one; its own job moves everything on.
+                tracing::info!(tenant = %tenant, version, "re-encryption superseded by a newer rotation");
+                return Ok(());
+            }
+            let (updated, next) = reencrypt_page(state, &tenant, version, cursor).await?;
+            tracing::info!(tenant = %tenant, version, updated, more = next.is_some(), "re-encrypted a page");
+            match next {
+                Some(c) => {
+                    let job = Job::Reencrypt { tenant_id, version, not_before, cursor: Some(c) };
+                    enqueue(state, &job, 0).await
+                }
+                None => {
+                    state.tenant_keys.mark_reencrypted(&state.ports, &tenant, version).await?;
+                    crate::services::tenancy::audit::record(
+                        &state.ports,
+                        &tenant,
+                        "platform",
+                        "keys.reencrypt",
+                        &format!("v{version}"),
+                        "success",
+                    )
+                    .await
+                }
+            }
+        }
+    }
+}
+
+/// Re-seal one page of the tenant's items; returns the fields rewritten and the next cursor.
+async fn reencrypt_page(
+    state: &AppState,
+    tenant: &TenantId,
+    version: u32,
+    cursor: Option<String>,
+) -> anyhow::Result<(usize, Option<String>)> {
+    let table = Table::Tenant(tenant.as_str().into());
+    let page = state.ports.store.scan(&table, PAGE, cursor).await?;
+    let mut updated = 0;
+    for item in &page.items {
+        let (update, cond, n) = reseal_item(state, tenant, item, version).await?;
+        if n == 0 {
+            continue;
+        }
+        match state.ports.store.update(&table, &item.pk, &item.sk, update, cond).await {
+            Ok(_) => updated += n,
+            // Rewritten (under the current key) or deleted meanwhile: nothing left to move.
+            Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((updated, page.next_cursor))
+}
+
+/// The update re-sealing every old `<name>_enc` field of an item, guarded so that it applies
+/// only if those fields are unchanged.
+async fn reseal_item(
+    state: &AppState,
+    tenant: &TenantId,
+    item: &Item,
+    version: u32,
+) -> anyhow::Result<(Update, Cond, usize)> {
+    let (mut update, mut guards, mut n) = (Update::default(), vec![Cond::Exists], 0);
+    for (attr, value) in &item.attrs {
+        let (Some(name), Some(sealed)) = (attr.strip_suffix("_enc"), value.as_b()) else { continue };
+        let at = Field { pk: &item.pk, sk: &item.sk, name };
+        if let Some(fresh) = state.tenant_keys.reseal(&state.ports, tenant, &at, sealed, version).await? {
+            update = update.set(attr, fresh);
+            guards.push(Cond::eq(attr, sealed.to_vec()));
+            n += 1;
+        }
+    }
+    Ok((update, Cond::And(guards), n))
+}
+
+/// Run every maintenance job visible now (the local server; tests).
+pub async fn drain_queue(state: &AppState) -> anyhow::Result<usize> {
+    crate::runtime::jobs::drain(state, &queue(), |s, body| async move { run(&s, &body).await }).await
+}
+
+/// The reaper entry for an attachment stored under retention; written in the same
+/// transaction as the attachment's record.
+pub fn reap_op(tenant: &TenantId, attachment_id: &str, expires_at: i64) -> TxOp {
+    let sk = format!("{expires_at:012}#{}#{attachment_id}", tenant.as_str());
+    TxOp::Put { table: Table::Platform, item: Item::new(REAP_PK, sk), cond: Cond::Always }
+}
+
+/// Delete the ciphertext and leftovers of every attachment whose retention has run out.
+/// Returns how many were removed.
+pub async fn sweep_expired_attachments(state: &AppState) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    loop {
+        let now = state.ports.clock.now_secs();
+        let page = state
+            .ports
+            .store
+            .query(QueryRequest {
+                table: Table::Platform,
+                pk: REAP_PK.into(),
+                // Entries due now or earlier: expiry times are zero-padded, so they sort.
+                range: SkRange::Between("0".repeat(12), format!("{now:012}~")),
+                direction: Direction::Forward,
+                limit: 100,
+                cursor: None,
+            })
+            .await?;
+        if page.items.is_empty() {
+            return Ok(removed);
+        }
+        for entry in page.items {
+            let mut parts = entry.sk.splitn(3, '#');
+            let (_, tenant, aid) = (parts.next(), parts.next(), parts.next());
+            match (tenant.map(TenantId::parse), aid) {
+                (Some(Ok(tenant)), Some(aid)) => {
+                    crate::http::routes::attachments::purge(state, &tenant, aid)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    removed += 1;
+                }
+                _ => tracing::error!("dropping a malformed attachment reaper entry"),
+            }
+            state.ports.store.delete(&Table::Platform, REAP_PK, &entry.sk, Cond::Always).await?;
+        }
+    }
+}
+
+/// The `maintenance-worker` Lambda: an SQS batch of jobs, or the hourly schedule's event.
+pub async fn handle_event(state: &AppState, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    if event.get("Records").is_some() {
+        let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event)?;
+        let response =
+            crate::runtime::jobs::handle_sqs(state, batch, |s, body| async move { run(&s, &body).await }).await;
+        return Ok(serde_json::to_value(response)?);
+    }
+    let removed = sweep_expired_attachments(state).await?;
+    tracing::info!(removed, "retention sweep done");
+    Ok(serde_json::json!({ "attachments_removed": removed }))
+}

@@ -1,0 +1,4 @@
+//! Secure messaging: conversations, messages and attachments, and the streaming cipher the
+//! attachments are sealed with.
+
+pub mod stream_cipher;

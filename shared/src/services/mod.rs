@@ -1,0 +1,9 @@
+//! The use cases: everything Bulwark does, on top of the ports. Handlers (`http`) and the
+//! background workers (`runtime`) call in here; nothing here knows about HTTP or how the
+//! process runs.
+
+pub mod identity;
+pub mod maintenance;
+pub mod messaging;
+pub mod push;
+pub mod tenancy;

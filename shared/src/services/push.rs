@@ -1,0 +1,144 @@
+//! Push notifications through a queue. Sending a message enqueues one job per recipient
+//! device; a worker delivers each through the [`PushProvider`] port — the `push-worker` Lambda
+//! (SQS event source, partial batch failure reporting) on AWS, a background task of the local
+//! server in embedded mode. Failed deliveries are retried; after [`MAX_RECEIVES`] a job goes
+//! to the dead-letter queue. Jobs and payloads carry ids only, never content or names.
+//!
+//! Device registrations: `DEVICES#<user>/DEV#<id>` in the tenant table, token encrypted.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::types::TenantId;
+use crate::ports::push::{Platform, PushError, PushPayload};
+use crate::ports::queue::QueueName;
+use crate::ports::store::{Cond, Direction, QueryRequest, SkRange, Table};
+use crate::runtime::state::AppState;
+use crate::services::tenancy::keys::Field;
+
+pub const QUEUE: &str = "push";
+pub const MAX_RECEIVES: u32 = 5;
+
+pub fn queue() -> QueueName {
+    // A constant, valid name.
+    QueueName::parse(QUEUE).unwrap_or_else(|_| unreachable!())
+}
+
+pub fn devices_pk(user_id: &str) -> String {
+    format!("DEVICES#{user_id}")
+}
+
+/// One notification to one device.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub struct PushJob {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub device_id: String,
+    pub conversation_id: String,
+    pub message_id: String,
+}
+
+fn table(t: &TenantId) -> Table {
+    Table::Tenant(t.as_str().into())
+}
+
+async fn devices_of(state: &AppState, tenant: &TenantId, user_id: &str) -> anyhow::Result<Vec<crate::ports::Item>> {
+    let page = state
+        .ports
+        .store
+        .query(QueryRequest {
+            table: table(tenant),
+            pk: devices_pk(user_id),
+            range: SkRange::Prefix("DEV#".into()),
+            direction: Direction::Forward,
+            limit: 100,
+            cursor: None,
+        })
+        .await?;
+    Ok(page.items)
+}
+
+/// Queue a notification for every device of every recipient. Best effort: the message is
+/// already stored, so a queue failure is logged (with ids only) rather than failing the send.
+pub async fn notify_new_message(
+    state: &AppState,
+    tenant: &TenantId,
+    cid: &str,
+    mid: &str,
+    sender: &str,
+    members: &[String],
+) {
+    for member in members.iter().filter(|m| m.as_str() != sender) {
+        let devices = match devices_of(state, tenant, member).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(tenant = %tenant, error = format!("{e:#}"), "could not list devices for a push");
+                continue;
+            }
+        };
+        for d in devices {
+            let job = PushJob {
+                tenant_id: tenant.as_str().into(),
+                user_id: member.clone(),
+                device_id: d.sk.trim_start_matches("DEV#").into(),
+                conversation_id: cid.into(),
+                message_id: mid.into(),
+            };
+            let body = serde_json::to_vec(&job).unwrap_or_default();
+            if let Err(e) = state.ports.queue.enqueue(&queue(), &body).await {
+                tracing::error!(tenant = %tenant, message_id = mid, error = format!("{e:#}"), "could not queue a push");
+            }
+        }
+    }
+}
+
+/// Deliver one job. `Ok` means done (delivered, or nothing left to deliver to); `Err` means
+/// retry later.
+pub async fn deliver(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
+    let Ok(job) = serde_json::from_slice::<PushJob>(body) else {
+        tracing::error!("dropping a malformed push job");
+        return Ok(());
+    };
+    let Ok(tenant) = TenantId::parse(&job.tenant_id) else { return Ok(()) };
+    let (pk, sk) = (devices_pk(&job.user_id), format!("DEV#{}", job.device_id));
+    let device = match state.ports.store.get(&table(&tenant), &pk, &sk).await {
+        Ok(Some(d)) => d,
+        // Unregistered meanwhile, or a tenant that no longer exists: nothing to deliver.
+        Ok(None) | Err(crate::ports::StoreError::NoSuchTable) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let platform =
+        device.s("platform").and_then(Platform::parse).ok_or_else(|| anyhow::anyhow!("device without platform"))?;
+    let sealed = device.b("token_enc").ok_or_else(|| anyhow::anyhow!("device without token"))?;
+    let token =
+        state.tenant_keys.open_field(&state.ports, &tenant, &Field { pk: &pk, sk: &sk, name: "token" }, sealed).await?;
+    let token = String::from_utf8(token.to_vec())?;
+    match state
+        .ports
+        .push
+        .send(platform, &token, &PushPayload::new_message(&job.conversation_id, &job.message_id))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(PushError::DeviceGone) => {
+            state.ports.store.delete(&table(&tenant), &pk, &sk, Cond::Always).await?;
+            tracing::info!(tenant = %tenant, device_id = job.device_id, "dropped a device the provider no longer knows");
+            Ok(())
+        }
+        Err(PushError::Retry(e)) => Err(e),
+    }
+}
+
+/// Deliver what is queued now through the queue port (the local server calls this every
+/// second; on AWS the SQS event source drives [`handle_sqs`] instead).
+/// Returns the number of jobs handled.
+pub async fn drain_queue(state: &AppState) -> anyhow::Result<usize> {
+    crate::runtime::jobs::drain(state, &queue(), |s, body| async move { deliver(&s, &body).await }).await
+}
+
+/// The `push-worker` Lambda's handler.
+pub async fn handle_sqs(
+    state: &AppState,
+    event: aws_lambda_events::sqs::SqsEvent,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    crate::runtime::jobs::handle_sqs(state, event, |s, body| async move { deliver(&s, &body).await }).await
+}

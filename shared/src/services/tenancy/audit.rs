@@ -1,0 +1,43 @@
+//! The append-only audit log, kept in each tenant's own table under partition `AUDIT`, sorted
+//! by time (UUIDv7 sort keys), so it reads newest first with a cursor. Events name actors and
+//! targets by id only — never passwords, tokens, answers or email addresses.
+
+use crate::domain::types::TenantId;
+use crate::ports::clock::rfc3339;
+use crate::ports::store::{Cond, Item, Table, TxOp};
+use crate::runtime::backend::Ports;
+
+pub const AUDIT_PK: &str = "AUDIT";
+
+pub async fn record(
+    ports: &Ports,
+    tenant: &TenantId,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+) -> anyhow::Result<()> {
+    let (table, item) = entry(ports, tenant, actor, action, target, outcome);
+    // NotExists: an audit event is never overwritten.
+    ports.store.put(&table, item, Cond::NotExists).await?;
+    Ok(())
+}
+
+/// The write of one audit event, for a transaction that must record it together with the
+/// change it describes.
+pub fn event(ports: &Ports, tenant: &TenantId, actor: &str, action: &str, target: &str, outcome: &str) -> TxOp {
+    let (table, item) = entry(ports, tenant, actor, action, target, outcome);
+    TxOp::Put { table, item, cond: Cond::NotExists }
+}
+
+fn entry(ports: &Ports, tenant: &TenantId, actor: &str, action: &str, target: &str, outcome: &str) -> (Table, Item) {
+    let now = ports.clock.now();
+    let sk = format!("EVT#{}", uuid::Uuid::now_v7().simple());
+    let item = Item::new(AUDIT_PK, sk)
+        .with("at", rfc3339(now))
+        .with("actor", actor)
+        .with("action", action)
+        .with("target", target)
+        .with("outcome", outcome);
+    (Table::Tenant(tenant.as_str().into()), item)
+}

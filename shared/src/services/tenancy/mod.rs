@@ -1,0 +1,7 @@
+//! Tenants: provisioning and the directory, each tenant's data keys, its policy, and the
+//! audit log.
+
+pub mod audit;
+pub mod keys;
+pub mod policy;
+pub mod tenants;

@@ -1,0 +1,109 @@
+//! Tenant policy: the fixed password/lockout/session rules of API.md plus the settings an
+//! admin may change (app passcode, MFA requirement), stored in the tenant's table.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::domain::types::TenantId;
+use crate::http::error::ApiError;
+use crate::ports::store::{Cond, Item, Table};
+use crate::runtime::state::AppState;
+
+/// How long a process trusts its copy of a tenant's policy (the MFA gate reads it on every
+/// request); a change made elsewhere is seen within this time.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+
+pub const POLICY_PK: &str = "TENANT";
+pub const POLICY_SK: &str = "POLICY";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub app_passcode_required: bool,
+    /// 1..=15 minutes.
+    pub app_passcode_timeout_minutes: u8,
+    pub mfa_required: bool,
+    /// Messages (and their attachments) older than this are removed; `None`: kept.
+    pub message_retention_days: Option<u16>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            app_passcode_required: false,
+            app_passcode_timeout_minutes: 5,
+            mfa_required: false,
+            message_retention_days: None,
+        }
+    }
+}
+
+impl Policy {
+    pub fn to_item(&self, now: i64) -> Item {
+        Item::new(POLICY_PK, POLICY_SK)
+            .with("app_passcode_required", self.app_passcode_required)
+            .with("app_passcode_timeout_minutes", i64::from(self.app_passcode_timeout_minutes))
+            .with("mfa_required", self.mfa_required)
+            .with("message_retention_days", self.message_retention_days.map(i64::from).unwrap_or(0))
+            .with("updated_at", now)
+    }
+
+    pub fn from_item(item: &Item) -> Policy {
+        let d = Policy::default();
+        Policy {
+            app_passcode_required: item.bool("app_passcode_required").unwrap_or(d.app_passcode_required),
+            app_passcode_timeout_minutes: item
+                .n("app_passcode_timeout_minutes")
+                .and_then(|n| u8::try_from(n).ok())
+                .filter(|n| (1..=15).contains(n))
+                .unwrap_or(d.app_passcode_timeout_minutes),
+            mfa_required: item.bool("mfa_required").unwrap_or(d.mfa_required),
+            message_retention_days: item
+                .n("message_retention_days")
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n > 0),
+        }
+    }
+
+    /// The `GET /v1/policy` document.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "password": {"min_length": 8, "max_length": 128, "require_upper": true, "require_lower": true, "require_digit_or_special": true},
+            "lockout": {"max_attempts": 5, "duration_minutes": 15},
+            "session_idle_timeout_hours": 72,
+            "app_passcode": {"required": self.app_passcode_required, "min_digits": 4, "timeout_minutes": self.app_passcode_timeout_minutes},
+            "mfa_required": self.mfa_required,
+            "message_retention_days": self.message_retention_days,
+        })
+    }
+}
+
+/// The tenant's policy (cached briefly).
+pub async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
+    if let Some((at, p)) = state.policies.lock().ok().and_then(|c| c.get(tenant.as_str()).cloned()) {
+        if at.elapsed() < CACHE_TTL {
+            return Ok(p);
+        }
+    }
+    let table = Table::Tenant(tenant.as_str().into());
+    let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.map_err(ApiError::internal)?;
+    let policy = item.as_ref().map(Policy::from_item).unwrap_or_default();
+    if let Ok(mut c) = state.policies.lock() {
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
+    }
+    Ok(policy)
+}
+
+/// Replace the tenant's policy.
+pub async fn save(state: &AppState, tenant: &TenantId, policy: &Policy) -> Result<(), ApiError> {
+    let now = state.ports.clock.now_secs();
+    let table = Table::Tenant(tenant.as_str().into());
+    state.ports.store.put(&table, policy.to_item(now), Cond::Always).await.map_err(ApiError::internal)?;
+    if let Ok(mut c) = state.policies.lock() {
+        c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
+    }
+    Ok(())
+}
