@@ -660,7 +660,11 @@ async fn aws_calls(endpoint: &str) -> Result<Value> {
         kms_key_id: key_id,
         mail_from: "Bulwark <no-reply@bench.test>".into(),
     };
-    let mut ports = bulwark::runtime::backend::Ports::aws(settings, &sdk, Arc::new(bulwark::ports::clock::SystemClock));
+    let mut ports = <bulwark::ports::Ports as bulwark::runtime::backend::Wiring>::aws(
+        settings,
+        &sdk,
+        Arc::new(bulwark::ports::clock::SystemClock),
+    );
     ports.store.ensure_table(&bulwark::ports::Table::Platform).await?;
     ports.queue.ensure_queue(&bulwark::services::push::queue(), bulwark::services::push::MAX_RECEIVES).await?;
     ports
@@ -669,13 +673,14 @@ async fn aws_calls(endpoint: &str) -> Result<Value> {
         .await?;
     let sent = Arc::new(Mutex::new(Vec::new()));
     ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
-    let state = bulwark::runtime::state::AppState::new(
+    let state = bulwark::runtime::app::application(
         ports,
-        bulwark::runtime::state::Settings {
+        bulwark::runtime::settings::AppSettings {
             app_url: "https://app.bench.test".into(),
-            operator: bulwark::runtime::state::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
+            operator: bulwark::services::context::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
             anon_rate_per_ip: 120,
             mail_rate_per_account: 5,
+            hash_concurrency: None,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

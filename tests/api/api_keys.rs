@@ -106,14 +106,14 @@ async fn rotation_keeps_data_readable_and_reencryption_moves_every_field(app: &T
 
     // AND the re-encryption waits for other processes to stop using version 1
     if app.backend.aws.is_none() {
-        bulwark::services::maintenance::drain_queue(&app.state).await.unwrap();
+        bulwark::runtime::jobs::drain_maintenance(&app.state).await.unwrap();
         assert!(field_versions(app, &tenant).await.iter().any(|(_, v)| *v == 1), "the job started too early");
     }
 
     // WHEN that minute has passed and the job runs
     app.backend.clock.advance(time::Duration::seconds(70));
     let mut rounds = 0;
-    while bulwark::services::maintenance::drain_queue(&app.state).await.unwrap() > 0 {
+    while bulwark::runtime::jobs::drain_maintenance(&app.state).await.unwrap() > 0 {
         rounds += 1;
         assert!(rounds < 50, "the re-encryption never finished");
     }
@@ -171,7 +171,7 @@ async fn a_newer_rotation_supersedes_a_pending_reencryption(app: &TestApp) {
     assert_eq!(rotate(app, &tenant).await.json["key_version"], 2);
     assert_eq!(rotate(app, &tenant).await.json["key_version"], 3);
     app.backend.clock.advance(time::Duration::seconds(70));
-    while bulwark::services::maintenance::drain_queue(&app.state).await.unwrap() > 0 {}
+    while bulwark::runtime::jobs::drain_maintenance(&app.state).await.unwrap() > 0 {}
     // THEN everything ends under version 3 and the data still reads
     assert!(field_versions(app, &tenant).await.iter().all(|(_, v)| *v == 3));
     let k = keys(app, &tenant).await;

@@ -285,7 +285,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 async fn blob_exists(app: &TestApp, slug: &str, aid: &str) -> bool {
     let tenant = bulwark::services::tenancy::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap();
-    let key = bulwark::http::routes::attachments::blob_key(&tenant, aid).unwrap();
+    let key = bulwark::services::messaging::attachments::blob_key(&tenant, aid).unwrap();
     match app.backend.ports.blobs.get(&key).await {
         Ok(_) => true,
         Err(bulwark::ports::BlobError::NotFound) => false,

@@ -83,7 +83,7 @@ async fn apns(
 
 /// Start the stand-in, store provider credentials pointing at it, and return it with a copy
 /// of the app state whose push provider talks to it (what the worker runs with).
-async fn stand_in(app: &TestApp) -> (Arc<StandIn>, bulwark::runtime::state::AppState) {
+async fn stand_in(app: &TestApp) -> (Arc<StandIn>, bulwark::services::context::Context) {
     let s = Arc::new(StandIn::default());
     let router = Router::new()
         .route("/token", post(token))
@@ -102,7 +102,7 @@ async fn stand_in(app: &TestApp) -> (Arc<StandIn>, bulwark::runtime::state::AppS
     secrets.create(&name("push/fcm"), sa.to_string().as_bytes()).await.unwrap();
     let key = json!({"team_id": "TEAMID1234", "key_id": "KEYID12345", "topic": "org.bulwark.app", "private_key": include_str!("fixtures/apns-test-key.p8")});
     secrets.create(&name("push/apns"), key.to_string().as_bytes()).await.unwrap();
-    let mut worker = app.state.clone();
+    let mut worker = app.state.ctx.clone();
     worker.ports.push = Arc::new(bulwark::adapters::push_http::HttpPushProvider::new(secrets, base.clone(), base));
     (s, worker)
 }
@@ -155,7 +155,7 @@ async fn pushes_are_queued_delivered_retried_and_dead_lettered_without_phi(app: 
     let send = |body: &'static str| app.call("POST", &path, Some(&admin.access), Some(json!({"body": body})));
     // WHEN a message is sent THEN each recipient device (not the sender's) gets one push
     let mid = send("Patient Jane Doe, bed 4: potassium 6.1").await.json["message_id"].as_str().unwrap().to_owned();
-    assert_eq!(bulwark::services::push::drain_queue(&worker).await.unwrap(), 2);
+    assert_eq!(bulwark::runtime::jobs::drain_push(&worker).await.unwrap(), 2);
     {
         let delivered = provider.delivered.lock().unwrap();
         let mut platforms: Vec<&str> = delivered.iter().map(|d| d.0.as_str()).collect();
@@ -173,13 +173,13 @@ async fn pushes_are_queued_delivered_retried_and_dead_lettered_without_phi(app: 
     // Provider trouble: retried until it works.
     provider.fail_next.store(3, Ordering::SeqCst);
     send("second").await;
-    bulwark::services::push::drain_queue(&worker).await.unwrap();
+    bulwark::runtime::jobs::drain_push(&worker).await.unwrap();
     assert_eq!(provider.delivered.lock().unwrap().len(), 4, "both delivered after retries");
     // A provider that stays down: after 5 attempts each job lands in the dead-letter queue,
     // holding ids only.
     provider.fail_next.store(1000, Ordering::SeqCst);
     send("third").await;
-    bulwark::services::push::drain_queue(&worker).await.unwrap();
+    bulwark::runtime::jobs::drain_push(&worker).await.unwrap();
     let dead = app.state.ports.queue.receive_dead(&bulwark::services::push::queue(), 10).await.unwrap();
     assert_eq!(dead.len(), 2);
     for d in &dead {
@@ -191,7 +191,7 @@ async fn pushes_are_queued_delivered_retried_and_dead_lettered_without_phi(app: 
     // A token the provider reports dead is dropped.
     provider.gone.lock().unwrap().push(apns_token.to_owned());
     send("fourth").await;
-    bulwark::services::push::drain_queue(&worker).await.unwrap();
+    bulwark::runtime::jobs::drain_push(&worker).await.unwrap();
     assert_eq!(devices(app, "acme", &nurse.user_id).await, 1);
     assert_eq!(app.call("DELETE", &format!("/v1/me/devices/{apns_id}"), Some(&nurse.access), None).await.status, 404);
     // The Lambda worker reports exactly the failed records back to SQS (partial batch
@@ -205,12 +205,12 @@ async fn pushes_are_queued_delivered_retried_and_dead_lettered_without_phi(app: 
         serde_json::from_value(json!({"Records": [{"messageId": id, "body": body, "eventSource": "aws:sqs"}]})).unwrap()
     };
     provider.fail_next.store(1, Ordering::SeqCst);
-    let failed = bulwark::services::push::handle_sqs(&worker, event("rec-1")).await;
+    let failed = bulwark::runtime::jobs::push_sqs(&worker, event("rec-1")).await;
     assert_eq!(
         failed.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect::<Vec<_>>(),
         vec!["rec-1"]
     );
-    let ok = bulwark::services::push::handle_sqs(&worker, event("rec-1")).await;
+    let ok = bulwark::runtime::jobs::push_sqs(&worker, event("rec-1")).await;
     assert!(ok.batch_item_failures.is_empty());
     // Unregister, and the remote wipe drops the rest.
     assert_eq!(devices(app, "acme", &nurse.user_id).await, 2);

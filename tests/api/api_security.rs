@@ -224,13 +224,8 @@ async fn a_forwarded_attachment_survives_the_forwarders_recall(app: &TestApp) {
 }
 
 async fn anonymous_routes_have_a_per_ip_budget(app: &TestApp) {
-    let settings = bulwark::runtime::state::Settings {
-        app_url: "https://app.bulwark.test".into(),
-        operator: bulwark::runtime::state::OperatorAuth::from_token(&"x".to_owned().into()),
-        anon_rate_per_ip: 5,
-        mail_rate_per_account: 5,
-    };
-    let router = bulwark::http::app(bulwark::runtime::state::AppState::new(app.state.ports.clone(), settings));
+    let state = bulwark::runtime::app::application(app.state.ports.clone(), crate::helpers::test_settings(5));
+    let router = bulwark::http::app(state);
     let from = |ip: &str, path: &str, body: Value| {
         let mut req = json_request("POST", path, None, Some(body));
         let addr: SocketAddr = format!("{ip}:4000").parse().unwrap();

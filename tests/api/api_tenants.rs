@@ -194,7 +194,7 @@ impl bulwark::ports::Mailer for BrokenMailer {
 
 async fn failed_provisioning_releases_the_slug(app: &TestApp) {
     let mut broken = app.state.clone();
-    broken.ports.mailer = Arc::new(BrokenMailer);
+    broken.ctx.ports.mailer = Arc::new(BrokenMailer);
     let req = http::Request::post("/v1/platform/tenants")
         .header("authorization", format!("Bearer {OPERATOR_TOKEN}"))
         .header("content-type", "application/json")

@@ -2,8 +2,9 @@
 //! expiry sweeper.
 
 use bulwark::adapters::embedded::{Keyring, KeyringError};
+use bulwark::ports::Ports;
 use bulwark::ports::{Cond, EncryptionContext, Item, KeyService, Table};
-use bulwark::runtime::backend::{BackendError, EmbeddedSettings, Ports};
+use bulwark::runtime::backend::{BackendError, EmbeddedSettings, Wiring};
 use secrecy::SecretString;
 
 use crate::helpers::{Backend, TempDir};

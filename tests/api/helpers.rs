@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bulwark::ports::clock::ManualClock;
-use bulwark::runtime::backend::{AwsSettings, EmbeddedSettings, Ports};
+use bulwark::ports::Ports;
+use bulwark::runtime::backend::{AwsSettings, EmbeddedSettings, Wiring};
 
 pub const MAIL_FROM: &str = "Bulwark <no-reply@bulwark.test>";
 
@@ -162,6 +163,17 @@ macro_rules! on_both_backends {
 /// The platform operator token every test app accepts.
 pub const OPERATOR_TOKEN: &str = "local-operator-token";
 
+/// The application settings of a test app: API.md's defaults, with `anon_rate_per_ip`.
+pub fn test_settings(anon_rate_per_ip: u32) -> bulwark::runtime::settings::AppSettings {
+    bulwark::runtime::settings::AppSettings {
+        app_url: "https://app.bulwark.test".into(),
+        operator: bulwark::services::context::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
+        anon_rate_per_ip,
+        mail_rate_per_account: 5,
+        hash_concurrency: None,
+    }
+}
+
 /// A response, decoded.
 pub struct Reply {
     pub status: u16,
@@ -178,7 +190,7 @@ impl Reply {
 /// The whole API over a fresh backend, driven through the router with `oneshot`.
 pub struct TestApp {
     pub backend: Backend,
-    pub state: bulwark::runtime::state::AppState,
+    pub state: bulwark::http::state::AppState,
     sent: Arc<std::sync::Mutex<Vec<bulwark::ports::OutgoingEmail>>>,
 }
 
@@ -219,22 +231,14 @@ impl TestApp {
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut ports = backend.ports.clone();
         ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
-        let state = bulwark::runtime::state::AppState::new(
-            ports,
-            bulwark::runtime::state::Settings {
-                app_url: "https://app.bulwark.test".into(),
-                operator: bulwark::runtime::state::OperatorAuth::from_token(&OPERATOR_TOKEN.to_owned().into()),
-                anon_rate_per_ip: 120,
-                mail_rate_per_account: 5,
-            },
-        );
+        let state = bulwark::runtime::app::application(ports, test_settings(120));
         TestApp { backend, state, sent }
     }
 
     /// Run the queued jobs that send mail (account emails go through the maintenance queue),
     /// as the local server's worker or the maintenance-worker Lambda would.
     pub async fn deliver_queued_mail(&self) {
-        bulwark::services::maintenance::drain_queue(&self.state).await.unwrap();
+        bulwark::runtime::jobs::drain_maintenance(&self.state).await.unwrap();
     }
 
     /// The token of the newest email sent to `to` whose subject contains `subject`.

@@ -63,7 +63,7 @@ impl TenantId {
         TenantId(uuid::Uuid::now_v7().simple().to_string())
     }
     pub fn parse(s: &str) -> Result<Self, String> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if is_hex_id(s) {
             Ok(TenantId(s.to_owned()))
         } else {
             Err("invalid tenant id".into())
@@ -79,6 +79,64 @@ impl fmt::Display for TenantId {
         f.write_str(&self.0)
     }
 }
+
+/// The 32-lower-hex-digit ids Bulwark generates (UUIDv7 without dashes: time-ordered). Each
+/// kind is its own type, parsed once where it enters (a path, a body), so a handler never
+/// sees a malformed id and never mixes one kind up with another.
+macro_rules! hex_id {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> Self {
+                $name(uuid::Uuid::now_v7().simple().to_string())
+            }
+            pub fn parse(s: &str) -> Result<Self, String> {
+                if is_hex_id(s) {
+                    Ok($name(s.to_owned()))
+                } else {
+                    Err(concat!("invalid ", stringify!($name)).into())
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+
+fn is_hex_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+hex_id!(
+    /// A user of a tenant.
+    UserId,
+    /// A conversation.
+    ConversationId,
+    /// A message (time-ordered within its conversation).
+    MessageId,
+    /// An attachment.
+    AttachmentId,
+    /// A push device registration.
+    DeviceId,
+);
 
 /// A human display text (tenant name, display name): trimmed, 1..=max characters, no control
 /// characters.
@@ -132,6 +190,18 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(format!("{:?}", Email::parse("x@y.zz").unwrap()), "Email(<redacted>)");
+    }
+
+    #[test]
+    fn ids_are_parsed_once_and_deserialize_only_when_well_formed() {
+        let id = ConversationId::generate();
+        assert_eq!(ConversationId::parse(id.as_str()).unwrap(), id);
+        for bad in ["", "ABCDEF00000000000000000000000000", "not-an-id", &"0".repeat(31), &"0".repeat(33)] {
+            assert!(MessageId::parse(bad).is_err(), "{bad:?} accepted");
+            assert!(serde_json::from_value::<UserId>(serde_json::json!(bad)).is_err());
+        }
+        let ok: AttachmentId = serde_json::from_value(serde_json::json!("0".repeat(32))).unwrap();
+        assert_eq!(serde_json::to_value(&ok).unwrap(), serde_json::json!("0".repeat(32)));
     }
 
     #[test]

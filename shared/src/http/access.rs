@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::roles::{self, Privilege};
 use crate::http::error::ApiError;
 use crate::http::extract::BearerToken;
-use crate::runtime::state::AppState;
+use crate::http::state::AppState;
 pub use crate::services::identity::sessions::Principal;
 
 /// Who may call a route.

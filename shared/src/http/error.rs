@@ -1,10 +1,13 @@
-//! The one API error type, mapped to API.md's JSON error format in one place. Messages are
+//! The one API error type, mapped to API.md's JSON error format in one place; a service's
+//! verdict ([`ServiceError`]) converts into it, so `?` works in handlers. Messages are
 //! written for clients and never carry causes, keys, expressions or other users' data; an
 //! `Internal` error logs its full cause chain and answers an opaque 500.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use crate::services::error::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -108,6 +111,29 @@ impl ApiError {
             AccountLocked { .. } => "too many failed attempts; try again later".into(),
             RateLimited { .. } => "too many requests; try again later".into(),
             Internal(_) => "an internal error occurred".into(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as S;
+        match e {
+            S::InvalidRequest(m) => ApiError::InvalidRequest(m),
+            S::Unauthorized => ApiError::Unauthorized,
+            S::InvalidCredentials => ApiError::InvalidCredentials,
+            S::SessionExpired => ApiError::SessionExpired,
+            S::Forbidden => ApiError::Forbidden,
+            S::PasswordChangeRequired => ApiError::PasswordChangeRequired,
+            S::MfaEnrollmentRequired => ApiError::MfaEnrollmentRequired,
+            S::NotFound => ApiError::NotFound,
+            S::Conflict(m) => ApiError::Conflict(m),
+            S::PayloadTooLarge => ApiError::PayloadTooLarge,
+            S::PasswordPolicy(rules) => ApiError::PasswordPolicy(rules),
+            S::ValidationFailed(m) => ApiError::ValidationFailed(m),
+            S::AccountLocked { retry_after_secs } => ApiError::AccountLocked { retry_after_secs },
+            S::RateLimited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+            S::Internal(e) => ApiError::Internal(e),
         }
     }
 }

@@ -49,6 +49,42 @@ fn data_error_message(text: &str) -> String {
     }
 }
 
+/// Typed ids from the path (`IdPath<ConversationId>`, `IdPath<(ConversationId, MessageId)>`):
+/// a malformed one is 400 `invalid_request` before the handler runs.
+pub struct IdPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for IdPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(IdPath(v)),
+            Err(_) => Err(ApiError::InvalidRequest("bad id".into())),
+        }
+    }
+}
+
+/// A page request: `limit` (1..=`max`, `default` when absent) and the opaque `cursor`.
+pub struct Page {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl Page {
+    pub fn parse(
+        query: Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+        default: usize,
+        max: usize,
+    ) -> Result<Page, ApiError> {
+        let axum::extract::Query(q) = query.map_err(|_| ApiError::InvalidRequest("bad query string".into()))?;
+        Ok(Page { limit: page_limit(q.limit.as_deref(), default, max)?, cursor: q.cursor })
+    }
+}
+
 /// `?limit=&cursor=` of a paged listing (both as text, validated by the handler).
 #[derive(serde::Deserialize)]
 pub struct PageQuery {

@@ -9,6 +9,7 @@ pub mod extract;
 mod middleware;
 pub mod ratelimit;
 pub mod routes;
+pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
@@ -17,8 +18,8 @@ use axum::Router;
 use crate::domain::roles::Privilege;
 use crate::http::access::Access;
 use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ports::Port;
-use crate::runtime::state::AppState;
 
 /// JSON bodies are limited to 1 MiB (API.md).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::error::ApiError;
-use crate::runtime::state::AppState;
+use crate::http::state::AppState;
 
 /// The client address of a request, when a transport other than a socket knows it (Lambda).
 #[derive(Clone, Copy, Debug)]

@@ -23,3 +23,56 @@ pub use store::{
 pub mod grant;
 
 pub use grant::{AllPorts, Grant, Port, Ungranted};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use clock::Clock;
+
+/// How the process runs: on AWS services, or embedded in one process with its own store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Embedded,
+    Aws,
+}
+
+/// Deletes expired items where no service does it (DynamoDB's TTL does on AWS).
+#[async_trait]
+pub trait ExpirySweeper: Send + Sync {
+    /// Delete what has expired; returns how many items went.
+    async fn sweep_expired(&self) -> Result<usize, StoreError>;
+}
+
+/// Every port, behind trait objects: the services see only these.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn ItemStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: Arc<dyn KeyService>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub queue: Arc<dyn JobQueue>,
+    pub push: Arc<dyn PushProvider>,
+    pub clock: Arc<dyn Clock>,
+    pub mode: Mode,
+    /// The embedded store's expiry sweep (`None` on AWS, where DynamoDB's TTL deletes).
+    pub sweeper: Option<Arc<dyn ExpirySweeper>>,
+}
+
+impl Ports {
+    /// The same ports with every one outside `grant` replaced by [`Ungranted`]: how the local
+    /// server runs each route, exactly as its Lambda function would.
+    pub fn restricted(&self, grant: &[Port]) -> Ports {
+        let mut p = self.clone();
+        macro_rules! ungrant {
+            ($($field:ident: $port:ident),*) => {$(
+                if !Port::$port.in_set(grant) {
+                    p.$field = Arc::new(Ungranted(Port::$port));
+                }
+            )*};
+        }
+        ungrant!(store: Store, blobs: Blobs, keys: Keys, secrets: Secrets, mailer: Mail, queue: Queue, push: Push);
+        p
+    }
+}

@@ -30,6 +30,13 @@ pub enum Table {
     Tenant(String),
 }
 
+impl Table {
+    /// The table of one tenant.
+    pub fn tenant(t: &crate::domain::types::TenantId) -> Table {
+        Table::Tenant(t.as_str().to_owned())
+    }
+}
+
 /// An attribute value: the subset of DynamoDB types the domain uses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttrValue {

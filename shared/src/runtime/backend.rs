@@ -14,21 +14,7 @@ use crate::adapters::embedded::{
 };
 use crate::ports::clock::Clock;
 use crate::ports::*;
-
-/// Every port, behind trait objects: the domain sees only these.
-#[derive(Clone)]
-pub struct Ports {
-    pub store: Arc<dyn ItemStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub keys: Arc<dyn KeyService>,
-    pub secrets: Arc<dyn SecretStore>,
-    pub mailer: Arc<dyn Mailer>,
-    pub queue: Arc<dyn JobQueue>,
-    pub push: Arc<dyn PushProvider>,
-    pub clock: Arc<dyn Clock>,
-    /// Present in embedded mode, where Bulwark itself sweeps expired items.
-    pub sweeper: Option<EmbeddedStore>,
-}
+use crate::ports::{Mode, Ports};
 
 /// Where push notifications go (FCM HTTP v1 and APNs base URLs).
 #[derive(Clone)]
@@ -91,31 +77,24 @@ macro_rules! granted {
     };
 }
 
-impl Ports {
-    pub fn embedded(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
+/// Building the ports of a run mode (the composition root's half of [`Ports`]).
+pub trait Wiring: Sized {
+    fn embedded(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Self, BackendError>;
+    fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self;
+    fn embedded_for<G: Grant>(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Self, BackendError>;
+    fn aws_for<G: Grant>(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self;
+}
+
+impl Wiring for Ports {
+    fn embedded(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
         Self::embedded_for::<AllPorts>(s, clock)
     }
 
-    pub fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+    fn aws(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
         Self::aws_for::<AllPorts>(s, sdk, clock)
     }
 
-    /// The same ports with every one outside `grant` replaced by [`Ungranted`]: how the local
-    /// server runs each route, exactly as its Lambda function would.
-    pub fn restricted(&self, grant: &[Port]) -> Ports {
-        let mut p = self.clone();
-        macro_rules! ungrant {
-            ($($field:ident: $port:ident),*) => {$(
-                if !Port::$port.in_set(grant) {
-                    p.$field = Arc::new(Ungranted(Port::$port));
-                }
-            )*};
-        }
-        ungrant!(store: Store, blobs: Blobs, keys: Keys, secrets: Secrets, mailer: Mail, queue: Queue, push: Push);
-        p
-    }
-
-    pub fn embedded_for<G: Grant>(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
+    fn embedded_for<G: Grant>(s: EmbeddedSettings, clock: Arc<dyn Clock>) -> Result<Ports, BackendError> {
         std::fs::create_dir_all(&s.data_dir).map_err(|e| BackendError::DataDir(s.data_dir.clone(), e))?;
         #[cfg(unix)]
         {
@@ -140,11 +119,12 @@ impl Ports {
             mailer: granted!(G, Mail, Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
             queue: granted!(G, Queue, EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
             clock,
-            sweeper: Some(store),
+            mode: Mode::Embedded,
+            sweeper: Some(Arc::new(store)),
         })
     }
 
-    pub fn aws_for<G: Grant>(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
+    fn aws_for<G: Grant>(s: AwsSettings, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Ports {
         use crate::adapters::aws::calls::CallCounter;
         use crate::adapters::aws::*;
         // Every client counts its calls (aws::calls) and is built on first use (aws::Lazy).
@@ -176,6 +156,7 @@ impl Ports {
             mailer: granted!(G, Mail, SesMailer::new(client!(aws_sdk_sesv2), s.mail_from)),
             queue: granted!(G, Queue, SqsQueue::new(client!(aws_sdk_sqs), s.prefix, QUEUE_VISIBILITY)),
             clock,
+            mode: Mode::Aws,
             sweeper: None,
         }
     }

@@ -6,12 +6,13 @@
 use std::future::Future;
 
 use crate::ports::queue::QueueName;
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
+use crate::services::{maintenance, push};
 
 /// Run every job visible on `queue` now; returns how many were handled (failures included).
-pub async fn drain<F, Fut>(state: &AppState, queue: &QueueName, handle: F) -> anyhow::Result<usize>
+pub async fn drain<F, Fut>(state: &Context, queue: &QueueName, handle: F) -> anyhow::Result<usize>
 where
-    F: Fn(AppState, Vec<u8>) -> Fut,
+    F: Fn(Context, Vec<u8>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut handled = 0;
@@ -40,12 +41,12 @@ where
 
 /// A worker Lambda's SQS batch: run each record, report the failed ones.
 pub async fn handle_sqs<F, Fut>(
-    state: &AppState,
+    state: &Context,
     event: aws_lambda_events::sqs::SqsEvent,
     handle: F,
 ) -> aws_lambda_events::sqs::SqsBatchResponse
 where
-    F: Fn(AppState, Vec<u8>) -> Fut,
+    F: Fn(Context, Vec<u8>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     use base64::{engine::general_purpose::STANDARD, Engine};
@@ -73,4 +74,34 @@ where
         }
     }
     response
+}
+
+/// Deliver the pushes queued now (the local server every second; tests).
+pub async fn drain_push(ctx: &Context) -> anyhow::Result<usize> {
+    drain(ctx, &push::queue(), |c, body| async move { push::deliver(&c, &body).await }).await
+}
+
+/// The `push-worker` Lambda: an SQS batch of push jobs.
+pub async fn push_sqs(
+    ctx: &Context,
+    event: aws_lambda_events::sqs::SqsEvent,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    handle_sqs(ctx, event, |c, body| async move { push::deliver(&c, &body).await }).await
+}
+
+/// Run every maintenance job visible now (the local server every second; tests).
+pub async fn drain_maintenance(ctx: &Context) -> anyhow::Result<usize> {
+    drain(ctx, &maintenance::queue(), |c, body| async move { maintenance::run(&c, &body).await }).await
+}
+
+/// The `maintenance-worker` Lambda: an SQS batch of jobs, or the hourly schedule's event.
+pub async fn maintenance_event(ctx: &Context, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    if event.get("Records").is_some() {
+        let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event)?;
+        let response = handle_sqs(ctx, batch, |c, body| async move { maintenance::run(&c, &body).await }).await;
+        return Ok(serde_json::to_value(response)?);
+    }
+    let removed = maintenance::sweep_expired_attachments(ctx).await?;
+    tracing::info!(removed, "retention sweep done");
+    Ok(serde_json::json!({ "attachments_removed": removed }))
 }

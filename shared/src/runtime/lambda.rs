@@ -12,12 +12,15 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::Router;
 
+use crate::http::state::AppState;
 use crate::http::{RouteDef, ROUTES};
 use crate::ports::clock::SystemClock;
+use crate::ports::Ports;
 use crate::ports::{Grant, Port, SecretName};
-use crate::runtime::backend::Ports;
+use crate::runtime::backend::Wiring;
+use crate::runtime::settings::AppSettings;
 use crate::runtime::settings::{self as config, BackendKind};
-use crate::runtime::state::{AppState, OperatorAuth, Settings};
+use crate::services::context::OperatorAuth;
 
 /// The function of route `ROUTES[I]`: `bulwark::lambda::serve::<{ bulwark::http::route("name") }>()`.
 pub fn serve<const I: usize>() -> ExitCode {
@@ -76,8 +79,9 @@ pub const WORKERS: &[WorkerDef] = &[
         ports: &[Port::Store, Port::Keys, Port::Secrets, Port::Push],
         run: |state, event| {
             Box::pin(async move {
-                let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
-                serde_json::to_value(crate::services::push::handle_sqs(&state, event).await).map_err(|e| e.to_string())
+                let event: aws_lambda_events::sqs::SqsEvent =
+                    serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
+                serde_json::to_value(crate::runtime::jobs::push_sqs(&state, event).await).map_err(|e| e.to_string())
             })
         },
     },
@@ -86,7 +90,7 @@ pub const WORKERS: &[WorkerDef] = &[
         ports: &[Port::Store, Port::Blobs, Port::Keys, Port::Queue, Port::Mail],
         run: |state, event| {
             Box::pin(async move {
-                crate::services::maintenance::handle_event(&state, event).await.map_err(|e| format!("{e:#}"))
+                crate::runtime::jobs::maintenance_event(&state, event).await.map_err(|e| format!("{e:#}"))
             })
         },
     },
@@ -141,7 +145,7 @@ async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
         None => OperatorAuth::Secret(SecretName::parse("operator-token").map_err(|e| anyhow::anyhow!("{e}"))?),
     };
     // Embedded: nothing provisions the platform table and queues beforehand.
-    if ports.sweeper.is_some() {
+    if ports.mode == crate::ports::Mode::Embedded {
         if Port::Store.in_set(G::PORTS) {
             ports.store.ensure_table(&crate::ports::Table::Platform).await?;
         }
@@ -153,7 +157,7 @@ async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
                 .await?;
         }
     }
-    Ok(AppState::new(ports, Settings::new(config::app_url(), operator)))
+    Ok(crate::runtime::app::application(ports, AppSettings::from_env(operator)))
 }
 
 /// The router of one route's function, with the API Gateway stage stripped from the path

@@ -2,10 +2,10 @@
 //! the application state, the local server, the Lambda entry points, the queue workers and
 //! telemetry.
 
+pub mod app;
 pub mod backend;
 pub mod jobs;
 pub mod lambda;
 pub mod server;
 pub mod settings;
-pub mod state;
 pub mod telemetry;

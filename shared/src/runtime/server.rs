@@ -11,12 +11,15 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::http::state::AppState;
 use crate::ports::clock::SystemClock;
 use crate::ports::store::Table;
+use crate::ports::Ports;
 use crate::ports::SecretName;
-use crate::runtime::backend::{BackendError, Ports};
+use crate::runtime::backend::{BackendError, Wiring};
+use crate::runtime::settings::AppSettings;
 use crate::runtime::settings::{self as config, BackendKind};
-use crate::runtime::state::{AppState, OperatorAuth, Settings};
+use crate::services::context::OperatorAuth;
 
 const DEFAULT_DATA_DIR: &str = "./.bulwark";
 const OPERATOR_HASH_FILE: &str = "operator-token.sha256";
@@ -94,7 +97,7 @@ pub async fn build_state() -> anyhow::Result<AppState> {
         .queue
         .ensure_queue(&crate::services::maintenance::queue(), crate::services::maintenance::MAX_RECEIVES)
         .await?;
-    Ok(AppState::new(ports, Settings::new(config::app_url(), operator)))
+    Ok(crate::runtime::app::application(ports, AppSettings::from_env(operator)))
 }
 
 /// Local operator token: `BULWARK_OPERATOR_TOKEN` if set; otherwise one is generated on the
@@ -149,10 +152,10 @@ fn spawn_background_work(state: &AppState) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if let Err(e) = crate::services::push::drain_queue(&s).await {
+            if let Err(e) = crate::runtime::jobs::drain_push(&s).await {
                 tracing::warn!(error = format!("{e:#}"), "push queue drain failed");
             }
-            if let Err(e) = crate::services::maintenance::drain_queue(&s).await {
+            if let Err(e) = crate::runtime::jobs::drain_maintenance(&s).await {
                 tracing::warn!(error = format!("{e:#}"), "maintenance queue drain failed");
             }
         }

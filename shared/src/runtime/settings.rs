@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 
 use crate::runtime::backend::{AwsSettings, BackendError, EmbeddedSettings, PushSettings};
+use crate::services::context::OperatorAuth;
 
 /// Push provider endpoints (`BULWARK_FCM_URL`, `BULWARK_APNS_URL`; the real services by default).
 pub fn push_settings() -> PushSettings {
@@ -89,4 +90,30 @@ pub fn mail_rate_per_account() -> u32 {
 /// `BULWARK_HASH_CONCURRENCY`: password hashes computed at once (default: sized to memory).
 pub fn hash_concurrency() -> Option<usize> {
     var("BULWARK_HASH_CONCURRENCY").and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0)
+}
+
+/// What the application needs beyond its ports.
+pub struct AppSettings {
+    /// Base URL of the client app for links in emails (`BULWARK_APP_URL`).
+    pub app_url: String,
+    pub operator: OperatorAuth,
+    /// Requests a minute one client IP may make to the anonymous routes.
+    pub anon_rate_per_ip: u32,
+    /// Account emails (reset, recovery) one account may be sent in an hour.
+    pub mail_rate_per_account: u32,
+    /// Password hashes computed at once; `None`: sized to the machine's memory.
+    pub hash_concurrency: Option<usize>,
+}
+
+impl AppSettings {
+    /// The settings of a process, from the environment (API.md's defaults where unset).
+    pub fn from_env(operator: OperatorAuth) -> Self {
+        AppSettings {
+            app_url: app_url(),
+            operator,
+            anon_rate_per_ip: anon_rate_per_ip(),
+            mail_rate_per_account: mail_rate_per_account(),
+            hash_concurrency: hash_concurrency(),
+        }
+    }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::types::TenantId;
 use crate::ports::queue::{QueueName, MAX_DELAY_SECS};
 use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update};
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
 use crate::services::tenancy::keys::{Field, CURRENT_TTL};
 
 pub const QUEUE: &str = "maintenance";
@@ -50,7 +50,7 @@ pub enum Job {
     AccountMail { mail: crate::services::identity::account_mail::AccountMail },
 }
 
-async fn enqueue(state: &AppState, job: &Job, delay_secs: u32) -> anyhow::Result<()> {
+async fn enqueue(state: &Context, job: &Job, delay_secs: u32) -> anyhow::Result<()> {
     let body = serde_json::to_vec(job)?;
     state.ports.queue.enqueue_delayed(&queue(), &body, delay_secs.min(MAX_DELAY_SECS)).await?;
     Ok(())
@@ -58,7 +58,7 @@ async fn enqueue(state: &AppState, job: &Job, delay_secs: u32) -> anyhow::Result
 
 /// Queue an account email (password reset, MFA recovery) for the worker to send.
 pub async fn enqueue_account_mail(
-    state: &AppState,
+    state: &Context,
     mail: crate::services::identity::account_mail::AccountMail,
 ) -> anyhow::Result<()> {
     enqueue(state, &Job::AccountMail { mail }, 0).await
@@ -66,14 +66,14 @@ pub async fn enqueue_account_mail(
 
 /// Queue the re-encryption of a tenant's data to `version`. The job waits (re-queued with a
 /// delay) until every process has stopped writing under older versions.
-pub async fn start_reencryption(state: &AppState, tenant: &TenantId, version: u32) -> anyhow::Result<()> {
+pub async fn start_reencryption(state: &Context, tenant: &TenantId, version: u32) -> anyhow::Result<()> {
     let not_before = state.ports.clock.now_secs() + CURRENT_TTL.as_secs() as i64 + 5;
     let job = Job::Reencrypt { tenant_id: tenant.as_str().into(), version, not_before, cursor: None };
     enqueue(state, &job, 0).await
 }
 
 /// Run one job. `Err` means retry it later.
-pub async fn run(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
+pub async fn run(state: &Context, body: &[u8]) -> anyhow::Result<()> {
     let job = match serde_json::from_slice::<Job>(body) {
         Ok(j) => j,
         Err(_) => {
@@ -126,7 +126,7 @@ pub async fn run(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
 
 /// Re-seal one page of the tenant's items; returns the fields rewritten and the next cursor.
 async fn reencrypt_page(
-    state: &AppState,
+    state: &Context,
     tenant: &TenantId,
     version: u32,
     cursor: Option<String>,
@@ -152,7 +152,7 @@ async fn reencrypt_page(
 /// The update re-sealing every old `<name>_enc` field of an item, guarded so that it applies
 /// only if those fields are unchanged.
 async fn reseal_item(
-    state: &AppState,
+    state: &Context,
     tenant: &TenantId,
     item: &Item,
     version: u32,
@@ -170,11 +170,6 @@ async fn reseal_item(
     Ok((update, Cond::And(guards), n))
 }
 
-/// Run every maintenance job visible now (the local server; tests).
-pub async fn drain_queue(state: &AppState) -> anyhow::Result<usize> {
-    crate::runtime::jobs::drain(state, &queue(), |s, body| async move { run(&s, &body).await }).await
-}
-
 /// The reaper entry for an attachment stored under retention; written in the same
 /// transaction as the attachment's record.
 pub fn reap_op(tenant: &TenantId, attachment_id: &str, expires_at: i64) -> TxOp {
@@ -184,7 +179,7 @@ pub fn reap_op(tenant: &TenantId, attachment_id: &str, expires_at: i64) -> TxOp 
 
 /// Delete the ciphertext and leftovers of every attachment whose retention has run out.
 /// Returns how many were removed.
-pub async fn sweep_expired_attachments(state: &AppState) -> anyhow::Result<usize> {
+pub async fn sweep_expired_attachments(state: &Context) -> anyhow::Result<usize> {
     let mut removed = 0;
     loop {
         let now = state.ports.clock.now_secs();
@@ -209,9 +204,7 @@ pub async fn sweep_expired_attachments(state: &AppState) -> anyhow::Result<usize
             let (_, tenant, aid) = (parts.next(), parts.next(), parts.next());
             match (tenant.map(TenantId::parse), aid) {
                 (Some(Ok(tenant)), Some(aid)) => {
-                    crate::http::routes::attachments::purge(state, &tenant, aid)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    crate::services::messaging::attachments::purge(state, &tenant, aid).await?;
                     removed += 1;
                 }
                 _ => tracing::error!("dropping a malformed attachment reaper entry"),
@@ -219,17 +212,4 @@ pub async fn sweep_expired_attachments(state: &AppState) -> anyhow::Result<usize
             state.ports.store.delete(&Table::Platform, REAP_PK, &entry.sk, Cond::Always).await?;
         }
     }
-}
-
-/// The `maintenance-worker` Lambda: an SQS batch of jobs, or the hourly schedule's event.
-pub async fn handle_event(state: &AppState, event: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-    if event.get("Records").is_some() {
-        let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event)?;
-        let response =
-            crate::runtime::jobs::handle_sqs(state, batch, |s, body| async move { run(&s, &body).await }).await;
-        return Ok(serde_json::to_value(response)?);
-    }
-    let removed = sweep_expired_attachments(state).await?;
-    tracing::info!(removed, "retention sweep done");
-    Ok(serde_json::json!({ "attachments_removed": removed }))
 }

@@ -2,6 +2,9 @@
 //! background workers (`runtime`) call in here; nothing here knows about HTTP or how the
 //! process runs.
 
+pub mod context;
+pub mod devices;
+pub mod error;
 pub mod identity;
 pub mod maintenance;
 pub mod messaging;

@@ -12,7 +12,7 @@ use crate::domain::types::TenantId;
 use crate::ports::push::{Platform, PushError, PushPayload};
 use crate::ports::queue::QueueName;
 use crate::ports::store::{Cond, Direction, QueryRequest, SkRange, Table};
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
 use crate::services::tenancy::keys::Field;
 
 pub const QUEUE: &str = "push";
@@ -41,7 +41,7 @@ fn table(t: &TenantId) -> Table {
     Table::Tenant(t.as_str().into())
 }
 
-async fn devices_of(state: &AppState, tenant: &TenantId, user_id: &str) -> anyhow::Result<Vec<crate::ports::Item>> {
+async fn devices_of(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow::Result<Vec<crate::ports::Item>> {
     let page = state
         .ports
         .store
@@ -60,7 +60,7 @@ async fn devices_of(state: &AppState, tenant: &TenantId, user_id: &str) -> anyho
 /// Queue a notification for every device of every recipient. Best effort: the message is
 /// already stored, so a queue failure is logged (with ids only) rather than failing the send.
 pub async fn notify_new_message(
-    state: &AppState,
+    state: &Context,
     tenant: &TenantId,
     cid: &str,
     mid: &str,
@@ -93,7 +93,7 @@ pub async fn notify_new_message(
 
 /// Deliver one job. `Ok` means done (delivered, or nothing left to deliver to); `Err` means
 /// retry later.
-pub async fn deliver(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
+pub async fn deliver(state: &Context, body: &[u8]) -> anyhow::Result<()> {
     let Ok(job) = serde_json::from_slice::<PushJob>(body) else {
         tracing::error!("dropping a malformed push job");
         return Ok(());
@@ -126,19 +126,4 @@ pub async fn deliver(state: &AppState, body: &[u8]) -> anyhow::Result<()> {
         }
         Err(PushError::Retry(e)) => Err(e),
     }
-}
-
-/// Deliver what is queued now through the queue port (the local server calls this every
-/// second; on AWS the SQS event source drives [`handle_sqs`] instead).
-/// Returns the number of jobs handled.
-pub async fn drain_queue(state: &AppState) -> anyhow::Result<usize> {
-    crate::runtime::jobs::drain(state, &queue(), |s, body| async move { deliver(&s, &body).await }).await
-}
-
-/// The `push-worker` Lambda's handler.
-pub async fn handle_sqs(
-    state: &AppState,
-    event: aws_lambda_events::sqs::SqsEvent,
-) -> aws_lambda_events::sqs::SqsBatchResponse {
-    crate::runtime::jobs::handle_sqs(state, event, |s, body| async move { deliver(&s, &body).await }).await
 }

@@ -422,6 +422,13 @@ impl EmbeddedStore {
 }
 
 #[async_trait]
+impl crate::ports::ExpirySweeper for EmbeddedStore {
+    async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        self.0.sweep_expired().await
+    }
+}
+
+#[async_trait]
 impl ItemStore for EmbeddedStore {
     async fn ensure_table(&self, table: &Table) -> Result<(), StoreError> {
         let name = ns(table);

@@ -12,8 +12,8 @@ use crate::domain::types::{Email, Role, TenantId};
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::state::AppState;
 use crate::ports::store::{query_all, Cond, Direction, QueryRequest, SkRange, StoreError, Table, Update};
-use crate::runtime::state::AppState;
 use crate::services::identity::lockout::{self, LockKey};
 use crate::services::identity::users::{self, UserRecord};
 use crate::services::tenancy::audit;
@@ -149,7 +149,7 @@ pub async fn patch_user(
             .map_err(ApiError::Internal)?;
     }
     if body.disabled == Some(true) {
-        crate::http::routes::devices::drop_all(&state, &p.tenant, &u.user_id).await?;
+        crate::services::devices::drop_all(&state, &p.tenant, &u.user_id).await?;
     }
     if let Some(d) = body.disabled.filter(|d| *d != u.disabled) {
         let action = if d { "user.disable" } else { "user.enable" };

@@ -13,8 +13,8 @@ use crate::domain::types::{parse_display_text, Email, Role, TenantId, TenantSlug
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::state::AppState;
 use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update};
-use crate::runtime::state::AppState;
 use crate::services::identity::account_mail;
 use crate::services::identity::keys::{token_hash, token_tenant};
 use crate::services::identity::lockout::{self, Claim, LockKey};

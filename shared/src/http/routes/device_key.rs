@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use crate::domain::types::TenantId;
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ports::store::{Cond, StoreError, Table, TxOp, Update};
-use crate::runtime::state::AppState;
 use crate::services::identity::users;
 use crate::services::tenancy::audit;
 
@@ -83,7 +83,7 @@ pub async fn reset(
         Err(e) => return Err(ApiError::internal(e)),
     }
     // The wiped app must not even be woken up by notifications any more.
-    crate::http::routes::devices::drop_all(&state, &p.tenant, &target.user_id).await?;
+    crate::services::devices::drop_all(&state, &p.tenant, &target.user_id).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "device_key.reset", &target.user_id, "success")
         .await
         .map_err(ApiError::Internal)?;

@@ -11,8 +11,8 @@ use crate::domain::roles;
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiJson;
+use crate::http::state::AppState;
 use crate::ports::store::{Cond, StoreError, Table, TxOp, Update};
-use crate::runtime::state::AppState;
 use crate::services::identity::{password, sessions, users};
 use crate::services::tenancy::audit;
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::domain::types::{parse_display_text, Email, TenantId, TenantSlug};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, BearerToken};
-use crate::runtime::state::AppState;
+use crate::http::state::AppState;
 use crate::services::tenancy::tenants::{self, NewTenant};
 
 #[derive(Deserialize)]

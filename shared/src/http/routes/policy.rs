@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
-use crate::runtime::state::AppState;
+use crate::http::state::AppState;
 
 /// `GET /v1/policy` (any authenticated user of the tenant).
 pub async fn get_policy(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {

@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::types::{Email, TenantId};
-use crate::http::error::ApiError;
 use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{Cond, Item, StoreError, Table, Update, EXPIRES_AT};
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
 use crate::services::identity::users;
 
 /// Reset links are valid for one hour.
@@ -29,7 +29,7 @@ pub enum AccountMail {
 
 /// Take one slot of the hourly mail budget of the account behind `index` (whether or not it
 /// exists: the answer must not tell), or 429 with the seconds until the hour turns.
-pub async fn claim_budget(state: &AppState, table: &Table, index: &str) -> Result<(), ApiError> {
+pub async fn claim_budget(state: &Context, table: &Table, index: &str) -> Result<(), ServiceError> {
     let limit = i64::from(state.settings.mail_rate_per_account);
     let now = state.ports.clock.now_secs();
     let hour = now - now.rem_euclid(HOUR);
@@ -39,20 +39,20 @@ pub async fn claim_budget(state: &AppState, table: &Table, index: &str) -> Resul
     match state.ports.store.update(table, &pk, &hour.to_string(), slot, open).await {
         Ok(_) => Ok(()),
         Err(StoreError::ConditionFailed) => {
-            Err(ApiError::RateLimited { retry_after_secs: (hour + HOUR - now).max(1) as u64 })
+            Err(ServiceError::RateLimited { retry_after_secs: (hour + HOUR - now).max(1) as u64 })
         }
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ServiceError::internal(e)),
     }
 }
 
 /// Queue an account email for the maintenance worker.
-pub async fn enqueue(state: &AppState, mail: AccountMail) -> Result<(), ApiError> {
-    crate::services::maintenance::enqueue_account_mail(state, mail).await.map_err(ApiError::Internal)
+pub async fn enqueue(state: &Context, mail: AccountMail) -> Result<(), ServiceError> {
+    crate::services::maintenance::enqueue_account_mail(state, mail).await.map_err(ServiceError::Internal)
 }
 
 /// Send a queued account email (the maintenance worker). An account that does not exist (or
 /// is disabled) gets nothing; `Err` means retry later.
-pub async fn send(state: &AppState, mail: AccountMail) -> anyhow::Result<()> {
+pub async fn send(state: &Context, mail: AccountMail) -> anyhow::Result<()> {
     let (tenant_id, user) = match &mail {
         AccountMail::PasswordReset { tenant_id, email_index } => {
             let tenant = TenantId::parse(tenant_id).map_err(|e| anyhow::anyhow!("bad tenant in mail job: {e}"))?;

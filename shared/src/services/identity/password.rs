@@ -59,6 +59,8 @@ pub fn check_policy(password: &str, context: &[&str]) -> Vec<&'static str> {
 /// Memory one argon2id computation holds.
 const HASH_MEMORY: u64 = 19456 * 1024;
 
+static POOL: OnceLock<HashPool> = OnceLock::new();
+
 /// Bounds how many hashes run at once.
 pub struct HashPool {
     permits: Semaphore,
@@ -73,15 +75,17 @@ impl HashPool {
         HashPool { permits: Semaphore::new(size), size, running: AtomicUsize::new(0), peak: AtomicUsize::new(0) }
     }
 
-    /// The process's pool.
+    /// The process's pool: [`HashPool::configure`]d at start-up, else sized to memory.
     pub fn global() -> &'static HashPool {
-        static POOL: OnceLock<HashPool> = OnceLock::new();
         POOL.get_or_init(|| {
             let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            HashPool::new(
-                crate::runtime::settings::hash_concurrency().unwrap_or_else(|| sized_to(memory_bytes(), cpus)),
-            )
+            HashPool::new(sized_to(memory_bytes(), cpus))
         })
+    }
+
+    /// Size the process's pool (before its first hash; later calls change nothing).
+    pub fn configure(size: usize) {
+        let _ = POOL.set(HashPool::new(size));
     }
 
     pub fn size(&self) -> usize {

@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 use super::keys::token_hash;
 use super::users::{self, UserRecord};
 use crate::domain::types::TenantId;
-use crate::http::error::ApiError;
 use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
 use crate::services::tenancy::audit;
 
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
@@ -96,8 +96,14 @@ fn new_refresh(tenant: &TenantId, sid: &str) -> String {
     format!("{}.{sid}.{}", tenant.as_str(), URL_SAFE_NO_PAD.encode(*crate::domain::crypto::random_32()))
 }
 
-async fn sign(state: &AppState, tenant: &TenantId, slug: &str, user_id: &str, sid: &str) -> Result<String, ApiError> {
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
+async fn sign(
+    state: &Context,
+    tenant: &TenantId,
+    slug: &str,
+    user_id: &str,
+    sid: &str,
+) -> Result<String, ServiceError> {
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
     let now = state.ports.clock.now_secs();
     let claims = Claims {
         sub: user_id.into(),
@@ -110,7 +116,7 @@ async fn sign(state: &AppState, tenant: &TenantId, slug: &str, user_id: &str, si
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(keys.current.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &keys.current.encoding).map_err(ApiError::internal)
+    jsonwebtoken::encode(&header, &claims, &keys.current.encoding).map_err(ServiceError::internal)
 }
 
 /// A session about to start, for a user who just proved who they are; its tokens are
@@ -125,7 +131,7 @@ pub struct NewSession {
 }
 
 /// The session's write, to commit with the rest of the login, and the session to issue.
-pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord) -> (TxOp, NewSession) {
+pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord) -> (TxOp, NewSession) {
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let refresh = new_refresh(tenant, &sid);
     let now = state.ports.clock.now_secs();
@@ -152,7 +158,7 @@ pub fn start(state: &AppState, tenant: &TenantId, slug: &str, user: &UserRecord)
 
 impl NewSession {
     /// The token pair, once the session's write has committed.
-    pub async fn tokens(self, state: &AppState) -> Result<Tokens, ApiError> {
+    pub async fn tokens(self, state: &Context) -> Result<Tokens, ServiceError> {
         let access_token = sign(state, &self.tenant, &self.slug, &self.user_id, &self.sid).await?;
         Ok(Tokens {
             access_token,
@@ -172,10 +178,10 @@ fn live(session: &Item, user: &UserRecord, now: i64) -> bool {
 }
 
 /// Check an access token and its live session; record activity.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ApiError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::Unauthorized)?;
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ApiError::Internal)?;
-    let key = header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ApiError::Unauthorized)?;
+pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, ServiceError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| ServiceError::Unauthorized)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let key = header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ServiceError::Unauthorized)?;
     // The digest covers the header too, so a hit was verified under this same (still present) key.
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let claims = match state.verified_tokens.get(&digest) {
@@ -186,7 +192,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
             validation.validate_exp = false;
             validation.required_spec_claims.clear();
             let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
-                .map_err(|_| ApiError::Unauthorized)?
+                .map_err(|_| ServiceError::Unauthorized)?
                 .claims;
             state.verified_tokens.insert(digest, &claims);
             claims
@@ -194,39 +200,41 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Ap
     };
     let now = state.ports.clock.now_secs();
     if claims.typ != "access" || claims.exp <= now || claims.iat > now + 60 {
-        return Err(ApiError::Unauthorized);
+        return Err(ServiceError::Unauthorized);
     }
-    let tenant = TenantId::parse(&claims.tid).map_err(|_| ApiError::Unauthorized)?;
+    let tenant = TenantId::parse(&claims.tid).map_err(|_| ServiceError::Unauthorized)?;
     let store = &state.ports.store;
     let session = store
         .get(&table(&tenant), &session_pk(&claims.sid), SK)
         .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::Unauthorized)?;
-    let user =
-        users::get(state, &tenant, &claims.sub).await.map_err(ApiError::Internal)?.ok_or(ApiError::Unauthorized)?;
+        .map_err(ServiceError::internal)?
+        .ok_or(ServiceError::Unauthorized)?;
+    let user = users::get(state, &tenant, &claims.sub)
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok_or(ServiceError::Unauthorized)?;
     if !live(&session, &user, now) {
-        return Err(ApiError::Unauthorized);
+        return Err(ServiceError::Unauthorized);
     }
     if session.n("last_active").is_some_and(|t| now - t >= ACTIVITY_STEP_SECS) {
         let touch = Update::default().set("last_active", now).set(EXPIRES_AT, now + IDLE_SECS);
         match store.update(&table(&tenant), &session_pk(&claims.sid), SK, touch, Cond::eq("revoked", false)).await {
             Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(ApiError::internal(e)),
+            Err(e) => return Err(ServiceError::internal(e)),
         }
     }
     Ok(Principal { tenant, tenant_slug: claims.tsl, user_id: claims.sub, session_id: claims.sid, user })
 }
 
 /// Exchange a refresh token for a new pair.
-pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> {
+pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceError> {
     let mut parts = token.splitn(3, '.');
     let (Some(tid), Some(sid), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ApiError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials);
     };
-    let tenant = TenantId::parse(tid).map_err(|_| ApiError::InvalidCredentials)?;
+    let tenant = TenantId::parse(tid).map_err(|_| ServiceError::InvalidCredentials)?;
     if sid.len() != 32 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) || secret.len() != 43 {
-        return Err(ApiError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials);
     }
     let store = &state.ports.store;
     let now = state.ports.clock.now_secs();
@@ -234,8 +242,8 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> 
     let session = match store.get(&table(&tenant), &pk, SK).await {
         Ok(Some(s)) => s,
         // Expired (TTL) or never existed, or a tenant that does not exist.
-        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ApiError::SessionExpired),
-        Err(e) => return Err(ApiError::internal(e)),
+        Ok(None) | Err(StoreError::NoSuchTable) => return Err(ServiceError::SessionExpired),
+        Err(e) => return Err(ServiceError::internal(e)),
     };
     let presented = token_hash(token);
     if session.s("refresh_hash") != Some(presented.as_str()) {
@@ -244,15 +252,17 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> 
         if spent {
             revoke_session(state, &tenant, sid, session.s("user_id").unwrap_or("unknown"), "session.refresh_reuse")
                 .await?;
-            return Err(ApiError::SessionExpired);
+            return Err(ServiceError::SessionExpired);
         }
-        return Err(ApiError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials);
     }
     let user_id = session.s("user_id").unwrap_or_default().to_owned();
-    let user =
-        users::get(state, &tenant, &user_id).await.map_err(ApiError::Internal)?.ok_or(ApiError::SessionExpired)?;
+    let user = users::get(state, &tenant, &user_id)
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok_or(ServiceError::SessionExpired)?;
     if !live(&session, &user, now) {
-        return Err(ApiError::SessionExpired);
+        return Err(ServiceError::SessionExpired);
     }
     let next = new_refresh(&tenant, sid);
     let mut spent = match session.get("spent") {
@@ -273,9 +283,9 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> 
         Err(StoreError::ConditionFailed) => {
             // Another request used this token first: one of the two is a thief.
             revoke_session(state, &tenant, sid, &user_id, "session.refresh_reuse").await?;
-            return Err(ApiError::SessionExpired);
+            return Err(ServiceError::SessionExpired);
         }
-        Err(e) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ServiceError::internal(e)),
     }
     // Sessions carry their tenant's slug (slugs never change); older records look it up.
     let slug = match session.s("tenant_slug") {
@@ -293,18 +303,18 @@ pub async fn refresh(state: &AppState, token: &str) -> Result<Tokens, ApiError> 
 
 /// Revoke one session (logout; theft detection) and audit it.
 pub async fn revoke_session(
-    state: &AppState,
+    state: &Context,
     tenant: &TenantId,
     sid: &str,
     actor: &str,
     action: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let revoked = Update::default().set("revoked", true);
     match state.ports.store.update(&table(tenant), &session_pk(sid), SK, revoked, Cond::Exists).await {
         Ok(_) | Err(StoreError::ConditionFailed) => {}
-        Err(e) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ServiceError::internal(e)),
     }
-    audit::record(&state.ports, tenant, actor, action, sid, "success").await.map_err(ApiError::Internal)
+    audit::record(&state.ports, tenant, actor, action, sid, "success").await.map_err(ServiceError::Internal)
 }
 
 /// Keep one session alive across a bump of the user's epoch (a password change revokes the

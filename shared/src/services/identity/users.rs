@@ -2,7 +2,7 @@
 //! email and display name encrypted at field level and an `EMAIL#<blind index>` item that makes
 //! the email unique per tenant (created in the same transaction, conditioned on absence).
 
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
 use zeroize::Zeroizing;
 
 use crate::domain::types::{Email, Role, TenantId};
@@ -56,7 +56,7 @@ impl UserRecord {
     /// Decrypt the encrypted field `<field>_enc`, if the user has it.
     pub async fn open_bytes(
         &self,
-        state: &AppState,
+        state: &Context,
         tenant: &TenantId,
         field: &str,
     ) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
@@ -65,7 +65,7 @@ impl UserRecord {
         Ok(Some(state.tenant_keys.open_field(&state.ports, tenant, &at, sealed).await?))
     }
 
-    async fn open(&self, state: &AppState, tenant: &TenantId, field: &str) -> anyhow::Result<String> {
+    async fn open(&self, state: &Context, tenant: &TenantId, field: &str) -> anyhow::Result<String> {
         let plain =
             self.open_bytes(state, tenant, field).await?.ok_or_else(|| anyhow::anyhow!("user without {field}"))?;
         Ok(String::from_utf8(plain.to_vec())?)
@@ -84,18 +84,18 @@ impl UserRecord {
         }
     }
 
-    pub async fn email(&self, state: &AppState, tenant: &TenantId) -> anyhow::Result<String> {
+    pub async fn email(&self, state: &Context, tenant: &TenantId) -> anyhow::Result<String> {
         self.open(state, tenant, "email").await
     }
 
-    pub async fn display_name(&self, state: &AppState, tenant: &TenantId) -> anyhow::Result<String> {
+    pub async fn display_name(&self, state: &Context, tenant: &TenantId) -> anyhow::Result<String> {
         self.open(state, tenant, "display_name").await
     }
 }
 
 /// Encrypt a value for field `<field>_enc` of a user's item.
 pub async fn seal(
-    state: &AppState,
+    state: &Context,
     tenant: &TenantId,
     user_id: &str,
     field: &str,
@@ -105,13 +105,13 @@ pub async fn seal(
     state.tenant_keys.seal_field(&state.ports, tenant, &Field { pk: USERS_PK, sk: &sk, name: field }, plain).await
 }
 
-pub async fn get(state: &AppState, tenant: &TenantId, user_id: &str) -> anyhow::Result<Option<UserRecord>> {
+pub async fn get(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow::Result<Option<UserRecord>> {
     let item = state.ports.store.get(&Table::Tenant(tenant.as_str().into()), USERS_PK, &user_sk(user_id)).await?;
     item.map(UserRecord::from_item).transpose()
 }
 
 /// Find a user by (blind-indexed) email.
-pub async fn find_by_index(state: &AppState, tenant: &TenantId, index: &str) -> anyhow::Result<Option<UserRecord>> {
+pub async fn find_by_index(state: &Context, tenant: &TenantId, index: &str) -> anyhow::Result<Option<UserRecord>> {
     let table = Table::Tenant(tenant.as_str().into());
     let Some(ix) = state.ports.store.get(&table, &email_pk(index), "EMAIL").await? else { return Ok(None) };
     let Some(user_id) = ix.s("user_id") else { return Ok(None) };
@@ -128,7 +128,7 @@ pub struct NewUser<'a> {
 }
 
 /// The two writes that create a user; the caller adds them to its transaction.
-pub async fn create_ops(state: &AppState, tenant: &TenantId, u: NewUser<'_>) -> anyhow::Result<Vec<TxOp>> {
+pub async fn create_ops(state: &Context, tenant: &TenantId, u: NewUser<'_>) -> anyhow::Result<Vec<TxOp>> {
     let table = Table::Tenant(tenant.as_str().into());
     let sk = user_sk(u.user_id);
     let keys = &state.tenant_keys;

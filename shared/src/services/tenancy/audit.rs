@@ -5,7 +5,7 @@
 use crate::domain::types::TenantId;
 use crate::ports::clock::rfc3339;
 use crate::ports::store::{Cond, Item, Table, TxOp};
-use crate::runtime::backend::Ports;
+use crate::ports::Ports;
 
 pub const AUDIT_PK: &str = "AUDIT";
 

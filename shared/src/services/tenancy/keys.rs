@@ -19,7 +19,7 @@ use crate::domain::crypto;
 use crate::domain::types::TenantId;
 use crate::ports::store::{query_all, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, Update};
 use crate::ports::EncryptionContext;
-use crate::runtime::backend::Ports;
+use crate::ports::Ports;
 
 const KEYS_PK: &str = "KEYRING";
 const STATUS_SK: &str = "STATUS";

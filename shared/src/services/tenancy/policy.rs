@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::domain::types::TenantId;
-use crate::http::error::ApiError;
 use crate::ports::store::{Cond, Item, Table};
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
 
 /// How long a process trusts its copy of a tenant's policy (the MFA gate reads it on every
 /// request); a change made elsewhere is seen within this time.
@@ -79,14 +79,14 @@ impl Policy {
 }
 
 /// The tenant's policy (cached briefly).
-pub async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
+pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceError> {
     if let Some((at, p)) = state.policies.lock().ok().and_then(|c| c.get(tenant.as_str()).cloned()) {
         if at.elapsed() < CACHE_TTL {
             return Ok(p);
         }
     }
     let table = Table::Tenant(tenant.as_str().into());
-    let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.map_err(ApiError::internal)?;
+    let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.map_err(ServiceError::internal)?;
     let policy = item.as_ref().map(Policy::from_item).unwrap_or_default();
     if let Ok(mut c) = state.policies.lock() {
         if c.len() > 10_000 {
@@ -98,10 +98,10 @@ pub async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiErro
 }
 
 /// Replace the tenant's policy.
-pub async fn save(state: &AppState, tenant: &TenantId, policy: &Policy) -> Result<(), ApiError> {
+pub async fn save(state: &Context, tenant: &TenantId, policy: &Policy) -> Result<(), ServiceError> {
     let now = state.ports.clock.now_secs();
     let table = Table::Tenant(tenant.as_str().into());
-    state.ports.store.put(&table, policy.to_item(now), Cond::Always).await.map_err(ApiError::internal)?;
+    state.ports.store.put(&table, policy.to_item(now), Cond::Always).await.map_err(ServiceError::internal)?;
     if let Ok(mut c) = state.policies.lock() {
         c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
     }

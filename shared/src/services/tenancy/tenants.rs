@@ -7,11 +7,11 @@
 
 use crate::domain::crypto;
 use crate::domain::types::{Email, Role, TenantId, TenantSlug};
-use crate::http::error::ApiError;
 use crate::ports::clock::rfc3339;
 use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
-use crate::runtime::state::AppState;
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
 use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
 
@@ -46,16 +46,24 @@ pub fn issue_token(tenant: &TenantId) -> IssuedToken {
 
 /// The id of an active tenant by slug (`None`: no such tenant). Slugs never change owner,
 /// so the answer is cached for the process.
-pub async fn id_of_slug(state: &AppState, slug: &str) -> Result<Option<TenantId>, ApiError> {
+pub async fn id_of_slug(state: &Context, slug: &str) -> Result<Option<TenantId>, ServiceError> {
     if let Some(id) = state.slugs.lock().ok().and_then(|m| m.get(slug).cloned()) {
         return Ok(Some(id));
     }
-    let item =
-        state.ports.store.get(&Table::Platform, &format!("SLUG#{slug}"), "SLUG").await.map_err(ApiError::internal)?;
+    let item = state
+        .ports
+        .store
+        .get(&Table::Platform, &format!("SLUG#{slug}"), "SLUG")
+        .await
+        .map_err(ServiceError::internal)?;
     let Some(id) = item.and_then(|i| i.s("tenant_id").and_then(|t| TenantId::parse(t).ok())) else { return Ok(None) };
     // Only an active (fully provisioned) tenant counts.
-    let meta =
-        state.ports.store.get(&Table::Platform, &format!("TENANT#{id}"), "META").await.map_err(ApiError::internal)?;
+    let meta = state
+        .ports
+        .store
+        .get(&Table::Platform, &format!("TENANT#{id}"), "META")
+        .await
+        .map_err(ServiceError::internal)?;
     if meta.as_ref().and_then(|m| m.s("status")) != Some("active") {
         return Ok(None);
     }
@@ -69,24 +77,24 @@ pub async fn id_of_slug(state: &AppState, slug: &str) -> Result<Option<TenantId>
 }
 
 /// The tenant's platform-directory item, if the tenant exists.
-pub async fn directory_entry(state: &AppState, tenant: &TenantId) -> Result<Option<Item>, ApiError> {
-    state.ports.store.get(&Table::Platform, &format!("TENANT#{tenant}"), "META").await.map_err(ApiError::internal)
+pub async fn directory_entry(state: &Context, tenant: &TenantId) -> Result<Option<Item>, ServiceError> {
+    state.ports.store.get(&Table::Platform, &format!("TENANT#{tenant}"), "META").await.map_err(ServiceError::internal)
 }
 
 /// Slug and name of a tenant.
-pub async fn meta_of(state: &AppState, tenant: &TenantId) -> Result<(String, String), ApiError> {
+pub async fn meta_of(state: &Context, tenant: &TenantId) -> Result<(String, String), ServiceError> {
     let meta = directory_entry(state, tenant).await?;
-    let meta = meta.ok_or_else(|| ApiError::internal(anyhow::anyhow!("tenant {tenant} has no directory entry")))?;
+    let meta = meta.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("tenant {tenant} has no directory entry")))?;
     Ok((meta.s("slug").unwrap_or_default().to_owned(), meta.s("name").unwrap_or_default().to_owned()))
 }
 
-pub async fn slug_of(state: &AppState, tenant: &TenantId) -> Result<String, ApiError> {
+pub async fn slug_of(state: &Context, tenant: &TenantId) -> Result<String, ServiceError> {
     Ok(meta_of(state, tenant).await?.0)
 }
 
 /// Create a tenant. A taken slug is a 409; any failure after the slug was reserved releases
 /// it again, so a retry can succeed.
-pub async fn create_tenant(state: &AppState, req: NewTenant) -> Result<CreatedTenant, ApiError> {
+pub async fn create_tenant(state: &Context, req: NewTenant) -> Result<CreatedTenant, ServiceError> {
     let ports = &state.ports;
     let tenant_id = TenantId::generate();
     let now = ports.clock.now_secs();
@@ -111,9 +119,9 @@ pub async fn create_tenant(state: &AppState, req: NewTenant) -> Result<CreatedTe
     match ports.store.transact(reserve).await {
         Ok(()) => {}
         Err(StoreError::TransactionCancelled { .. } | StoreError::ConditionFailed) => {
-            return Err(ApiError::Conflict("this slug is already taken".into()))
+            return Err(ServiceError::Conflict("this slug is already taken".into()))
         }
-        Err(e) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ServiceError::internal(e)),
     }
 
     match provision(state, &tenant_id, &req).await {
@@ -136,12 +144,12 @@ pub async fn create_tenant(state: &AppState, req: NewTenant) -> Result<CreatedTe
             if let Err(e2) = ports.store.transact(release).await {
                 tracing::error!(tenant_id = %tenant_id, error = format!("{e2:#}"), "could not release the slug of a failed tenant");
             }
-            Err(ApiError::Internal(e.context(format!("provisioning tenant {tenant_id} failed"))))
+            Err(ServiceError::Internal(e.context(format!("provisioning tenant {tenant_id} failed"))))
         }
     }
 }
 
-async fn provision(state: &AppState, tenant_id: &TenantId, req: &NewTenant) -> anyhow::Result<()> {
+async fn provision(state: &Context, tenant_id: &TenantId, req: &NewTenant) -> anyhow::Result<()> {
     let ports = &state.ports;
     let table = Table::Tenant(tenant_id.as_str().into());
     ports.store.ensure_table(&table).await?;
@@ -168,7 +176,7 @@ async fn provision(state: &AppState, tenant_id: &TenantId, req: &NewTenant) -> a
 /// Store a pending invitation (email encrypted, token hashed, expiring in 72 h) and email its
 /// link. Returns the invitation id.
 pub async fn create_invitation(
-    state: &AppState,
+    state: &Context,
     tenant_id: &TenantId,
     email: &Email,
     role: Role,

@@ -1,5 +1,6 @@
-//! Application state shared by every handler: the ports, the tenant key cache and the few
-//! settings handlers need. Built once per process (server start or Lambda init).
+//! What every use case runs with: the ports, the settings that shape the rules, and the
+//! process's caches. Built once per process by the runtime (server start, Lambda init, test
+//! harness); a route's copy holds only the ports its function is granted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,9 +11,11 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::types::TenantId;
 use crate::ports::secrets::SecretName;
-use crate::runtime::backend::Ports;
+use crate::ports::{Port, Ports};
 use crate::services::identity::keys::IdentityKeys;
+use crate::services::identity::sessions::VerifiedTokens;
 use crate::services::tenancy::keys::TenantKeys;
+use crate::services::tenancy::policy::Policy;
 
 /// Where the platform operator's bearer token is checked against.
 pub enum OperatorAuth {
@@ -28,71 +31,50 @@ impl OperatorAuth {
     }
 }
 
-pub struct Settings {
+/// The settings the rules depend on.
+pub struct ServiceSettings {
     /// Base URL of the client app for links in emails.
     pub app_url: String,
     pub operator: OperatorAuth,
-    /// Requests a minute one client IP may make to the anonymous routes.
-    pub anon_rate_per_ip: u32,
     /// Account emails (reset, recovery) one account may be sent in an hour.
     pub mail_rate_per_account: u32,
 }
 
-impl Settings {
-    /// The settings of a process: the abuse limits from the environment (API.md defaults).
-    pub fn new(app_url: String, operator: OperatorAuth) -> Self {
-        Settings {
-            app_url,
-            operator,
-            anon_rate_per_ip: crate::runtime::settings::anon_rate_per_ip(),
-            mail_rate_per_account: crate::runtime::settings::mail_rate_per_account(),
-        }
-    }
-}
-
 #[derive(Clone)]
-pub struct AppState {
+pub struct Context {
     pub ports: Ports,
-    pub settings: Arc<Settings>,
+    pub settings: Arc<ServiceSettings>,
     pub tenant_keys: Arc<TenantKeys>,
     pub identity_keys: Arc<IdentityKeys>,
-    pub verified_tokens: Arc<crate::services::identity::sessions::VerifiedTokens>,
+    pub verified_tokens: Arc<VerifiedTokens>,
     /// slug → tenant id of active tenants (immutable once active).
     pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
     /// tenant → (read at, policy); see `policy::load`.
-    pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, crate::services::tenancy::policy::Policy)>>>,
-    /// Per-client-IP budgets of the anonymous routes, shared by every route of the process.
-    pub anon_limiter: Arc<crate::http::ratelimit::RateLimiter>,
+    pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, Policy)>>>,
 }
 
-impl AppState {
-    pub fn new(ports: Ports, settings: Settings) -> Self {
-        let limiter = Arc::new(crate::http::ratelimit::RateLimiter::per_minute(settings.anon_rate_per_ip));
-        Self::with_settings(ports, Arc::new(settings), limiter)
+impl Context {
+    pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
+        Self::with_settings(ports, Arc::new(settings))
     }
 
-    fn with_settings(
-        ports: Ports,
-        settings: Arc<Settings>,
-        anon_limiter: Arc<crate::http::ratelimit::RateLimiter>,
-    ) -> Self {
-        AppState {
-            anon_limiter,
+    fn with_settings(ports: Ports, settings: Arc<ServiceSettings>) -> Self {
+        Context {
             ports,
             settings,
-            tenant_keys: Arc::new(TenantKeys::default()),
-            identity_keys: Arc::new(IdentityKeys::default()),
+            tenant_keys: Arc::default(),
+            identity_keys: Arc::default(),
             verified_tokens: Arc::default(),
-            slugs: Arc::new(Mutex::new(HashMap::new())),
-            policies: Arc::new(Mutex::new(HashMap::new())),
+            slugs: Arc::default(),
+            policies: Arc::default(),
         }
     }
 
-    /// The state one route (one Lambda function) runs with: only the ports in `grant`, and
+    /// The context one route (one Lambda function) runs with: only the ports in `grant`, and
     /// caches of its own, as its function's process would have; so the local server and the
     /// tests see every port a route needs, even one a cache filled by another route hides.
-    pub fn for_function(&self, grant: &[crate::ports::Port]) -> Self {
-        Self::with_settings(self.ports.restricted(grant), Arc::clone(&self.settings), Arc::clone(&self.anon_limiter))
+    pub fn for_function(&self, grant: &[Port]) -> Self {
+        Self::with_settings(self.ports.restricted(grant), Arc::clone(&self.settings))
     }
 
     /// Constant-time check of a presented operator token.

@@ -1,0 +1,17 @@
+//! The one bootstrap: ports and settings in, the application state out. The local server, every
+//! Lambda function and the test harness build their state here, so they run the same wiring.
+
+use crate::http::state::AppState;
+use crate::ports::Ports;
+use crate::runtime::settings::AppSettings;
+use crate::services::context::{Context, ServiceSettings};
+
+/// The state of the whole API over `ports`.
+pub fn application(ports: Ports, settings: AppSettings) -> AppState {
+    let AppSettings { app_url, operator, anon_rate_per_ip, mail_rate_per_account, hash_concurrency } = settings;
+    if let Some(n) = hash_concurrency {
+        crate::services::identity::password::HashPool::configure(n);
+    }
+    let ctx = Context::new(ports, ServiceSettings { app_url, operator, mail_rate_per_account });
+    AppState::new(ctx, anon_rate_per_ip)
+}

@@ -1,0 +1,63 @@
+//! What a use case can answer besides its result. Each variant is a rule's verdict that a
+//! client can act on (the HTTP layer maps it to API.md's status and code); `Internal` carries
+//! the cause chain of anything unexpected, with each step's context, for the logs only.
+
+use crate::ports::{BlobError, KeyError, MailError, QueueError, SecretError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("session expired")]
+    SessionExpired,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("password change required")]
+    PasswordChangeRequired,
+    #[error("MFA enrollment required")]
+    MfaEnrollmentRequired,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("password policy")]
+    PasswordPolicy(Vec<&'static str>),
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
+    #[error("account locked")]
+    AccountLocked { retry_after_secs: u64 },
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ServiceError::Internal(e.into())
+    }
+}
+
+impl From<anyhow::Error> for ServiceError {
+    fn from(e: anyhow::Error) -> Self {
+        ServiceError::Internal(e)
+    }
+}
+
+/// A port's failure is unexpected wherever a use case does not handle it itself.
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ServiceError {
+            fn from(e: $t) -> Self {
+                ServiceError::Internal(e.into())
+            }
+        }
+    )*};
+}
+internal_from!(StoreError, BlobError, KeyError, MailError, QueueError, SecretError);

@@ -1,0 +1,463 @@
+//! Secure messaging (API.md "Messaging"): conversations between users of one tenant, messages
+//! encrypted at field level, read state and recall. Non-members — and other tenants — get 404
+//! on everything about a conversation.
+//!
+//! Items (tenant table): `CONV#<id>/META` (members, encrypted title, last activity),
+//! `CONV#<id>/MSG#<uuidv7>` (time-ordered messages), `CONV#<id>/READ#<user>` (read position),
+//! and `USERCONV#<user>/CONV#<id>`, each member's summary of the conversation (members, title
+//! sealed for that item, last message, unread count), kept current by the send transaction,
+//! so listing a page of conversations reads that page and nothing more per conversation but
+//! its read positions.
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::domain::types::{parse_display_text, AttachmentId, ConversationId, MessageId, TenantId, UserId};
+use crate::ports::clock::rfc3339;
+use crate::ports::store::{
+    query_all, AttrValue, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update, EXPIRES_AT,
+};
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
+use crate::services::identity::sessions::Principal;
+use crate::services::identity::users;
+use crate::services::messaging::attachments;
+use crate::services::tenancy::audit;
+use crate::services::tenancy::keys::Field;
+
+pub const MAX_MEMBERS: usize = 50;
+pub const MAX_BODY_BYTES: usize = 65536;
+pub const MAX_ATTACHMENTS: usize = 10;
+/// Page sizes of the lists (API.md: 1..=100, default 50).
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 100;
+
+pub fn conv_pk(cid: &str) -> String {
+    format!("CONV#{cid}")
+}
+
+/// The partition of a user's conversation summaries.
+fn summary_pk(user_id: &str) -> String {
+    format!("USERCONV#{user_id}")
+}
+
+fn members_of(item: &Item) -> Vec<String> {
+    match item.get("member_ids") {
+        Some(AttrValue::L(l)) => l.iter().filter_map(|v| v.as_s().map(str::to_owned)).collect(),
+        _ => vec![],
+    }
+}
+
+/// The conversation's META, if the caller is a member (404 otherwise, never 403).
+pub async fn membership(ctx: &Context, tenant: &TenantId, user_id: &str, cid: &str) -> Result<Item, ServiceError> {
+    let meta =
+        ctx.ports.store.get(&Table::tenant(tenant), &conv_pk(cid), "META").await.context("read the conversation")?;
+    meta.filter(|m| members_of(m).iter().any(|u| u == user_id)).ok_or(ServiceError::NotFound)
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    pub conversation_id: ConversationId,
+}
+
+/// Start a conversation; the caller is a member, every member an active user of the tenant.
+pub async fn create(
+    ctx: &Context,
+    p: &Principal,
+    title: Option<String>,
+    member_ids: Vec<String>,
+) -> Result<Created, ServiceError> {
+    let mut members = vec![p.user_id.clone()];
+    for id in member_ids {
+        if !members.contains(&id) {
+            members.push(id);
+        }
+    }
+    if members.len() > MAX_MEMBERS {
+        return Err(ServiceError::ValidationFailed(format!("a conversation has at most {MAX_MEMBERS} members")));
+    }
+    for id in &members[1..] {
+        let user = match UserId::parse(id) {
+            Ok(_) => users::get(ctx, &p.tenant, id).await?,
+            Err(_) => None,
+        };
+        if user.is_none_or(|u| u.disabled) {
+            return Err(ServiceError::ValidationFailed(
+                "every member must be an active user of your organisation".into(),
+            ));
+        }
+    }
+    let title =
+        title.map(|t| parse_display_text(&t, "title", 200)).transpose().map_err(ServiceError::ValidationFailed)?;
+    let cid = ConversationId::generate();
+    let pk = conv_pk(cid.as_str());
+    let member_list = AttrValue::L(members.iter().map(|m| AttrValue::S(m.clone())).collect());
+    let now = ctx.ports.clock.now_secs();
+    // Each copy of the title is sealed for the item that holds it (the field's AAD names it).
+    let seal_title = |item: Item| async {
+        let Some(title) = &title else { return Ok(item) };
+        let at = Field { pk: &item.pk, sk: &item.sk, name: "title" };
+        let sealed =
+            ctx.tenant_keys.seal_field(&ctx.ports, &p.tenant, &at, title.as_bytes()).await.context("seal the title")?;
+        Ok::<_, ServiceError>(item.with("title_enc", sealed))
+    };
+    let meta = Item::new(&pk, "META")
+        .with("member_ids", member_list.clone())
+        .with("created_by", p.user_id.as_str())
+        .with("created_at", now);
+    let table = Table::tenant(&p.tenant);
+    let mut ops = vec![TxOp::Put { table: table.clone(), item: seal_title(meta).await?, cond: Cond::NotExists }];
+    for m in &members {
+        let summary = Item::new(summary_pk(m), &pk)
+            .with("member_ids", member_list.clone())
+            .with("created_at", now)
+            .with("unread_count", 0i64);
+        ops.push(TxOp::Put { table: table.clone(), item: seal_title(summary).await?, cond: Cond::NotExists });
+    }
+    ctx.ports.store.transact(ops).await.context("create the conversation")?;
+    audit::record(&ctx.ports, &p.tenant, &p.user_id, "conversation.create", cid.as_str(), "success").await?;
+    Ok(Created { conversation_id: cid })
+}
+
+/// Query every page of a range (bounded by `cap` items).
+async fn all(
+    ctx: &Context,
+    tenant: &TenantId,
+    pk: String,
+    range: SkRange,
+    cap: usize,
+) -> Result<Vec<Item>, ServiceError> {
+    Ok(query_all(&*ctx.ports.store, &Table::tenant(tenant), &pk, range, cap).await.context("read a partition")?)
+}
+
+/// Unread messages from others after the read position (counted up to 1000).
+async fn unread(ctx: &Context, tenant: &TenantId, cid: &str, user_id: &str) -> Result<i64, ServiceError> {
+    let read = ctx.ports.store.get(&Table::tenant(tenant), &conv_pk(cid), &format!("READ#{user_id}")).await;
+    let read = read.context("read the read position")?.and_then(|r| r.s("message_id").map(str::to_owned));
+    let range = match &read {
+        Some(mid) => SkRange::Between(format!("MSG#{mid}"), "MSG$".into()),
+        None => SkRange::Prefix("MSG#".into()),
+    };
+    let items = all(ctx, tenant, conv_pk(cid), range, 1000).await?;
+    let seen = read.map(|mid| format!("MSG#{mid}"));
+    Ok(items.iter().filter(|i| Some(&i.sk) != seen.as_ref() && i.s("sender_id") != Some(user_id)).count() as i64)
+}
+
+/// Recount a member's unread messages into their summary. Guarded by the summary's last
+/// message: a message sent meanwhile fails the write, and the count is taken again.
+async fn recount_unread(ctx: &Context, tenant: &TenantId, cid: &str, user_id: &str) -> Result<(), ServiceError> {
+    let (pk, sk, table) = (summary_pk(user_id), conv_pk(cid), Table::tenant(tenant));
+    for _ in 0..5 {
+        let Some(summary) = ctx.ports.store.get(&table, &pk, &sk).await.context("read a summary")? else {
+            return Ok(());
+        };
+        let n = unread(ctx, tenant, cid, user_id).await?;
+        let same = match summary.s("last_message_id") {
+            Some(last) => Cond::eq("last_message_id", last),
+            None => Cond::Missing("last_message_id".into()),
+        };
+        let set = Update::default().set("unread_count", n);
+        match ctx.ports.store.update(&table, &pk, &sk, set, Cond::And(vec![Cond::Exists, same])).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(anyhow::Error::from(e).context("write the unread count").into()),
+        }
+    }
+    Ok(())
+}
+
+async fn open_title(ctx: &Context, tenant: &TenantId, item: &Item) -> Result<Option<String>, ServiceError> {
+    let Some(sealed) = item.b("title_enc") else { return Ok(None) };
+    let at = Field { pk: &item.pk, sk: &item.sk, name: "title" };
+    let plain = ctx.tenant_keys.open_field(&ctx.ports, tenant, &at, sealed).await.context("open the title")?;
+    Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
+}
+
+#[derive(Serialize)]
+pub struct Summary {
+    pub conversation_id: String,
+    pub title: Option<String>,
+    pub member_ids: Vec<String>,
+    pub last_message_at: Option<String>,
+    /// user id → the last message that member has read.
+    pub read_state: std::collections::BTreeMap<String, String>,
+    pub unread_count: i64,
+}
+
+#[derive(Serialize)]
+pub struct ConversationPage {
+    pub conversations: Vec<Summary>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the caller's conversations, newest first, each from the caller's own summary
+/// item (plus the members' read positions).
+pub async fn list(
+    ctx: &Context,
+    p: &Principal,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<ConversationPage, ServiceError> {
+    let page = ctx
+        .ports
+        .store
+        .query(QueryRequest {
+            table: Table::tenant(&p.tenant),
+            pk: summary_pk(&p.user_id),
+            range: SkRange::Prefix("CONV#".into()),
+            direction: Direction::Backward,
+            limit,
+            cursor,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::InvalidCursor => ServiceError::InvalidRequest("bad cursor".into()),
+            e => anyhow::Error::from(e).context("read the conversation summaries").into(),
+        })?;
+    let mut out = Vec::new();
+    for summary in page.items {
+        let cid = summary.sk.trim_start_matches("CONV#").to_owned();
+        // A summary written before summaries carried the members: read the conversation.
+        let (member_ids, title, last_message_at) = if summary.get("member_ids").is_some() {
+            let title = open_title(ctx, &p.tenant, &summary).await?;
+            (members_of(&summary), title, summary.s("last_message_at").map(str::to_owned))
+        } else {
+            let Ok(meta) = membership(ctx, &p.tenant, &p.user_id, &cid).await else { continue };
+            let title = open_title(ctx, &p.tenant, &meta).await?;
+            (members_of(&meta), title, meta.s("last_message_at").map(str::to_owned))
+        };
+        let reads = all(ctx, &p.tenant, conv_pk(&cid), SkRange::Prefix("READ#".into()), MAX_MEMBERS).await?;
+        let read_state = reads
+            .iter()
+            .filter_map(|r| Some((r.sk.trim_start_matches("READ#").to_owned(), r.s("message_id")?.to_owned())))
+            .collect();
+        out.push(Summary {
+            conversation_id: cid,
+            title,
+            member_ids,
+            last_message_at,
+            read_state,
+            unread_count: summary.n("unread_count").unwrap_or(0).max(0),
+        });
+    }
+    Ok(ConversationPage { conversations: out, next_cursor: page.next_cursor })
+}
+
+#[derive(Serialize)]
+pub struct Sent {
+    pub message_id: MessageId,
+    pub sent_at: String,
+}
+
+/// Send a message: the message, the conversation's activity, every member's summary and the
+/// attachment links in one transaction; then one push job per recipient device.
+pub async fn send(
+    ctx: &Context,
+    p: &Principal,
+    cid: &ConversationId,
+    body: String,
+    attachment_ids: Vec<String>,
+) -> Result<Sent, ServiceError> {
+    let cid = cid.as_str();
+    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    if body.is_empty() || body.len() > MAX_BODY_BYTES {
+        return Err(ServiceError::ValidationFailed(format!("body must be 1..={MAX_BODY_BYTES} bytes")));
+    }
+    if attachment_ids.iter().enumerate().any(|(i, a)| attachment_ids[..i].contains(a)) {
+        return Err(ServiceError::ValidationFailed("an attachment is listed twice".into()));
+    }
+    if attachment_ids.len() > MAX_ATTACHMENTS {
+        return Err(ServiceError::ValidationFailed(format!("at most {MAX_ATTACHMENTS} attachments")));
+    }
+    let unreadable = || ServiceError::ValidationFailed("every attachment must be one you can read".into());
+    for aid in &attachment_ids {
+        if AttachmentId::parse(aid).is_err() || !attachments::readable_by(ctx, &p.tenant, &p.user_id, aid).await? {
+            return Err(unreadable());
+        }
+    }
+    let now = ctx.ports.clock.now();
+    let mid = MessageId::generate();
+    let (pk, sk) = (meta.pk.clone(), format!("MSG#{mid}"));
+    let at = Field { pk: &pk, sk: &sk, name: "body" };
+    let body_enc =
+        ctx.tenant_keys.seal_field(&ctx.ports, &p.tenant, &at, body.as_bytes()).await.context("seal the body")?;
+    let sent_at = rfc3339(now);
+    let mut msg = Item::new(&pk, &sk)
+        .with("sender_id", p.user_id.as_str())
+        .with("body_enc", body_enc)
+        .with("attachment_ids", AttrValue::L(attachment_ids.iter().map(|a| AttrValue::S(a.clone())).collect()))
+        .with("sent_at", sent_at.as_str());
+    if let Some(days) = crate::services::tenancy::policy::load(ctx, &p.tenant).await?.message_retention_days {
+        msg = msg.with(EXPIRES_AT, now.unix_timestamp() + i64::from(days) * 86400);
+    }
+    let table = Table::tenant(&p.tenant);
+    let mut ops = vec![
+        TxOp::Put { table: table.clone(), item: msg, cond: Cond::NotExists },
+        TxOp::Update {
+            table: table.clone(),
+            pk: pk.clone(),
+            sk: "META".into(),
+            update: Update::default().set("last_message_at", sent_at.as_str()).set("last_message_id", mid.as_str()),
+            cond: Cond::Exists,
+        },
+    ];
+    for aid in &attachment_ids {
+        ops.extend(attachments::link_ops(&p.tenant, aid, cid, mid.as_str()));
+    }
+    for m in members_of(&meta) {
+        let mut update =
+            Update::default().set("last_message_at", sent_at.as_str()).set("last_message_id", mid.as_str());
+        if m != p.user_id {
+            update = update.add("unread_count", 1);
+        }
+        ops.push(TxOp::Update { table: table.clone(), pk: summary_pk(&m), sk: pk.clone(), update, cond: Cond::Exists });
+    }
+    match ctx.ports.store.transact(ops).await {
+        Ok(()) => {}
+        // An attachment was purged between the check above and this write.
+        Err(StoreError::TransactionCancelled { .. }) if !attachment_ids.is_empty() => return Err(unreadable()),
+        Err(e) => return Err(anyhow::Error::from(e).context("write the message").into()),
+    }
+    crate::services::push::notify_new_message(ctx, &p.tenant, cid, mid.as_str(), &p.user_id, &members_of(&meta)).await;
+    Ok(Sent { message_id: mid, sent_at })
+}
+
+#[derive(Serialize)]
+pub struct MessageView {
+    pub message_id: String,
+    pub sender_id: Option<String>,
+    pub body: String,
+    pub attachment_ids: Vec<String>,
+    pub sent_at: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of messages, newest first. The cursor is tagged with the conversation, so it cannot
+/// be replayed against another one.
+pub async fn list_messages(
+    ctx: &Context,
+    p: &Principal,
+    cid: &ConversationId,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<MessagePage, ServiceError> {
+    let cid = cid.as_str();
+    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let keys = ctx.identity_keys.get(&*ctx.ports.secrets).await?;
+    let bad_cursor = || ServiceError::InvalidRequest("bad cursor".into());
+    let cursor = match cursor {
+        None => None,
+        Some(c) => {
+            let (inner, tag) = c.rsplit_once('.').ok_or_else(bad_cursor)?;
+            if keys.cursor_tag(p.tenant.as_str(), cid, inner) != tag {
+                return Err(bad_cursor());
+            }
+            Some(inner.to_owned())
+        }
+    };
+    let page = ctx
+        .ports
+        .store
+        .query(QueryRequest {
+            table: Table::tenant(&p.tenant),
+            pk: meta.pk.clone(),
+            range: SkRange::Prefix("MSG#".into()),
+            direction: Direction::Backward,
+            limit,
+            cursor,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::InvalidCursor => bad_cursor(),
+            e => anyhow::Error::from(e).context("read the messages").into(),
+        })?;
+    let mut messages = Vec::new();
+    for m in &page.items {
+        let at = Field { pk: &m.pk, sk: &m.sk, name: "body" };
+        let sealed = m.b("body_enc").ok_or_else(|| anyhow::anyhow!("message without body"))?;
+        let body = ctx.tenant_keys.open_field(&ctx.ports, &p.tenant, &at, sealed).await.context("open a body")?;
+        messages.push(MessageView {
+            message_id: m.sk.trim_start_matches("MSG#").to_owned(),
+            sender_id: m.s("sender_id").map(str::to_owned),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            attachment_ids: match m.get("attachment_ids") {
+                Some(AttrValue::L(l)) => l.iter().filter_map(AttrValue::as_s).map(str::to_owned).collect(),
+                _ => vec![],
+            },
+            sent_at: m.s("sent_at").map(str::to_owned),
+        });
+    }
+    let next_cursor = page.next_cursor.map(|c| format!("{c}.{}", keys.cursor_tag(p.tenant.as_str(), cid, &c)));
+    Ok(MessagePage { messages, next_cursor })
+}
+
+/// Move the caller's read position forward (older positions are ignored).
+pub async fn mark_read(
+    ctx: &Context,
+    p: &Principal,
+    cid: &ConversationId,
+    message_id: &str,
+) -> Result<(), ServiceError> {
+    let cid = cid.as_str();
+    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let table = Table::tenant(&p.tenant);
+    let exists = MessageId::parse(message_id).is_ok()
+        && ctx
+            .ports
+            .store
+            .get(&table, &meta.pk, &format!("MSG#{message_id}"))
+            .await
+            .context("read the message")?
+            .is_some();
+    if !exists {
+        return Err(ServiceError::ValidationFailed("no such message in this conversation".into()));
+    }
+    let set = Update::default().set("message_id", message_id).set("read_at", ctx.ports.clock.now_secs());
+    let forward = Cond::Or(vec![Cond::Missing("message_id".into()), Cond::lt("message_id", message_id)]);
+    match ctx.ports.store.update(&table, &meta.pk, &format!("READ#{}", p.user_id), set, forward).await {
+        Ok(_) => recount_unread(ctx, &p.tenant, cid, &p.user_id).await,
+        Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(anyhow::Error::from(e).context("move the read position").into()),
+    }
+}
+
+/// The sender recalls a message: it is removed for everyone with its attachment links (in one
+/// transaction). An attachment is purged only once no other message carries it.
+pub async fn recall(ctx: &Context, p: &Principal, cid: &ConversationId, mid: &MessageId) -> Result<(), ServiceError> {
+    let (cid, mid) = (cid.as_str(), mid.as_str());
+    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let table = Table::tenant(&p.tenant);
+    let sk = format!("MSG#{mid}");
+    let msg =
+        ctx.ports.store.get(&table, &meta.pk, &sk).await.context("read the message")?.ok_or(ServiceError::NotFound)?;
+    if msg.s("sender_id") != Some(p.user_id.as_str()) {
+        return Err(ServiceError::Forbidden);
+    }
+    let aids: Vec<&str> = match msg.get("attachment_ids") {
+        Some(AttrValue::L(ids)) => ids.iter().filter_map(AttrValue::as_s).collect(),
+        _ => vec![],
+    };
+    let mut ops = vec![TxOp::Delete { table: table.clone(), pk: meta.pk.clone(), sk: sk.clone(), cond: Cond::Exists }];
+    for aid in &aids {
+        let (pk, sk) = (attachments::att_pk(aid), format!("LINK#{cid}#{mid}"));
+        ops.push(TxOp::Delete { table: table.clone(), pk, sk, cond: Cond::Always });
+    }
+    match ctx.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::NotFound),
+        Err(e) => return Err(anyhow::Error::from(e).context("recall the message").into()),
+    }
+    for aid in aids {
+        attachments::unlink(ctx, &p.tenant, aid).await?;
+    }
+    for m in members_of(&meta).iter().filter(|m| **m != p.user_id) {
+        recount_unread(ctx, &p.tenant, cid, m).await?;
+    }
+    audit::record(&ctx.ports, &p.tenant, &p.user_id, "message.recall", mid, "success").await?;
+    Ok(())
+}
