@@ -305,15 +305,15 @@ async fn expired_attachments_ciphertext_is_deleted(app: &TestApp) {
         .unwrap()
         .to_owned();
     // WHEN the sweep runs before the day is over
-    assert_eq!(bulwark::services::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
+    assert_eq!(bulwark::services::messaging::attachments::sweep_expired(&app.state).await.unwrap(), 0);
     // THEN nothing is deleted
     assert!(blob_exists(app, "acme", &kept).await && blob_exists(app, "acme", &doomed).await);
     // WHEN the day has passed and the sweep runs (the hourly schedule on AWS; every minute locally)
     app.backend.clock.advance(time::Duration::seconds(86400 + 1));
-    assert_eq!(bulwark::services::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 1);
+    assert_eq!(bulwark::services::messaging::attachments::sweep_expired(&app.state).await.unwrap(), 1);
     // THEN the expired attachment's ciphertext is gone, the other one is untouched, and a
     // second sweep finds nothing left to do
     assert!(!blob_exists(app, "acme", &doomed).await, "the S3 object / blob file was not deleted");
     assert!(blob_exists(app, "acme", &kept).await);
-    assert_eq!(bulwark::services::maintenance::sweep_expired_attachments(&app.state).await.unwrap(), 0);
+    assert_eq!(bulwark::services::messaging::attachments::sweep_expired(&app.state).await.unwrap(), 0);
 }

@@ -2,5 +2,6 @@
 //! and their privileges, the security policy's numbers, and the cryptographic primitives.
 
 pub mod crypto;
+pub mod policy;
 pub mod roles;
 pub mod types;

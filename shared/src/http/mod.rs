@@ -134,7 +134,7 @@ pub fn build<'a>(state: AppState, routes: impl IntoIterator<Item = &'a RouteDef>
             method_router = method_router.route_layer(layer);
         }
         if r.access == Access::Public {
-            let layer = axum::middleware::from_fn_with_state(route_state.clone(), ratelimit::limit_anonymous);
+            let layer = axum::middleware::from_fn_with_state(route_state.clone(), middleware::limit_anonymous);
             method_router = method_router.route_layer(layer);
         }
         router = router.route(r.path, method_router.with_state(route_state));

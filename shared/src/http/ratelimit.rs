@@ -6,16 +6,9 @@
 //! fleet-wide limit and this one a second line.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::http::error::ApiError;
-use crate::http::state::AppState;
 
 /// The client address of a request, when a transport other than a socket knows it (Lambda).
 #[derive(Clone, Copy, Debug)]
@@ -71,21 +64,6 @@ fn client_key(ip: IpAddr) -> IpAddr {
             }
         },
     }
-}
-
-/// The route layer of every anonymous route.
-pub async fn limit_anonymous(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
-    if let Some(ip) = ip {
-        if let Err(retry_after_secs) = state.anon_limiter.check(ip, Instant::now()) {
-            return ApiError::RateLimited { retry_after_secs }.into_response();
-        }
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ pub async fn maintenance_event(ctx: &Context, event: serde_json::Value) -> anyho
         let response = handle_sqs(ctx, batch, |c, body| async move { maintenance::run(&c, &body).await }).await;
         return Ok(serde_json::to_value(response)?);
     }
-    let removed = maintenance::sweep_expired_attachments(ctx).await?;
+    let removed = crate::services::messaging::attachments::sweep_expired(ctx).await?;
     tracing::info!(removed, "retention sweep done");
     Ok(serde_json::json!({ "attachments_removed": removed }))
 }

@@ -165,7 +165,7 @@ fn spawn_background_work(state: &AppState) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            if let Err(e) = crate::services::maintenance::sweep_expired_attachments(&s).await {
+            if let Err(e) = crate::services::messaging::attachments::sweep_expired(&s).await {
                 tracing::warn!(error = format!("{e:#}"), "attachment retention sweep failed");
             }
             if let Some(store) = &s.ports.sweeper {

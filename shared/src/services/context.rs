@@ -9,13 +9,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::domain::policy::Policy;
 use crate::domain::types::TenantId;
 use crate::ports::secrets::SecretName;
 use crate::ports::{Port, Ports};
 use crate::services::identity::keys::IdentityKeys;
-use crate::services::identity::sessions::VerifiedTokens;
+use crate::services::identity::tokens::VerifiedTokens;
 use crate::services::tenancy::keys::TenantKeys;
-use crate::services::tenancy::policy::Policy;
 
 /// Where the platform operator's bearer token is checked against.
 pub enum OperatorAuth {

@@ -3,11 +3,8 @@
 //! - **Re-encryption** after a data-key rotation: a chain of queued jobs, one page of the
 //!   tenant's table each, re-sealing every `*_enc` field still under an older key version.
 //!   Each job enqueues its successor, so no run is long and a failed page is simply retried.
-//! - **Retention of attachment ciphertext**: an attachment stored under a retention policy
-//!   gets a reaper entry (`REAP/<expires_at>#<tenant>#<attachment>` in the platform
-//!   directory, ids only). The periodic sweep deletes the blob (S3 object or file) and what
-//!   is left of its records once the entry is due. The entry outlives the attachment's own
-//!   record, which DynamoDB's TTL may remove first.
+//! - **Retention of attachment ciphertext**: the periodic sweep of
+//!   `messaging::attachments::sweep_expired` (run beside these jobs).
 //!
 //! - **Account emails** that anonymous routes queue (password reset, MFA recovery), so those
 //!   routes answer in the same time whether or not the account exists.
@@ -15,54 +12,16 @@
 //! On AWS the `maintenance-worker` Lambda runs all of them (SQS jobs and an hourly schedule); the
 //! local server drains the queue every second and sweeps every minute.
 
-use serde::{Deserialize, Serialize};
-
 use crate::domain::types::TenantId;
-use crate::ports::queue::{QueueName, MAX_DELAY_SECS};
-use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update};
+use crate::ports::queue::MAX_DELAY_SECS;
+use crate::ports::store::{Cond, Item, StoreError, Table, Update};
 use crate::services::context::Context;
+use crate::services::jobs::enqueue;
+pub use crate::services::jobs::{queue, Job, MAX_RECEIVES, QUEUE};
 use crate::services::tenancy::keys::{Field, CURRENT_TTL};
 
-pub const QUEUE: &str = "maintenance";
-pub const MAX_RECEIVES: u32 = 5;
 /// Items re-encrypted per job.
 const PAGE: usize = 100;
-const REAP_PK: &str = "REAP";
-
-pub fn queue() -> QueueName {
-    // A constant, valid name.
-    QueueName::parse(QUEUE).unwrap_or_else(|_| unreachable!())
-}
-
-#[derive(Serialize, Deserialize, Debug)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Job {
-    Reencrypt {
-        tenant_id: String,
-        /// The version to move every field to.
-        version: u32,
-        /// Unix seconds before which the job must not start (stale writers, see
-        /// `tenant_keys::CURRENT_TTL`).
-        not_before: i64,
-        cursor: Option<String>,
-    },
-    /// An email an anonymous route asked for (see `identity::account_mail`).
-    AccountMail { mail: crate::services::identity::account_mail::AccountMail },
-}
-
-async fn enqueue(state: &Context, job: &Job, delay_secs: u32) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(job)?;
-    state.ports.queue.enqueue_delayed(&queue(), &body, delay_secs.min(MAX_DELAY_SECS)).await?;
-    Ok(())
-}
-
-/// Queue an account email (password reset, MFA recovery) for the worker to send.
-pub async fn enqueue_account_mail(
-    state: &Context,
-    mail: crate::services::identity::account_mail::AccountMail,
-) -> anyhow::Result<()> {
-    enqueue(state, &Job::AccountMail { mail }, 0).await
-}
 
 /// Queue the re-encryption of a tenant's data to `version`. The job waits (re-queued with a
 /// delay) until every process has stopped writing under older versions.
@@ -168,48 +127,4 @@ async fn reseal_item(
         }
     }
     Ok((update, Cond::And(guards), n))
-}
-
-/// The reaper entry for an attachment stored under retention; written in the same
-/// transaction as the attachment's record.
-pub fn reap_op(tenant: &TenantId, attachment_id: &str, expires_at: i64) -> TxOp {
-    let sk = format!("{expires_at:012}#{}#{attachment_id}", tenant.as_str());
-    TxOp::Put { table: Table::Platform, item: Item::new(REAP_PK, sk), cond: Cond::Always }
-}
-
-/// Delete the ciphertext and leftovers of every attachment whose retention has run out.
-/// Returns how many were removed.
-pub async fn sweep_expired_attachments(state: &Context) -> anyhow::Result<usize> {
-    let mut removed = 0;
-    loop {
-        let now = state.ports.clock.now_secs();
-        let page = state
-            .ports
-            .store
-            .query(QueryRequest {
-                table: Table::Platform,
-                pk: REAP_PK.into(),
-                // Entries due now or earlier: expiry times are zero-padded, so they sort.
-                range: SkRange::Between("0".repeat(12), format!("{now:012}~")),
-                direction: Direction::Forward,
-                limit: 100,
-                cursor: None,
-            })
-            .await?;
-        if page.items.is_empty() {
-            return Ok(removed);
-        }
-        for entry in page.items {
-            let mut parts = entry.sk.splitn(3, '#');
-            let (_, tenant, aid) = (parts.next(), parts.next(), parts.next());
-            match (tenant.map(TenantId::parse), aid) {
-                (Some(Ok(tenant)), Some(aid)) => {
-                    crate::services::messaging::attachments::purge(state, &tenant, aid).await?;
-                    removed += 1;
-                }
-                _ => tracing::error!("dropping a malformed attachment reaper entry"),
-            }
-            state.ports.store.delete(&Table::Platform, REAP_PK, &entry.sk, Cond::Always).await?;
-        }
-    }
 }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod devices;
 pub mod error;
 pub mod identity;
+pub mod jobs;
 pub mod maintenance;
 pub mod messaging;
 pub mod push;

@@ -24,8 +24,6 @@ use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
 use crate::services::tenancy::tenants;
 
-pub use crate::services::identity::account_mail::RESET_TTL_SECS;
-
 fn token_pair(t: Tokens) -> Value {
     json!({
         "access_token": t.access_token,

@@ -4,28 +4,17 @@
 //! sends the mail. So a known and an unknown address cost the route the same work and time
 //! (no enumeration by timing), and no mailbox can be flooded through Bulwark.
 
-use serde::{Deserialize, Serialize};
-
 use crate::domain::types::{Email, TenantId};
 use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{Cond, Item, StoreError, Table, Update, EXPIRES_AT};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::users;
+pub use crate::services::jobs::AccountMail;
 
 /// Reset links are valid for one hour.
-pub const RESET_TTL_SECS: i64 = 3600;
+pub use crate::domain::policy::RESET_LINK_TTL_SECS as RESET_TTL_SECS;
 const HOUR: i64 = 3600;
-
-/// A queued account email.
-#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
-#[serde(tag = "mail", rename_all = "snake_case")]
-pub enum AccountMail {
-    /// `POST /v1/auth/password/forgot`: the account with this email index, if any.
-    PasswordReset { tenant_id: String, email_index: String },
-    /// `POST /v1/auth/mfa/recover` with both answers right.
-    MfaRecovery { tenant_id: String, user_id: String },
-}
 
 /// Take one slot of the hourly mail budget of the account behind `index` (whether or not it
 /// exists: the answer must not tell), or 429 with the seconds until the hour turns.
@@ -47,7 +36,9 @@ pub async fn claim_budget(state: &Context, table: &Table, index: &str) -> Result
 
 /// Queue an account email for the maintenance worker.
 pub async fn enqueue(state: &Context, mail: AccountMail) -> Result<(), ServiceError> {
-    crate::services::maintenance::enqueue_account_mail(state, mail).await.map_err(ServiceError::Internal)
+    crate::services::jobs::enqueue(state, &crate::services::jobs::Job::AccountMail { mail }, 0)
+        .await
+        .map_err(ServiceError::Internal)
 }
 
 /// Send a queued account email (the maintenance worker). An account that does not exist (or

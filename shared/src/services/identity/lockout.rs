@@ -17,10 +17,9 @@
 
 use crate::ports::store::{Cond, ItemStore, StoreError, Table, TxOp, Update, EXPIRES_AT};
 
-pub const MAX_ATTEMPTS: i64 = 5;
-pub const LOCK_SECS: i64 = 15 * 60;
-/// How long a counter outlives its last claim (and its lock).
-pub const COUNTER_TTL_SECS: i64 = 24 * 3600;
+pub use crate::domain::policy::{
+    LOCKOUT_COUNTER_TTL_SECS as COUNTER_TTL_SECS, LOCKOUT_MAX_ATTEMPTS as MAX_ATTEMPTS, LOCKOUT_SECS as LOCK_SECS,
+};
 const SK: &str = "LOCK";
 
 /// Where one (tenant, email)'s counter lives.

@@ -13,7 +13,7 @@ pub const RECOVERY_CODES: usize = 10;
 pub const CHALLENGE_TTL_SECS: i64 = 300;
 pub const CHALLENGE_MAX_FAILURES: i64 = 5;
 /// A recovery link lives one hour.
-pub const RECOVER_TTL_SECS: i64 = 3600;
+pub use crate::domain::policy::MFA_RECOVERY_LINK_TTL_SECS as RECOVER_TTL_SECS;
 
 /// A fresh 160-bit TOTP secret (RFC 4226's recommended length).
 pub fn new_secret() -> Zeroizing<Vec<u8>> {

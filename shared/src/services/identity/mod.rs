@@ -7,4 +7,5 @@ pub mod lockout;
 pub mod mfa;
 pub mod password;
 pub mod sessions;
+pub mod tokens;
 pub mod users;

@@ -15,8 +15,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
-pub const MIN_LENGTH: usize = 8;
-pub const MAX_LENGTH: usize = 128;
+pub use crate::domain::policy::{PASSWORD_MAX_LENGTH as MAX_LENGTH, PASSWORD_MIN_LENGTH as MIN_LENGTH};
 
 fn params() -> Params {
     // Constant, valid parameters: construction cannot fail.

@@ -12,10 +12,11 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, Header, Validation};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::keys::token_hash;
+use super::tokens::Claims;
+pub use super::tokens::VerifiedTokens;
 use super::users::{self, UserRecord};
 use crate::domain::types::TenantId;
 use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
@@ -23,48 +24,11 @@ use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::tenancy::audit;
 
-pub const ACCESS_TTL_SECS: i64 = 15 * 60;
-pub const IDLE_SECS: i64 = 72 * 3600;
+pub use crate::domain::policy::{ACCESS_TOKEN_TTL_SECS as ACCESS_TTL_SECS, SESSION_IDLE_SECS as IDLE_SECS};
 /// Activity is recorded at most once a minute per session (a write per request is waste).
 const ACTIVITY_STEP_SECS: i64 = 60;
 const KEEP_SPENT: usize = 20;
 const SK: &str = "SESSION";
-
-#[derive(Clone, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    tid: String,
-    tsl: String,
-    sid: String,
-    iat: i64,
-    exp: i64,
-    typ: String,
-}
-
-/// Access tokens whose signature has been verified, by SHA-256 of the whole token. A client
-/// presents the same token on every request for up to 15 minutes, and the Ed25519 check was
-/// the largest CPU cost of an authenticated request (BENCHMARKS.md). Only the signature check
-/// is skipped: the signing key must still be current, and expiry, session and user are
-/// checked on every request. Bounded; emptied when full.
-#[derive(Default)]
-pub struct VerifiedTokens(std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>);
-
-const VERIFIED_CAP: usize = 10_000;
-
-impl VerifiedTokens {
-    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
-        self.0.lock().ok()?.get(digest).cloned()
-    }
-
-    fn insert(&self, digest: [u8; 32], claims: &Claims) {
-        if let Ok(mut m) = self.0.lock() {
-            if m.len() >= VERIFIED_CAP {
-                m.clear();
-            }
-            m.insert(digest, claims.clone());
-        }
-    }
-}
 
 pub struct Tokens {
     pub access_token: String,

@@ -9,6 +9,12 @@
 //! message carrying it. A recall removes only its own message's link; the attachment itself
 //! goes when no message links it any more ([`unlink`]), so forwarding a file never gives the
 //! forwarder a way to destroy the original.
+//!
+//! Retention of ciphertext: an attachment stored under a retention policy gets a reaper entry
+//! (`REAP/<expires_at>#<tenant>#<attachment>` in the platform directory, ids only), written
+//! with its record. The periodic sweep ([`sweep_expired`]) deletes the blob (S3 object or file)
+//! and what is left of its records once the entry is due. The entry outlives the attachment's
+//! own record, which DynamoDB's TTL may remove first.
 
 use anyhow::Context as _;
 
@@ -21,9 +27,11 @@ use crate::ports::store::{
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::sessions::Principal;
-use crate::services::messaging::conversations::membership;
+use crate::services::messaging::membership::membership;
 use crate::services::messaging::stream_cipher;
 use crate::services::tenancy::keys::Field;
+
+const REAP_PK: &str = "REAP";
 
 /// Direct uploads are limited by API Gateway and Lambda payload sizes; larger files would use
 /// a presigned multipart upload (see README).
@@ -103,7 +111,7 @@ pub async fn upload(ctx: &Context, p: &Principal, new: NewAttachment) -> Result<
     if let Some(days) = crate::services::tenancy::policy::load(ctx, &p.tenant).await?.message_retention_days {
         let expires_at = ctx.ports.clock.now_secs() + i64::from(days) * 86400;
         item = item.with(EXPIRES_AT, expires_at);
-        reap = Some(crate::services::maintenance::reap_op(&p.tenant, aid, expires_at));
+        reap = Some(reap_op(&p.tenant, aid, expires_at));
     }
     let mut ops = vec![TxOp::Put { table: Table::tenant(&p.tenant), item, cond: Cond::NotExists }];
     ops.extend(reap);
@@ -257,4 +265,48 @@ pub async fn purge(ctx: &Context, tenant: &TenantId, aid: &str) -> Result<(), Se
         .await
         .context("delete the attachment's records")?;
     Ok(())
+}
+
+/// The reaper entry for an attachment stored under retention; written in the same
+/// transaction as the attachment's record.
+pub fn reap_op(tenant: &TenantId, attachment_id: &str, expires_at: i64) -> TxOp {
+    let sk = format!("{expires_at:012}#{}#{attachment_id}", tenant.as_str());
+    TxOp::Put { table: Table::Platform, item: Item::new(REAP_PK, sk), cond: Cond::Always }
+}
+
+/// Delete the ciphertext and leftovers of every attachment whose retention has run out.
+/// Returns how many were removed.
+pub async fn sweep_expired(state: &Context) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    loop {
+        let now = state.ports.clock.now_secs();
+        let page = state
+            .ports
+            .store
+            .query(QueryRequest {
+                table: Table::Platform,
+                pk: REAP_PK.into(),
+                // Entries due now or earlier: expiry times are zero-padded, so they sort.
+                range: SkRange::Between("0".repeat(12), format!("{now:012}~")),
+                direction: Direction::Forward,
+                limit: 100,
+                cursor: None,
+            })
+            .await?;
+        if page.items.is_empty() {
+            return Ok(removed);
+        }
+        for entry in page.items {
+            let mut parts = entry.sk.splitn(3, '#');
+            let (_, tenant, aid) = (parts.next(), parts.next(), parts.next());
+            match (tenant.map(TenantId::parse), aid) {
+                (Some(Ok(tenant)), Some(aid)) => {
+                    purge(state, &tenant, aid).await?;
+                    removed += 1;
+                }
+                _ => tracing::error!("dropping a malformed attachment reaper entry"),
+            }
+            state.ports.store.delete(&Table::Platform, REAP_PK, &entry.sk, Cond::Always).await?;
+        }
+    }
 }

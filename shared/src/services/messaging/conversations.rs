@@ -22,6 +22,7 @@ use crate::services::error::ServiceError;
 use crate::services::identity::sessions::Principal;
 use crate::services::identity::users;
 use crate::services::messaging::attachments;
+pub use crate::services::messaging::membership::{conv_pk, members_of, membership};
 use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
 
@@ -32,27 +33,9 @@ pub const MAX_ATTACHMENTS: usize = 10;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 100;
 
-pub fn conv_pk(cid: &str) -> String {
-    format!("CONV#{cid}")
-}
-
 /// The partition of a user's conversation summaries.
 fn summary_pk(user_id: &str) -> String {
     format!("USERCONV#{user_id}")
-}
-
-fn members_of(item: &Item) -> Vec<String> {
-    match item.get("member_ids") {
-        Some(AttrValue::L(l)) => l.iter().filter_map(|v| v.as_s().map(str::to_owned)).collect(),
-        _ => vec![],
-    }
-}
-
-/// The conversation's META, if the caller is a member (404 otherwise, never 403).
-pub async fn membership(ctx: &Context, tenant: &TenantId, user_id: &str, cid: &str) -> Result<Item, ServiceError> {
-    let meta =
-        ctx.ports.store.get(&Table::tenant(tenant), &conv_pk(cid), "META").await.context("read the conversation")?;
-    meta.filter(|m| members_of(m).iter().any(|u| u == user_id)).ok_or(ServiceError::NotFound)
 }
 
 #[derive(Serialize)]

@@ -3,4 +3,5 @@
 
 pub mod attachments;
 pub mod conversations;
+pub mod membership;
 pub mod stream_cipher;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+pub use crate::domain::policy::Policy;
+use crate::domain::policy::APP_PASSCODE_TIMEOUT_MINUTES;
 use crate::domain::types::TenantId;
 use crate::ports::store::{Cond, Item, Table};
 use crate::services::context::Context;
@@ -17,64 +17,29 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 pub const POLICY_PK: &str = "TENANT";
 pub const POLICY_SK: &str = "POLICY";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Policy {
-    pub app_passcode_required: bool,
-    /// 1..=15 minutes.
-    pub app_passcode_timeout_minutes: u8,
-    pub mfa_required: bool,
-    /// Messages (and their attachments) older than this are removed; `None`: kept.
-    pub message_retention_days: Option<u16>,
+/// The item the policy is stored as.
+pub fn to_item(policy: &Policy, now: i64) -> Item {
+    let p = policy;
+    Item::new(POLICY_PK, POLICY_SK)
+        .with("app_passcode_required", p.app_passcode_required)
+        .with("app_passcode_timeout_minutes", i64::from(p.app_passcode_timeout_minutes))
+        .with("mfa_required", p.mfa_required)
+        .with("message_retention_days", p.message_retention_days.map(i64::from).unwrap_or(0))
+        .with("updated_at", now)
 }
 
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            app_passcode_required: false,
-            app_passcode_timeout_minutes: 5,
-            mfa_required: false,
-            message_retention_days: None,
-        }
-    }
-}
-
-impl Policy {
-    pub fn to_item(&self, now: i64) -> Item {
-        Item::new(POLICY_PK, POLICY_SK)
-            .with("app_passcode_required", self.app_passcode_required)
-            .with("app_passcode_timeout_minutes", i64::from(self.app_passcode_timeout_minutes))
-            .with("mfa_required", self.mfa_required)
-            .with("message_retention_days", self.message_retention_days.map(i64::from).unwrap_or(0))
-            .with("updated_at", now)
-    }
-
-    pub fn from_item(item: &Item) -> Policy {
-        let d = Policy::default();
-        Policy {
-            app_passcode_required: item.bool("app_passcode_required").unwrap_or(d.app_passcode_required),
-            app_passcode_timeout_minutes: item
-                .n("app_passcode_timeout_minutes")
-                .and_then(|n| u8::try_from(n).ok())
-                .filter(|n| (1..=15).contains(n))
-                .unwrap_or(d.app_passcode_timeout_minutes),
-            mfa_required: item.bool("mfa_required").unwrap_or(d.mfa_required),
-            message_retention_days: item
-                .n("message_retention_days")
-                .and_then(|n| u16::try_from(n).ok())
-                .filter(|n| *n > 0),
-        }
-    }
-
-    /// The `GET /v1/policy` document.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "password": {"min_length": 8, "max_length": 128, "require_upper": true, "require_lower": true, "require_digit_or_special": true},
-            "lockout": {"max_attempts": 5, "duration_minutes": 15},
-            "session_idle_timeout_hours": 72,
-            "app_passcode": {"required": self.app_passcode_required, "min_digits": 4, "timeout_minutes": self.app_passcode_timeout_minutes},
-            "mfa_required": self.mfa_required,
-            "message_retention_days": self.message_retention_days,
-        })
+/// A stored policy (defaults for what it lacks).
+pub fn from_item(item: &Item) -> Policy {
+    let d = Policy::default();
+    Policy {
+        app_passcode_required: item.bool("app_passcode_required").unwrap_or(d.app_passcode_required),
+        app_passcode_timeout_minutes: item
+            .n("app_passcode_timeout_minutes")
+            .and_then(|n| u8::try_from(n).ok())
+            .filter(|n| APP_PASSCODE_TIMEOUT_MINUTES.contains(n))
+            .unwrap_or(d.app_passcode_timeout_minutes),
+        mfa_required: item.bool("mfa_required").unwrap_or(d.mfa_required),
+        message_retention_days: item.n("message_retention_days").and_then(|n| u16::try_from(n).ok()).filter(|n| *n > 0),
     }
 }
 
@@ -87,7 +52,7 @@ pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceE
     }
     let table = Table::Tenant(tenant.as_str().into());
     let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.map_err(ServiceError::internal)?;
-    let policy = item.as_ref().map(Policy::from_item).unwrap_or_default();
+    let policy = item.as_ref().map(from_item).unwrap_or_default();
     if let Ok(mut c) = state.policies.lock() {
         if c.len() > 10_000 {
             c.clear();
@@ -101,7 +66,7 @@ pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceE
 pub async fn save(state: &Context, tenant: &TenantId, policy: &Policy) -> Result<(), ServiceError> {
     let now = state.ports.clock.now_secs();
     let table = Table::Tenant(tenant.as_str().into());
-    state.ports.store.put(&table, policy.to_item(now), Cond::Always).await.map_err(ServiceError::internal)?;
+    state.ports.store.put(&table, to_item(policy, now), Cond::Always).await.map_err(ServiceError::internal)?;
     if let Ok(mut c) = state.policies.lock() {
         c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
     }

@@ -16,7 +16,7 @@ use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
 
 /// Invitations expire after 72 hours.
-pub const INVITATION_TTL_SECS: i64 = 72 * 3600;
+pub use crate::domain::policy::INVITATION_TTL_SECS;
 
 pub struct NewTenant {
     pub slug: TenantSlug,
@@ -155,7 +155,10 @@ async fn provision(state: &Context, tenant_id: &TenantId, req: &NewTenant) -> an
     ports.store.ensure_table(&table).await?;
     state.tenant_keys.create_first(ports, tenant_id).await?;
     let now = ports.clock.now_secs();
-    ports.store.put(&table, crate::services::tenancy::policy::Policy::default().to_item(now), Cond::NotExists).await?;
+    ports
+        .store
+        .put(&table, crate::services::tenancy::policy::to_item(&Default::default(), now), Cond::NotExists)
+        .await?;
     let invitation_id =
         create_invitation(state, tenant_id, &req.admin_email, Role::Admin, "operator", &req.name).await?;
     audit::record(ports, tenant_id, "operator", "tenant.create", tenant_id.as_str(), "success").await?;
