@@ -291,6 +291,7 @@ def run(args) -> int:
             f"{running['AWS_ENDPOINT_URL']}); stop it first, or set BULWARK_AWS_DIR to a directory of its own"
         )
         return 1
+
     def interrupted(_signum, _frame):
         raise KeyboardInterrupt
 
@@ -304,7 +305,7 @@ def run(args) -> int:
         else:
             values = start_session(path)
             if "_error" in values:
-                say(f"could not create the resources in moto: {values['_error']}")
+                say(f"could not create the resources in moto: {values['_error']} (moto's log: {path.parent / 'moto.log'})")
                 return 1
 
         env = dict(os.environ)
@@ -315,7 +316,10 @@ def run(args) -> int:
         # The command gets its own process group; signals to this process are passed on to it.
         child = subprocess.Popen(args.command, env=env, process_group=0)
 
+        signalled = []
+
         def forward(signum, _frame):
+            signalled.append(signum)
             try:
                 os.killpg(child.pid, signal.SIGTERM if signum == signal.SIGHUP else signum)
             except ProcessLookupError:
@@ -326,7 +330,7 @@ def run(args) -> int:
         if args.serving:
             announce_when_listening(child, values, env.get("BULWARK_LISTEN") or "127.0.0.1:8080")
         code = child.wait()
-        if args.show_mail and STARTED:
+        if args.show_mail and STARTED and not signalled:
             subprocess.run(
                 [sys.executable, str(ROOT / "scripts" / "mail"), "--endpoint", values["AWS_ENDPOINT_URL"]],
                 check=False,
@@ -385,6 +389,8 @@ def announce_when_listening(child: subprocess.Popen, values: dict, listen: str) 
     """Print the banner once the server accepts connections (in the background)."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
+    if not port.isdigit():
+        return  # the server itself reports a bad BULWARK_LISTEN
     probe = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

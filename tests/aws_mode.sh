@@ -34,8 +34,8 @@ trap 'exit 130' INT TERM
 show_logs() {
   echo "--- scripts/serve --aws output (last 40 lines)" >&2
   tail -n 40 "$work/serve.log" >&2
-  echo "--- moto log (last 20 lines)" >&2
-  tail -n 20 "$BULWARK_AWS_DIR/moto.log" >&2 2>/dev/null
+  echo "--- moto log (last 10 lines)" >&2
+  tail -n 10 "$BULWARK_AWS_DIR/moto.log" >&2 2>/dev/null
 }
 
 for _ in $(seq 1 600); do
@@ -59,10 +59,7 @@ operator_token=$(. "$BULWARK_AWS_DIR/session.env" && printf %s "$OPERATOR_TOKEN"
 
 passed=0 failed=0 step=0 broken=""
 ok() { step=$((step + 1)); passed=$((passed + 1)); echo "ok   $step $1"; }
-fail() {
-  step=$((step + 1)); failed=$((failed + 1)); echo "FAIL $step $1"
-  [ -n "$broken" ] || { broken=1; show_logs; }
-}
+fail() { step=$((step + 1)); failed=$((failed + 1)); broken=1; echo "FAIL $step $1"; }
 # After a failure the later steps cannot run: they count as failed.
 skip() { step=$((step + 1)); failed=$((failed + 1)); echo "FAIL $step $1 (not run: an earlier step failed)"; }
 
@@ -150,5 +147,6 @@ if [ -z "$broken" ]; then
   else fail "list messages: expected 200 with message $msg reading \"$text\", got $status $body"; fi
 else skip "list messages"; fi
 
+[ "$failed" = 0 ] || show_logs
 echo "walkthrough: $passed passed, $failed failed"
 [ "$failed" = 0 ]

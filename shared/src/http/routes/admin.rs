@@ -91,10 +91,8 @@ pub(crate) async fn target(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<UserRecord, ApiError> {
     let Path(id) = path.map_err(|_| ApiError::InvalidRequest("bad user id".into()))?;
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::InvalidRequest("bad user id".into()));
-    }
-    users::get(state, tenant, &id).await.map_err(ApiError::Internal)?.ok_or(ApiError::NotFound)
+    let id = crate::domain::types::UserId::parse(&id).map_err(|_| ApiError::InvalidRequest("bad user id".into()))?;
+    Ok(users::target(state, tenant, &id).await?)
 }
 
 #[derive(Deserialize)]

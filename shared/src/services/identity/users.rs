@@ -162,3 +162,12 @@ pub async fn create_ops(state: &Context, tenant: &TenantId, u: NewUser<'_>) -> a
         TxOp::Put { table, item: index, cond: Cond::NotExists },
     ])
 }
+
+/// The user an admin action names: 404 unless they are a user of this tenant.
+pub async fn target(
+    ctx: &Context,
+    tenant: &TenantId,
+    id: &crate::domain::types::UserId,
+) -> Result<UserRecord, crate::services::error::ServiceError> {
+    get(ctx, tenant, id.as_str()).await?.ok_or(crate::services::error::ServiceError::NotFound)
+}

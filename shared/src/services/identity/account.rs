@@ -1,0 +1,271 @@
+//! The caller's own account: profile, password change, and the factors (TOTP enrolment and
+//! removal, recovery codes, security questions), each change behind re-authentication; and
+//! the admin's MFA reset of another user.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::types::{parse_display_text, TenantId, UserId};
+use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update};
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
+use crate::services::identity::sessions::{self, Principal};
+use crate::services::identity::signin::{codes_pk, delete_recovery_codes, reauthenticate, table};
+use crate::services::identity::users::{self};
+use crate::services::identity::{mfa, password};
+use crate::services::tenancy::audit;
+use crate::services::tenancy::tenants;
+
+#[derive(Deserialize)]
+pub struct EnrolBody {
+    pub password: String,
+}
+
+/// `POST /v1/me/mfa/totp` `{"password"}` → `{"secret", "otpauth_uri"}`; MFA is on only after
+/// confirmation.
+pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Value, ServiceError> {
+    if p.user.mfa_enabled {
+        return Err(ServiceError::Conflict("MFA is already on; turn it off before enrolling again".into()));
+    }
+    reauthenticate(state, p, body.password, None, false, "mfa.enrol").await?;
+    let secret = mfa::new_secret();
+    let (_, tenant_name) = tenants::meta_of(state, &p.tenant).await?;
+    let email = p.user.email(state, &p.tenant).await.map_err(ServiceError::Internal)?;
+    let (base32, uri) = mfa::enrolment(&secret, &tenant_name, &email).map_err(ServiceError::Internal)?;
+    let sealed =
+        users::seal(state, &p.tenant, &p.user_id, "totp_pending", &secret).await.map_err(ServiceError::Internal)?;
+    let set = Update::default().set("totp_pending_enc", sealed);
+    let sk = users::user_sk(&p.user_id);
+    state
+        .ports
+        .store
+        .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
+        .await
+        .map_err(ServiceError::internal)?;
+    Ok(json!({ "secret": base32, "otpauth_uri": uri }))
+}
+
+#[derive(Deserialize)]
+pub struct CodeBody {
+    pub code: String,
+}
+
+/// `POST /v1/me/mfa/totp/confirm` `{"code"}` → `{"recovery_codes": [10]}`; MFA is on.
+pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<Value, ServiceError> {
+    let pending = p
+        .user
+        .open_bytes(state, &p.tenant, "totp_pending")
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok_or_else(|| ServiceError::Conflict("start the enrolment first (POST /v1/me/mfa/totp)".into()))?;
+    let now = state.ports.clock.now_secs();
+    let Some(step) = mfa::matching_step(&pending, body.code.trim(), now) else {
+        audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "failure")
+            .await
+            .map_err(ServiceError::Internal)?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    let totp_enc = users::seal(state, &p.tenant, &p.user_id, "totp", &pending).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let codes = mfa::new_recovery_codes();
+    delete_recovery_codes(state, &p.tenant, &p.user_id).await?;
+    let mut ops = vec![TxOp::Update {
+        table: table(&p.tenant),
+        pk: users::USERS_PK.into(),
+        sk: users::user_sk(&p.user_id),
+        update: Update::default()
+            .set("mfa_enabled", true)
+            .set("totp_enc", totp_enc)
+            .set("totp_last_step", step as i64)
+            .remove("totp_pending_enc"),
+        // A code is used once: the step must be newer than any accepted before.
+        cond: Cond::And(vec![
+            Cond::Exists,
+            Cond::eq("mfa_enabled", false),
+            Cond::Or(vec![Cond::Missing("totp_last_step".into()), Cond::lt("totp_last_step", step as i64)]),
+        ]),
+    }];
+    for code in &codes {
+        let item = Item::new(codes_pk(&p.user_id), keys.recovery_code_hash(p.tenant.as_str(), code));
+        ops.push(TxOp::Put { table: table(&p.tenant), item, cond: Cond::NotExists });
+    }
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::InvalidCredentials),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(json!({ "recovery_codes": codes }))
+}
+
+#[derive(Deserialize)]
+pub struct ReauthBody {
+    pub password: String,
+    pub code: Option<String>,
+}
+
+/// `DELETE /v1/me/mfa/totp` `{"password", "code"}` → 204; refused while the tenant requires MFA.
+pub async fn disable(state: &Context, p: &Principal, body: ReauthBody) -> Result<(), ServiceError> {
+    if crate::services::tenancy::policy::load(state, &p.tenant).await?.mfa_required {
+        return Err(ServiceError::Forbidden);
+    }
+    reauthenticate(state, p, body.password, body.code.as_deref(), true, "mfa.disable").await?;
+    turn_off(state, &p.tenant, &p.user_id).await?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.disable", &p.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(())
+}
+
+/// `POST /v1/admin/users/{user_id}/mfa/reset` → 204: TOTP, recovery codes and security answers
+/// go, and every session of the user is revoked (a lost phone). Never one's own account: an
+/// admin whose session was stolen must not be able to strip their own factors this way.
+pub async fn admin_reset(state: &Context, p: &Principal, user_id: &UserId) -> Result<(), ServiceError> {
+    let target = users::target(state, &p.tenant, user_id).await?;
+    if target.user_id == p.user_id {
+        return Err(ServiceError::Forbidden);
+    }
+    let off = Update::default()
+        .set("mfa_enabled", false)
+        .remove("totp_enc")
+        .remove("totp_pending_enc")
+        .remove("security_questions_enc")
+        .remove("answer_hashes")
+        .add("session_epoch", 1);
+    let sk = users::user_sk(&target.user_id);
+    match state.ports.store.update(&table(&p.tenant), users::USERS_PK, &sk, off, Cond::Exists).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => return Err(ServiceError::NotFound),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    delete_recovery_codes(state, &p.tenant, &target.user_id).await?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.admin_reset", &target.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(())
+}
+
+async fn turn_off(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(), ServiceError> {
+    let off = Update::default().set("mfa_enabled", false).remove("totp_enc").remove("totp_pending_enc");
+    let sk = users::user_sk(user_id);
+    state
+        .ports
+        .store
+        .update(&table(tenant), users::USERS_PK, &sk, off, Cond::Exists)
+        .await
+        .map_err(ServiceError::internal)?;
+    delete_recovery_codes(state, tenant, user_id).await
+}
+
+#[derive(Deserialize)]
+pub struct QuestionBody {
+    pub question: String,
+    pub answer: String,
+}
+
+#[derive(Deserialize)]
+pub struct QuestionsBody {
+    pub password: String,
+    pub code: Option<String>,
+    pub questions: Vec<QuestionBody>,
+}
+
+/// `PUT /v1/me/security-questions` `{"password", "code"?, "questions"}` → 204. Questions
+/// encrypted; answers normalised and stored only as argon2id hashes.
+pub async fn set_security_questions(state: &Context, p: &Principal, body: QuestionsBody) -> Result<(), ServiceError> {
+    if body.questions.len() != 2 {
+        return Err(ServiceError::ValidationFailed("exactly two questions are required".into()));
+    }
+    let mut questions = Vec::new();
+    let mut answers = Vec::new();
+    for q in &body.questions {
+        questions.push(parse_display_text(&q.question, "question", 200).map_err(ServiceError::ValidationFailed)?);
+        let answer = mfa::normalise_answer(&q.answer);
+        if answer.chars().count() < 2 || answer.chars().count() > 200 {
+            return Err(ServiceError::ValidationFailed("each answer must be 2..=200 characters".into()));
+        }
+        answers.push(SecretString::from(answer));
+    }
+    if questions[0].to_lowercase() == questions[1].to_lowercase() {
+        return Err(ServiceError::ValidationFailed("the two questions must differ".into()));
+    }
+    reauthenticate(state, p, body.password, body.code.as_deref(), true, "mfa.security_questions").await?;
+    let mut hashes = Vec::new();
+    for answer in answers {
+        hashes.push(AttrValue::S(password::hash(answer).await.map_err(ServiceError::Internal)?));
+    }
+    let sealed = users::seal(state, &p.tenant, &p.user_id, "security_questions", &mfa::encode_questions(&questions))
+        .await
+        .map_err(ServiceError::Internal)?;
+    let set = Update::default().set("security_questions_enc", sealed).set("answer_hashes", AttrValue::L(hashes));
+    let sk = users::user_sk(&p.user_id);
+    state
+        .ports
+        .store
+        .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
+        .await
+        .map_err(ServiceError::internal)?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.security_questions", &p.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(())
+}
+
+/// `GET /v1/me`.
+pub async fn me(state: &Context, p: &Principal) -> Result<Value, ServiceError> {
+    let u = &p.user;
+    let privileges: Vec<&str> = crate::domain::roles::privileges(u.role).iter().map(|x| x.name()).collect();
+    Ok(json!({
+        "user_id": u.user_id,
+        "tenant": p.tenant_slug,
+        "email": u.email(state, &p.tenant).await.map_err(ServiceError::Internal)?,
+        "display_name": u.display_name(state, &p.tenant).await.map_err(ServiceError::Internal)?,
+        "role": u.role.as_str(),
+        "privileges": privileges,
+        "mfa_enabled": u.mfa_enabled,
+        "password_change_required": u.password_change_required,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ChangePasswordBody {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /v1/me/password` → 204; other sessions are revoked, this one stays.
+pub async fn change_password(state: &Context, p: &Principal, body: ChangePasswordBody) -> Result<(), ServiceError> {
+    let u = &p.user;
+    // Counted toward the lockout like a login, so a stolen session cannot guess the password.
+    reauthenticate(state, p, body.current_password, None, false, "password.change").await?;
+    let email = u.email(state, &p.tenant).await.map_err(ServiceError::Internal)?;
+    crate::services::identity::signin::enforce_policy(&body.new_password, &[&email])?;
+    let fresh = password::hash(SecretString::from(body.new_password)).await.map_err(ServiceError::Internal)?;
+    let epoch = u.session_epoch + 1;
+    let ops = vec![
+        TxOp::Update {
+            table: Table::Tenant(p.tenant.as_str().into()),
+            pk: users::USERS_PK.into(),
+            sk: users::user_sk(&u.user_id),
+            update: Update::default()
+                .set("password_hash", fresh)
+                .set("password_change_required", false)
+                .set("session_epoch", epoch),
+            cond: Cond::eq("session_epoch", u.session_epoch),
+        },
+        sessions::carry_over(&p.tenant, &p.session_id, epoch),
+    ];
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        // The user's sessions were revoked meanwhile (admin, reset): this one is gone too.
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::Unauthorized),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    audit::record(&state.ports, &p.tenant, &u.user_id, "password.change", &u.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(())
+}

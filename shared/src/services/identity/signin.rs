@@ -1,0 +1,659 @@
+//! Signing in: invitations, password login with its lockout, the second factor, refresh and
+//! logout, password reset and MFA recovery, and re-authentication inside a session. Every
+//! factor takes a slot of one lockout counter per account; only a complete login resets it.
+//! Every failure that could tell an outsider whether an account exists answers the same way
+//! (and, for logins, after the same work).
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::types::{parse_display_text, Email, Role, TenantId, TenantSlug};
+use crate::ports::store::{delete_partition, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
+use crate::services::identity::account_mail;
+use crate::services::identity::keys::{token_hash, token_tenant};
+use crate::services::identity::lockout::{self, Claim, LockKey};
+use crate::services::identity::sessions::{self, Principal, Tokens};
+use crate::services::identity::users::{self, UserRecord};
+use crate::services::identity::{mfa, password};
+use crate::services::tenancy::audit;
+use crate::services::tenancy::keys::Field;
+use crate::services::tenancy::tenants;
+
+fn token_pair(t: Tokens) -> Value {
+    json!({
+        "access_token": t.access_token,
+        "refresh_token": t.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": t.expires_in,
+        "password_change_required": t.password_change_required,
+    })
+}
+
+/// The end of every successful sign-in (password, second factor, MFA recovery): clear the
+/// lockout count, audit, start a session; flag a pending MFA enrolment the tenant requires.
+pub async fn finish_login(
+    state: &Context,
+    tenant: &TenantId,
+    lock: &LockKey,
+    user: &users::UserRecord,
+    how: &str,
+) -> Result<Value, ServiceError> {
+    let enrolment = async {
+        match user.mfa_enabled {
+            true => Ok(false),
+            false => Ok(crate::services::tenancy::policy::load(state, tenant).await?.mfa_required),
+        }
+    };
+    let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
+    // One commit: the counter's reset, the audit event and the session stand or fall together.
+    let (start, session) = sessions::start(state, tenant, &slug, user);
+    let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
+    let ops = vec![lockout::reset_op(lock), login, start];
+    state.ports.store.transact(ops).await.map_err(ServiceError::internal)?;
+    let mut body = token_pair(session.tokens(state).await?);
+    body["mfa_enrollment_required"] = json!(enrol);
+    Ok(body)
+}
+
+/// The record of a single-use token (invitation, reset, MFA challenge, MFA recovery): item
+/// `<KIND>#<sha256 of token>` / `<KIND>` in the token's own tenant. Malformed, unknown,
+/// expired, or of a tenant that does not exist: 401 `invalid_credentials`, all alike.
+pub async fn token_record(state: &Context, token: &str, kind: &str) -> Result<(TenantId, Item), ServiceError> {
+    let tenant = token_tenant(token).ok_or(ServiceError::InvalidCredentials)?;
+    let pk = format!("{kind}#{}", token_hash(token));
+    match state.ports.store.get(&Table::Tenant(tenant.as_str().into()), &pk, kind).await {
+        Ok(Some(item)) => Ok((tenant, item)),
+        Ok(None) | Err(StoreError::NoSuchTable) => Err(ServiceError::InvalidCredentials),
+        Err(e) => Err(ServiceError::internal(e)),
+    }
+}
+
+/// Claim a lockout slot for an attempt (its number since the last success), or 423.
+pub async fn claim_attempt(state: &Context, lock: &LockKey) -> Result<i64, ServiceError> {
+    let now = state.ports.clock.now_secs();
+    match lockout::claim(&*state.ports.store, lock, now).await.map_err(ServiceError::internal)? {
+        Claim::Granted { n } => Ok(n),
+        Claim::Locked { retry_after_secs } => Err(ServiceError::AccountLocked { retry_after_secs }),
+    }
+}
+
+/// A claimed attempt failed: count it toward the lockout and audit it (and the lock, if this
+/// failure set it). `target` is pseudonymous (the email index prefix) for unknown accounts.
+pub async fn record_failure(
+    state: &Context,
+    tenant: Option<&TenantId>,
+    lock: &LockKey,
+    attempt: i64,
+    actor: &str,
+    target: &str,
+    action: &str,
+) -> Result<(), ServiceError> {
+    let now = state.ports.clock.now_secs();
+    let locked = lockout::failed(&*state.ports.store, lock, attempt, now).await.map_err(ServiceError::internal)?;
+    if let Some(t) = tenant {
+        audit::record(&state.ports, t, actor, action, target, "failure").await.map_err(ServiceError::Internal)?;
+        if locked {
+            audit::record(&state.ports, t, actor, "account.locked", target, "success")
+                .await
+                .map_err(ServiceError::Internal)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reject a password that breaks the policy, rule by rule. `context`: the user's own data,
+/// which makes a password guessable.
+pub fn enforce_policy(password: &str, context: &[&str]) -> Result<(), ServiceError> {
+    let failed = password::check_policy(password, context);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::PasswordPolicy(failed))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AcceptBody {
+    pub token: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+/// `POST /v1/invitations/accept` → 201 `{"user_id"}`.
+pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Value, ServiceError> {
+    let (tenant, invite) = token_record(state, &body.token, "INVITE").await?;
+    let table = Table::Tenant(tenant.as_str().into());
+    let (pk, sk) = (invite.pk.clone(), "INVITE");
+    if invite.s("state") != Some("pending") {
+        return Err(ServiceError::Conflict("this invitation has already been used".into()));
+    }
+    let display_name =
+        parse_display_text(&body.display_name, "display_name", 100).map_err(ServiceError::ValidationFailed)?;
+    let sealed =
+        invite.b("email_enc").ok_or_else(|| ServiceError::internal(anyhow::anyhow!("invitation without email")))?;
+    let email_bytes = state
+        .tenant_keys
+        .open_field(&state.ports, &tenant, &Field { pk: &pk, sk, name: "email" }, sealed)
+        .await
+        .map_err(ServiceError::Internal)?;
+    let email =
+        Email::parse(&String::from_utf8_lossy(&email_bytes)).map_err(|e| ServiceError::internal(anyhow::anyhow!(e)))?;
+    enforce_policy(&body.password, &[email.as_str(), &display_name])?;
+    let role = invite.s("role").and_then(Role::parse).unwrap_or(Role::Member);
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let index = keys.email_index(tenant.as_str(), &email);
+    let password_hash = password::hash(SecretString::from(body.password)).await.map_err(ServiceError::Internal)?;
+    let user_id = users::new_user_id();
+    let now = state.ports.clock.now_secs();
+    let mut ops = vec![TxOp::Update {
+        table: table.clone(),
+        pk: pk.clone(),
+        sk: sk.into(),
+        update: Update::default().set("state", "used").set("used_at", now).set("user_id", user_id.as_str()),
+        cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
+    }];
+    let new = users::NewUser {
+        user_id: &user_id,
+        email: &email,
+        email_index: &index,
+        display_name: &display_name,
+        role,
+        password_hash,
+    };
+    ops.extend(users::create_ops(state, &tenant, new).await.map_err(ServiceError::Internal)?);
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { index }) => {
+            // Which condition failed decides the answer; without the index, look again.
+            let again = state.ports.store.get(&table, &pk, sk).await.map_err(ServiceError::internal)?;
+            return Err(match (index, again) {
+                (_, Some(i)) if i.s("state") == Some("used") => {
+                    ServiceError::Conflict("this invitation has already been used".into())
+                }
+                (_, None) => ServiceError::InvalidCredentials,
+                _ => ServiceError::Conflict("an account with this email already exists".into()),
+            });
+        }
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    let invitation_id = invite.s("invitation_id").unwrap_or("unknown");
+    audit::record(&state.ports, &tenant, &user_id, "invitation.accept", invitation_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(json!({ "user_id": user_id }))
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    pub tenant: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /v1/auth/login` → the token pair.
+pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceError> {
+    let pass = SecretString::from(body.password);
+    let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
+        // Nothing can match; spend the same time as a real check anyway.
+        password::verify(pass, None).await.map_err(ServiceError::Internal)?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    let store = &*state.ports.store;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let now = state.ports.clock.now_secs();
+    let tenant = tenants::id_of_slug(state, slug.as_str()).await?;
+    let (lock, index, user) = match &tenant {
+        Some(t) => {
+            let index = keys.email_index(t.as_str(), &email);
+            let user = users::find_by_index(state, t, &index).await.map_err(ServiceError::Internal)?;
+            (LockKey::for_index(Table::Tenant(t.as_str().into()), &index), index, user)
+        }
+        None => {
+            let index = keys.unknown_tenant_index(slug.as_str(), &email);
+            (LockKey::for_index(Table::Platform, &format!("{}#{index}", slug.as_str())), index, None)
+        }
+    };
+    // The hash runs while the attempt's slot is claimed (a durable write), so the login pays
+    // for the longer of the two, not both. Its outcome is used only once the claim is granted:
+    // a locked attempt learns nothing, in the same time.
+    let (claim, verified) = tokio::join!(
+        lockout::claim(store, &lock, now),
+        password::verify(pass.clone(), user.as_ref().map(|u| u.password_hash.clone()))
+    );
+    let attempt = match claim.map_err(ServiceError::internal)? {
+        Claim::Granted { n } => n,
+        Claim::Locked { retry_after_secs } => {
+            if let Some(t) = &tenant {
+                let actor = user.as_ref().map(|u| u.user_id.as_str()).unwrap_or("unknown");
+                audit::record(&state.ports, t, actor, "login.failure", &index[..16], "locked")
+                    .await
+                    .map_err(ServiceError::Internal)?;
+            }
+            return Err(ServiceError::AccountLocked { retry_after_secs });
+        }
+    };
+    let verified = verified.map_err(ServiceError::Internal)?;
+    let actor = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| "unknown".into());
+    let (Some(tenant), Some(user)) = (tenant.clone(), user.filter(|u| verified.ok && !u.disabled)) else {
+        record_failure(state, tenant.as_ref(), &lock, attempt, &actor, &index[..16], "login.failure").await?;
+        return Err(ServiceError::InvalidCredentials);
+    };
+    if verified.needs_rehash {
+        upgrade_hash(state, &tenant, &user, pass).await?;
+    }
+    if user.mfa_enabled {
+        // The password was right, but the login is not done: its slot is given back and the
+        // failures before it stay; each wrong code then counts toward the same lockout, and
+        // only the completed login (`finish_login`) resets the count.
+        lockout::release(store, &lock).await.map_err(ServiceError::internal)?;
+        let token = start_challenge(state, &tenant, &user).await?;
+        return Ok(json!({ "mfa_required": true, "mfa_token": token }));
+    }
+    finish_login(state, &tenant, &lock, &user, "password").await
+}
+
+/// Re-hash a correct password at today's parameters (only if nobody changed it meanwhile).
+async fn upgrade_hash(
+    state: &Context,
+    tenant: &crate::domain::types::TenantId,
+    user: &users::UserRecord,
+    pass: SecretString,
+) -> Result<(), ServiceError> {
+    let fresh = password::hash(pass).await.map_err(ServiceError::Internal)?;
+    let table = Table::Tenant(tenant.as_str().into());
+    let cond = Cond::eq("password_hash", user.password_hash.as_str());
+    match state
+        .ports
+        .store
+        .update(
+            &table,
+            users::USERS_PK,
+            &users::user_sk(&user.user_id),
+            Update::default().set("password_hash", fresh),
+            cond,
+        )
+        .await
+    {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(ServiceError::internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// `POST /v1/auth/refresh` → a new token pair; the old refresh token is spent.
+pub async fn refresh(state: &Context, body: RefreshBody) -> Result<Value, ServiceError> {
+    Ok(token_pair(sessions::refresh(state, &body.refresh_token).await?))
+}
+
+/// `POST /v1/auth/logout` → 204; the session dies at once.
+pub async fn logout(state: &Context, p: &Principal) -> Result<(), ServiceError> {
+    sessions::revoke_session(state, &p.tenant, &p.session_id, &p.user_id, "session.logout").await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct ForgotBody {
+    pub tenant: String,
+    pub email: String,
+}
+
+/// `POST /v1/auth/password/forgot` → 202 always: the account's hourly mail budget is charged
+/// (429 once spent, whether or not the account exists) and the mail is queued; the worker
+/// sends a 1-hour reset link only if the account exists. Known and unknown addresses cost
+/// this route the same work.
+pub async fn forgot_password(state: &Context, body: ForgotBody) -> Result<(), ServiceError> {
+    let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
+        return Ok(());
+    };
+    let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(()) };
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let index = keys.email_index(tenant.as_str(), &email);
+    account_mail::claim_budget(state, &Table::Tenant(tenant.as_str().into()), &index).await?;
+    let mail = account_mail::AccountMail::PasswordReset { tenant_id: tenant.as_str().into(), email_index: index };
+    account_mail::enqueue(state, mail).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct ResetBody {
+    pub token: String,
+    pub new_password: String,
+}
+
+/// `POST /v1/auth/password/reset` → 204; revokes every session and clears the lockout.
+pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), ServiceError> {
+    let (tenant, reset) = token_record(state, &body.token, "RESET").await?;
+    if reset.s("state") != Some("pending") {
+        return Err(ServiceError::InvalidCredentials);
+    }
+    let table = Table::Tenant(tenant.as_str().into());
+    let pk = reset.pk.clone();
+    let user_id = reset.s("user_id").unwrap_or_default();
+    let user = users::get(state, &tenant, user_id)
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok_or(ServiceError::InvalidCredentials)?;
+    let email = user.email(state, &tenant).await.map_err(ServiceError::Internal)?;
+    enforce_policy(&body.new_password, &[&email])?;
+    let fresh = password::hash(SecretString::from(body.new_password)).await.map_err(ServiceError::Internal)?;
+    let now = state.ports.clock.now_secs();
+    let ops = vec![
+        TxOp::Update {
+            table: table.clone(),
+            pk: pk.clone(),
+            sk: "RESET".into(),
+            update: Update::default().set("state", "used").set("used_at", now),
+            cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
+        },
+        TxOp::Update {
+            table: table.clone(),
+            pk: users::USERS_PK.into(),
+            sk: users::user_sk(&user.user_id),
+            update: Update::default()
+                .set("password_hash", fresh)
+                .set("password_change_required", false)
+                .add("session_epoch", 1),
+            cond: Cond::Exists,
+        },
+    ];
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::InvalidCredentials),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    lockout::reset(&*state.ports.store, &LockKey::for_index(table, &user.email_index))
+        .await
+        .map_err(ServiceError::internal)?;
+    audit::record(&state.ports, &tenant, &user.user_id, "password.reset", &user.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    Ok(())
+}
+
+pub fn table(t: &TenantId) -> Table {
+    Table::Tenant(t.as_str().into())
+}
+
+pub fn user_lock(tenant: &TenantId, user: &UserRecord) -> LockKey {
+    LockKey::for_index(table(tenant), &user.email_index)
+}
+
+pub fn codes_pk(user_id: &str) -> String {
+    format!("RCODES#{user_id}")
+}
+
+/// Delete every recovery code of a user (regeneration, MFA off).
+pub async fn delete_recovery_codes(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(), ServiceError> {
+    delete_partition(&*state.ports.store, &table(tenant), &codes_pk(user_id), "")
+        .await
+        .map_err(ServiceError::internal)?;
+    Ok(())
+}
+
+/// Re-authentication inside a session, before a change to the account's factors or password:
+/// the current password and, when `with_code` and the user has MFA on, a current second
+/// factor (TOTP or recovery code). It takes one lockout slot like a login attempt: a wrong
+/// factor counts toward the lockout (audited as `action` failed), right ones give it back.
+pub async fn reauthenticate(
+    state: &Context,
+    p: &Principal,
+    password: String,
+    code: Option<&str>,
+    with_code: bool,
+    action: &str,
+) -> Result<(), ServiceError> {
+    let need_code = with_code && p.user.mfa_enabled;
+    if need_code && code.is_none() {
+        return Err(ServiceError::InvalidRequest("MFA is on: a current `code` is required".into()));
+    }
+    let lock = user_lock(&p.tenant, &p.user);
+    let attempt = claim_attempt(state, &lock).await?;
+    let mut ok = password::verify(SecretString::from(password), Some(p.user.password_hash.clone()))
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok;
+    if ok && need_code {
+        ok = second_factor_ok(state, &p.tenant, &p.user, code.unwrap_or_default()).await?;
+    }
+    if !ok {
+        record_failure(state, Some(&p.tenant), &lock, attempt, &p.user_id, &p.user_id, action).await?;
+        return Err(ServiceError::InvalidCredentials);
+    }
+    lockout::release(&*state.ports.store, &lock).await.map_err(ServiceError::internal)
+}
+
+/// Issue the short-lived, single-purpose `mfa_token` of a login whose password was right.
+pub async fn start_challenge(state: &Context, tenant: &TenantId, user: &UserRecord) -> Result<String, ServiceError> {
+    let token = tenants::issue_token(tenant);
+    let now = state.ports.clock.now_secs();
+    let item = Item::new(format!("MFA#{}", token.hash), "MFA")
+        .with("user_id", user.user_id.as_str())
+        .with("failures", 0i64)
+        .with(EXPIRES_AT, now + mfa::CHALLENGE_TTL_SECS);
+    state.ports.store.put(&table(tenant), item, Cond::NotExists).await.map_err(ServiceError::internal)?;
+    Ok(token.token)
+}
+
+/// Check a second factor: a TOTP code (each time step accepted once, enforced by a
+/// conditional write, so a replay fails even in parallel) or an unused recovery code.
+pub async fn second_factor_ok(
+    state: &Context,
+    tenant: &TenantId,
+    user: &UserRecord,
+    code: &str,
+) -> Result<bool, ServiceError> {
+    let now = state.ports.clock.now_secs();
+    let code = code.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(secret) = user.open_bytes(state, tenant, "totp").await.map_err(ServiceError::Internal)? else {
+            return Ok(false);
+        };
+        let Some(step) = mfa::matching_step(&secret, code, now) else { return Ok(false) };
+        let step = step as i64;
+        let cond = Cond::And(vec![
+            Cond::eq("mfa_enabled", true),
+            Cond::Or(vec![Cond::Missing("totp_last_step".into()), Cond::lt("totp_last_step", step)]),
+        ]);
+        let sk = users::user_sk(&user.user_id);
+        return match state
+            .ports
+            .store
+            .update(&table(tenant), users::USERS_PK, &sk, Update::default().set("totp_last_step", step), cond)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(ServiceError::internal(e)),
+        };
+    }
+    let Some(code) = mfa::canonical_recovery_code(code) else { return Ok(false) };
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let hash = keys.recovery_code_hash(tenant.as_str(), &code);
+    match state.ports.store.delete(&table(tenant), &codes_pk(&user.user_id), &hash, Cond::Exists).await {
+        Ok(()) => {
+            audit::record(&state.ports, tenant, &user.user_id, "mfa.recovery_code_used", &user.user_id, "success")
+                .await
+                .map_err(ServiceError::Internal)?;
+            Ok(true)
+        }
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(ServiceError::internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MfaLoginBody {
+    pub mfa_token: String,
+    pub code: String,
+}
+
+/// `POST /v1/auth/mfa` `{"mfa_token", "code"}` → the token pair. A wrong code counts toward
+/// the lockout; the `mfa_token` dies after 5 wrong codes or 5 minutes.
+pub async fn complete_login(state: &Context, body: MfaLoginBody) -> Result<Value, ServiceError> {
+    let (tenant, challenge) = token_record(state, &body.mfa_token, "MFA").await?;
+    let pk = challenge.pk.clone();
+    let user_id = challenge.s("user_id").unwrap_or_default();
+    let user = users::get(state, &tenant, user_id)
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok_or(ServiceError::InvalidCredentials)?;
+    if user.disabled {
+        return Err(ServiceError::InvalidCredentials);
+    }
+    let lock = user_lock(&tenant, &user);
+    let attempt = claim_attempt(state, &lock).await?;
+    if !second_factor_ok(state, &tenant, &user, &body.code).await? {
+        record_failure(state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "login.mfa_failure").await?;
+        let failed = state
+            .ports
+            .store
+            .update(&table(&tenant), &pk, "MFA", Update::default().add("failures", 1), Cond::Exists)
+            .await;
+        if let Ok(item) = failed {
+            if item.n("failures").unwrap_or(0) >= mfa::CHALLENGE_MAX_FAILURES {
+                let _ = state.ports.store.delete(&table(&tenant), &pk, "MFA", Cond::Always).await;
+            }
+        }
+        return Err(ServiceError::InvalidCredentials);
+    }
+    // The challenge is single use: only one completion can delete it.
+    match state.ports.store.delete(&table(&tenant), &pk, "MFA", Cond::Exists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Err(ServiceError::InvalidCredentials),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    finish_login(state, &tenant, &lock, &user, "mfa").await
+}
+
+#[derive(Deserialize)]
+pub struct RecoverBody {
+    pub tenant: String,
+    pub email: String,
+    pub answers: Vec<String>,
+}
+
+/// `POST /v1/auth/mfa/recover` → 202 always. The account's hourly mail budget is charged
+/// first (429 once spent, known or not). Both answers right: a single-use, one-hour recovery
+/// link is queued for the user's email. Wrong answers count toward the lockout; right ones
+/// give their slot back but clear nothing (only a complete login does).
+pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceError> {
+    if body.answers.len() != 2 {
+        return Err(ServiceError::InvalidRequest("answers must hold exactly two answers".into()));
+    }
+    let found = async {
+        let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
+            return Ok(None);
+        };
+        let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(None) };
+        let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+        let index = keys.email_index(tenant.as_str(), &email);
+        account_mail::claim_budget(state, &table(&tenant), &index).await?;
+        let user = users::find_by_index(state, &tenant, &index).await.map_err(ServiceError::Internal)?;
+        Ok::<_, ServiceError>(user.filter(|u| !u.disabled).map(|u| (tenant, u)))
+    }
+    .await?;
+    let answers: Vec<SecretString> =
+        body.answers.iter().map(|a| SecretString::from(mfa::normalise_answer(a))).collect();
+    let Some((tenant, user)) = found else {
+        // Same work as a real check, same answer.
+        for a in answers {
+            password::verify(a, None).await.map_err(ServiceError::Internal)?;
+        }
+        return Ok(());
+    };
+    let lock = user_lock(&tenant, &user);
+    let now = state.ports.clock.now_secs();
+    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ServiceError::internal)? {
+        Claim::Granted { n } => n,
+        Claim::Locked { .. } => {
+            audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover_request", &user.user_id, "locked")
+                .await
+                .map_err(ServiceError::Internal)?;
+            return Ok(());
+        }
+    };
+    let hashes = user.answer_hashes();
+    let mut right = hashes.is_some();
+    let stored = hashes.map(|(a, b)| vec![Some(a), Some(b)]).unwrap_or_else(|| vec![None, None]);
+    for (answer, hash) in answers.into_iter().zip(stored) {
+        right &= password::verify(answer, hash).await.map_err(ServiceError::Internal)?.ok;
+    }
+    if !right {
+        record_failure(state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover_request")
+            .await?;
+        return Ok(());
+    }
+    // Right answers are not a login: the failures before them stay counted.
+    lockout::release(&*state.ports.store, &lock).await.map_err(ServiceError::internal)?;
+    let mail = account_mail::AccountMail::MfaRecovery { tenant_id: tenant.as_str().into(), user_id: user.user_id };
+    account_mail::enqueue(state, mail).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct RecoverConfirmBody {
+    pub token: String,
+    pub password: String,
+}
+
+/// `POST /v1/auth/mfa/recover/confirm` `{"token", "password"}` → the token pair; MFA is off
+/// and must be enrolled again.
+pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Result<Value, ServiceError> {
+    let (tenant, link) = token_record(state, &body.token, "MFARECOVER").await?;
+    if link.s("state") != Some("pending") {
+        return Err(ServiceError::InvalidCredentials);
+    }
+    let pk = link.pk.clone();
+    let user = users::get(state, &tenant, link.s("user_id").unwrap_or_default())
+        .await
+        .map_err(ServiceError::Internal)?
+        .filter(|u| !u.disabled)
+        .ok_or(ServiceError::InvalidCredentials)?;
+    let lock = user_lock(&tenant, &user);
+    let attempt = claim_attempt(state, &lock).await?;
+    let ok = password::verify(SecretString::from(body.password), Some(user.password_hash.clone()))
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok;
+    if !ok {
+        record_failure(state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover").await?;
+        return Err(ServiceError::InvalidCredentials);
+    }
+    let ops = vec![
+        TxOp::Update {
+            table: table(&tenant),
+            pk: pk.clone(),
+            sk: "MFARECOVER".into(),
+            update: Update::default().set("state", "used"),
+            cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
+        },
+        TxOp::Update {
+            table: table(&tenant),
+            pk: users::USERS_PK.into(),
+            sk: users::user_sk(&user.user_id),
+            update: Update::default().set("mfa_enabled", false).remove("totp_enc").remove("totp_pending_enc"),
+            cond: Cond::Exists,
+        },
+    ];
+    match state.ports.store.transact(ops).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::InvalidCredentials),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    delete_recovery_codes(state, &tenant, &user.user_id).await?;
+    audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover", &user.user_id, "success")
+        .await
+        .map_err(ServiceError::Internal)?;
+    let user = users::get(state, &tenant, &user.user_id)
+        .await
+        .map_err(ServiceError::Internal)?
+        .ok_or(ServiceError::InvalidCredentials)?;
+    finish_login(state, &tenant, &lock, &user, "mfa_recovery").await
+}
