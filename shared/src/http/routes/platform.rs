@@ -6,10 +6,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::types::{parse_display_text, Email, TenantId, TenantSlug};
+use crate::domain::types::{parse_display_text, Email, TenantSlug};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, BearerToken};
 use crate::http::state::AppState;
+use crate::services::tenancy::platform::{self, KeyStatus, Rotated};
 use crate::services::tenancy::tenants::{self, NewTenant};
 
 #[derive(Deserialize)]
@@ -46,15 +47,6 @@ async fn operator(state: &AppState, token: Result<BearerToken, ApiError>) -> Res
     }
 }
 
-/// An existing tenant from a path segment; anything else is 404.
-async fn existing_tenant(state: &AppState, id: &str) -> Result<TenantId, ApiError> {
-    let tenant = TenantId::parse(id).map_err(|_| ApiError::NotFound)?;
-    match tenants::directory_entry(state, &tenant).await? {
-        Some(_) => Ok(tenant),
-        None => Err(ApiError::NotFound),
-    }
-}
-
 /// `POST /v1/platform/tenants/{tenant_id}/keys/rotate` (operator token) → 202
 /// `{"tenant_id", "key_version"}`: new writes use the new data key at once (other processes
 /// within a minute); re-encryption of older data is queued.
@@ -62,24 +54,9 @@ pub async fn rotate_tenant_key(
     State(state): State<AppState>,
     token: Result<BearerToken, ApiError>,
     Path(tenant_id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Rotated>), ApiError> {
     operator(&state, token).await?;
-    let tenant = existing_tenant(&state, &tenant_id).await?;
-    let Some(version) = state.tenant_keys.rotate(&state.ports, &tenant).await.map_err(ApiError::Internal)? else {
-        return Err(ApiError::Conflict("another rotation of this tenant's key is in progress; retry".into()));
-    };
-    crate::services::tenancy::audit::record(
-        &state.ports,
-        &tenant,
-        "platform",
-        "keys.rotate",
-        &format!("v{version}"),
-        "success",
-    )
-    .await
-    .map_err(ApiError::Internal)?;
-    crate::services::maintenance::start_reencryption(&state, &tenant, version).await.map_err(ApiError::Internal)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"tenant_id": tenant.as_str(), "key_version": version}))))
+    Ok((StatusCode::ACCEPTED, Json(platform::rotate_key(&state, &tenant_id).await?)))
 }
 
 /// `GET /v1/platform/tenants/{tenant_id}/keys` (operator token) → `{"tenant_id",
@@ -88,20 +65,7 @@ pub async fn tenant_keys(
     State(state): State<AppState>,
     token: Result<BearerToken, ApiError>,
     Path(tenant_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyStatus>, ApiError> {
     operator(&state, token).await?;
-    let tenant = existing_tenant(&state, &tenant_id).await?;
-    let status = state.tenant_keys.status(&state.ports, &tenant).await.map_err(ApiError::Internal)?;
-    let current = status.versions.iter().map(|(v, _)| *v).max().unwrap_or(1);
-    let versions: Vec<Value> = status
-        .versions
-        .iter()
-        .map(|(v, at)| json!({"version": v, "created_at": crate::ports::clock::rfc3339(time::OffsetDateTime::from_unix_timestamp(*at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))}))
-        .collect();
-    Ok(Json(json!({
-        "tenant_id": tenant.as_str(),
-        "current_version": current,
-        "reencrypted_through": status.reencrypted_through,
-        "versions": versions,
-    })))
+    Ok(Json(platform::key_status(&state, &tenant_id).await?))
 }

@@ -2,6 +2,7 @@
 //! removal, recovery codes, security questions), each change behind re-authentication; and
 //! the admin's MFA reset of another user.
 
+use anyhow::Context as _;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,10 +32,10 @@ pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Va
     reauthenticate(state, p, body.password, None, false, "mfa.enrol").await?;
     let secret = mfa::new_secret();
     let (_, tenant_name) = tenants::meta_of(state, &p.tenant).await?;
-    let email = p.user.email(state, &p.tenant).await.map_err(ServiceError::Internal)?;
-    let (base32, uri) = mfa::enrolment(&secret, &tenant_name, &email).map_err(ServiceError::Internal)?;
+    let email = p.user.email(state, &p.tenant).await.context("enrol: user.email")?;
+    let (base32, uri) = mfa::enrolment(&secret, &tenant_name, &email).context("enrol: mfa::enrolment")?;
     let sealed =
-        users::seal(state, &p.tenant, &p.user_id, "totp_pending", &secret).await.map_err(ServiceError::Internal)?;
+        users::seal(state, &p.tenant, &p.user_id, "totp_pending", &secret).await.context("enrol: users::seal")?;
     let set = Update::default().set("totp_pending_enc", sealed);
     let sk = users::user_sk(&p.user_id);
     state
@@ -42,7 +43,7 @@ pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Va
         .store
         .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
         .await
-        .map_err(ServiceError::internal)?;
+        .context("enrol: store.update")?;
     Ok(json!({ "secret": base32, "otpauth_uri": uri }))
 }
 
@@ -57,17 +58,17 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<V
         .user
         .open_bytes(state, &p.tenant, "totp_pending")
         .await
-        .map_err(ServiceError::Internal)?
+        .context("confirm: user.open_bytes")?
         .ok_or_else(|| ServiceError::Conflict("start the enrolment first (POST /v1/me/mfa/totp)".into()))?;
     let now = state.ports.clock.now_secs();
     let Some(step) = mfa::matching_step(&pending, body.code.trim(), now) else {
         audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "failure")
             .await
-            .map_err(ServiceError::Internal)?;
+            .context("confirm: audit::record")?;
         return Err(ServiceError::InvalidCredentials);
     };
-    let totp_enc = users::seal(state, &p.tenant, &p.user_id, "totp", &pending).await.map_err(ServiceError::Internal)?;
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let totp_enc = users::seal(state, &p.tenant, &p.user_id, "totp", &pending).await.context("confirm: users::seal")?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("confirm: identity_keys.get")?;
     let codes = mfa::new_recovery_codes();
     delete_recovery_codes(state, &p.tenant, &p.user_id).await?;
     let mut ops = vec![TxOp::Update {
@@ -97,7 +98,7 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<V
     }
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("confirm: audit::record")?;
     Ok(json!({ "recovery_codes": codes }))
 }
 
@@ -116,7 +117,7 @@ pub async fn disable(state: &Context, p: &Principal, body: ReauthBody) -> Result
     turn_off(state, &p.tenant, &p.user_id).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.disable", &p.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("disable: audit::record")?;
     Ok(())
 }
 
@@ -144,7 +145,7 @@ pub async fn admin_reset(state: &Context, p: &Principal, user_id: &UserId) -> Re
     delete_recovery_codes(state, &p.tenant, &target.user_id).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.admin_reset", &target.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("admin_reset: audit::record")?;
     Ok(())
 }
 
@@ -156,7 +157,7 @@ async fn turn_off(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(
         .store
         .update(&table(tenant), users::USERS_PK, &sk, off, Cond::Exists)
         .await
-        .map_err(ServiceError::internal)?;
+        .context("turn_off: store.update")?;
     delete_recovery_codes(state, tenant, user_id).await
 }
 
@@ -195,11 +196,11 @@ pub async fn set_security_questions(state: &Context, p: &Principal, body: Questi
     reauthenticate(state, p, body.password, body.code.as_deref(), true, "mfa.security_questions").await?;
     let mut hashes = Vec::new();
     for answer in answers {
-        hashes.push(AttrValue::S(password::hash(answer).await.map_err(ServiceError::Internal)?));
+        hashes.push(AttrValue::S(password::hash(answer).await.context("set_security_questions: hashes.push")?));
     }
     let sealed = users::seal(state, &p.tenant, &p.user_id, "security_questions", &mfa::encode_questions(&questions))
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("set_security_questions: users::seal")?;
     let set = Update::default().set("security_questions_enc", sealed).set("answer_hashes", AttrValue::L(hashes));
     let sk = users::user_sk(&p.user_id);
     state
@@ -207,10 +208,10 @@ pub async fn set_security_questions(state: &Context, p: &Principal, body: Questi
         .store
         .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
         .await
-        .map_err(ServiceError::internal)?;
+        .context("set_security_questions: store.update")?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.security_questions", &p.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("set_security_questions: audit::record")?;
     Ok(())
 }
 
@@ -221,8 +222,8 @@ pub async fn me(state: &Context, p: &Principal) -> Result<Value, ServiceError> {
     Ok(json!({
         "user_id": u.user_id,
         "tenant": p.tenant_slug,
-        "email": u.email(state, &p.tenant).await.map_err(ServiceError::Internal)?,
-        "display_name": u.display_name(state, &p.tenant).await.map_err(ServiceError::Internal)?,
+        "email": u.email(state, &p.tenant).await.context("me: u.email")?,
+        "display_name": u.display_name(state, &p.tenant).await.context("me: u.email")?,
         "role": u.role.as_str(),
         "privileges": privileges,
         "mfa_enabled": u.mfa_enabled,
@@ -241,9 +242,10 @@ pub async fn change_password(state: &Context, p: &Principal, body: ChangePasswor
     let u = &p.user;
     // Counted toward the lockout like a login, so a stolen session cannot guess the password.
     reauthenticate(state, p, body.current_password, None, false, "password.change").await?;
-    let email = u.email(state, &p.tenant).await.map_err(ServiceError::Internal)?;
+    let email = u.email(state, &p.tenant).await.context("change_password: u.email")?;
     crate::services::identity::signin::enforce_policy(&body.new_password, &[&email])?;
-    let fresh = password::hash(SecretString::from(body.new_password)).await.map_err(ServiceError::Internal)?;
+    let fresh =
+        password::hash(SecretString::from(body.new_password)).await.context("change_password: password::hash")?;
     let epoch = u.session_epoch + 1;
     let ops = vec![
         TxOp::Update {
@@ -266,6 +268,6 @@ pub async fn change_password(state: &Context, p: &Principal, body: ChangePasswor
     }
     audit::record(&state.ports, &p.tenant, &u.user_id, "password.change", &u.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("change_password: audit::record")?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::users;
 pub use crate::services::jobs::AccountMail;
+use anyhow::Context as _;
 
 /// Reset links are valid for one hour.
 pub use crate::domain::policy::RESET_LINK_TTL_SECS as RESET_TTL_SECS;
@@ -38,7 +39,8 @@ pub async fn claim_budget(state: &Context, table: &Table, index: &str) -> Result
 pub async fn enqueue(state: &Context, mail: AccountMail) -> Result<(), ServiceError> {
     crate::services::jobs::enqueue(state, &crate::services::jobs::Job::AccountMail { mail }, 0)
         .await
-        .map_err(ServiceError::Internal)
+        .context("enqueue: jobs::enqueue")
+        .map_err(Into::into)
 }
 
 /// Send a queued account email (the maintenance worker). An account that does not exist (or

@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod account_mail;
+pub mod admin;
+pub mod device_key;
 pub mod keys;
 pub mod lockout;
 pub mod mfa;

@@ -10,6 +10,7 @@
 //! - 72 h without authenticated activity ends the session (TTL `expires_at` slides with use).
 //! - Revoking all of a user's sessions is one write: bump the user's `session_epoch`.
 
+use anyhow::Context as _;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use sha2::{Digest, Sha256};
@@ -67,7 +68,7 @@ async fn sign(
     user_id: &str,
     sid: &str,
 ) -> Result<String, ServiceError> {
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("sign: identity_keys.get")?;
     let now = state.ports.clock.now_secs();
     let claims = Claims {
         sub: user_id.into(),
@@ -80,7 +81,9 @@ async fn sign(
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(keys.current.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &keys.current.encoding).map_err(ServiceError::internal)
+    jsonwebtoken::encode(&header, &claims, &keys.current.encoding)
+        .context("sign: jsonwebtoken::encode")
+        .map_err(Into::into)
 }
 
 /// A session about to start, for a user who just proved who they are; its tokens are
@@ -144,7 +147,7 @@ fn live(session: &Item, user: &UserRecord, now: i64) -> bool {
 /// Check an access token and its live session; record activity.
 pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, ServiceError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| ServiceError::Unauthorized)?;
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("authenticate: identity_keys.get")?;
     let key = header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ServiceError::Unauthorized)?;
     // The digest covers the header too, so a hit was verified under this same (still present) key.
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -171,11 +174,11 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
     let session = store
         .get(&table(&tenant), &session_pk(&claims.sid), SK)
         .await
-        .map_err(ServiceError::internal)?
+        .context("authenticate: store.get")?
         .ok_or(ServiceError::Unauthorized)?;
     let user = users::get(state, &tenant, &claims.sub)
         .await
-        .map_err(ServiceError::Internal)?
+        .context("authenticate: users::get")?
         .ok_or(ServiceError::Unauthorized)?;
     if !live(&session, &user, now) {
         return Err(ServiceError::Unauthorized);
@@ -223,7 +226,7 @@ pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceErro
     let user_id = session.s("user_id").unwrap_or_default().to_owned();
     let user = users::get(state, &tenant, &user_id)
         .await
-        .map_err(ServiceError::Internal)?
+        .context("refresh: users::get")?
         .ok_or(ServiceError::SessionExpired)?;
     if !live(&session, &user, now) {
         return Err(ServiceError::SessionExpired);
@@ -278,7 +281,10 @@ pub async fn revoke_session(
         Ok(_) | Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(ServiceError::internal(e)),
     }
-    audit::record(&state.ports, tenant, actor, action, sid, "success").await.map_err(ServiceError::Internal)
+    audit::record(&state.ports, tenant, actor, action, sid, "success")
+        .await
+        .context("revoke_session: audit::record")
+        .map_err(Into::into)
 }
 
 /// Keep one session alive across a bump of the user's epoch (a password change revokes the

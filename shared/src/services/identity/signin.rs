@@ -4,6 +4,7 @@
 //! Every failure that could tell an outsider whether an account exists answers the same way
 //! (and, for logins, after the same work).
 
+use anyhow::Context as _;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -52,7 +53,7 @@ pub async fn finish_login(
     let (start, session) = sessions::start(state, tenant, &slug, user);
     let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
     let ops = vec![lockout::reset_op(lock), login, start];
-    state.ports.store.transact(ops).await.map_err(ServiceError::internal)?;
+    state.ports.store.transact(ops).await.context("finish_login: store.transact")?;
     let mut body = token_pair(session.tokens(state).await?);
     body["mfa_enrollment_required"] = json!(enrol);
     Ok(body)
@@ -74,7 +75,7 @@ pub async fn token_record(state: &Context, token: &str, kind: &str) -> Result<(T
 /// Claim a lockout slot for an attempt (its number since the last success), or 423.
 pub async fn claim_attempt(state: &Context, lock: &LockKey) -> Result<i64, ServiceError> {
     let now = state.ports.clock.now_secs();
-    match lockout::claim(&*state.ports.store, lock, now).await.map_err(ServiceError::internal)? {
+    match lockout::claim(&*state.ports.store, lock, now).await.context("claim_attempt: lockout::claim")? {
         Claim::Granted { n } => Ok(n),
         Claim::Locked { retry_after_secs } => Err(ServiceError::AccountLocked { retry_after_secs }),
     }
@@ -92,13 +93,16 @@ pub async fn record_failure(
     action: &str,
 ) -> Result<(), ServiceError> {
     let now = state.ports.clock.now_secs();
-    let locked = lockout::failed(&*state.ports.store, lock, attempt, now).await.map_err(ServiceError::internal)?;
+    let locked =
+        lockout::failed(&*state.ports.store, lock, attempt, now).await.context("record_failure: lockout::failed")?;
     if let Some(t) = tenant {
-        audit::record(&state.ports, t, actor, action, target, "failure").await.map_err(ServiceError::Internal)?;
+        audit::record(&state.ports, t, actor, action, target, "failure")
+            .await
+            .context("record_failure: audit::record")?;
         if locked {
             audit::record(&state.ports, t, actor, "account.locked", target, "success")
                 .await
-                .map_err(ServiceError::Internal)?;
+                .context("record_failure: audit::record")?;
         }
     }
     Ok(())
@@ -138,14 +142,15 @@ pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Valu
         .tenant_keys
         .open_field(&state.ports, &tenant, &Field { pk: &pk, sk, name: "email" }, sealed)
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("accept_invitation: open the invited email")?;
     let email =
         Email::parse(&String::from_utf8_lossy(&email_bytes)).map_err(|e| ServiceError::internal(anyhow::anyhow!(e)))?;
     enforce_policy(&body.password, &[email.as_str(), &display_name])?;
     let role = invite.s("role").and_then(Role::parse).unwrap_or(Role::Member);
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("accept_invitation: identity_keys.get")?;
     let index = keys.email_index(tenant.as_str(), &email);
-    let password_hash = password::hash(SecretString::from(body.password)).await.map_err(ServiceError::Internal)?;
+    let password_hash =
+        password::hash(SecretString::from(body.password)).await.context("accept_invitation: password::hash")?;
     let user_id = users::new_user_id();
     let now = state.ports.clock.now_secs();
     let mut ops = vec![TxOp::Update {
@@ -163,12 +168,12 @@ pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Valu
         role,
         password_hash,
     };
-    ops.extend(users::create_ops(state, &tenant, new).await.map_err(ServiceError::Internal)?);
+    ops.extend(users::create_ops(state, &tenant, new).await.context("accept_invitation: ops.extend")?);
     match state.ports.store.transact(ops).await {
         Ok(()) => {}
         Err(StoreError::TransactionCancelled { index }) => {
             // Which condition failed decides the answer; without the index, look again.
-            let again = state.ports.store.get(&table, &pk, sk).await.map_err(ServiceError::internal)?;
+            let again = state.ports.store.get(&table, &pk, sk).await.context("accept_invitation: store.get")?;
             return Err(match (index, again) {
                 (_, Some(i)) if i.s("state") == Some("used") => {
                     ServiceError::Conflict("this invitation has already been used".into())
@@ -182,7 +187,7 @@ pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Valu
     let invitation_id = invite.s("invitation_id").unwrap_or("unknown");
     audit::record(&state.ports, &tenant, &user_id, "invitation.accept", invitation_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("accept_invitation: audit::record")?;
     Ok(json!({ "user_id": user_id }))
 }
 
@@ -198,17 +203,17 @@ pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceErr
     let pass = SecretString::from(body.password);
     let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
         // Nothing can match; spend the same time as a real check anyway.
-        password::verify(pass, None).await.map_err(ServiceError::Internal)?;
+        password::verify(pass, None).await.context("login: password::verify")?;
         return Err(ServiceError::InvalidCredentials);
     };
     let store = &*state.ports.store;
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("login: identity_keys.get")?;
     let now = state.ports.clock.now_secs();
     let tenant = tenants::id_of_slug(state, slug.as_str()).await?;
     let (lock, index, user) = match &tenant {
         Some(t) => {
             let index = keys.email_index(t.as_str(), &email);
-            let user = users::find_by_index(state, t, &index).await.map_err(ServiceError::Internal)?;
+            let user = users::find_by_index(state, t, &index).await.context("login: users::find_by_index")?;
             (LockKey::for_index(Table::Tenant(t.as_str().into()), &index), index, user)
         }
         None => {
@@ -223,19 +228,19 @@ pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceErr
         lockout::claim(store, &lock, now),
         password::verify(pass.clone(), user.as_ref().map(|u| u.password_hash.clone()))
     );
-    let attempt = match claim.map_err(ServiceError::internal)? {
+    let attempt = match claim.context("login: lockout::claim")? {
         Claim::Granted { n } => n,
         Claim::Locked { retry_after_secs } => {
             if let Some(t) = &tenant {
                 let actor = user.as_ref().map(|u| u.user_id.as_str()).unwrap_or("unknown");
                 audit::record(&state.ports, t, actor, "login.failure", &index[..16], "locked")
                     .await
-                    .map_err(ServiceError::Internal)?;
+                    .context("login: audit::record")?;
             }
             return Err(ServiceError::AccountLocked { retry_after_secs });
         }
     };
-    let verified = verified.map_err(ServiceError::Internal)?;
+    let verified = verified.context("login: password::verify")?;
     let actor = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| "unknown".into());
     let (Some(tenant), Some(user)) = (tenant.clone(), user.filter(|u| verified.ok && !u.disabled)) else {
         record_failure(state, tenant.as_ref(), &lock, attempt, &actor, &index[..16], "login.failure").await?;
@@ -248,7 +253,7 @@ pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceErr
         // The password was right, but the login is not done: its slot is given back and the
         // failures before it stay; each wrong code then counts toward the same lockout, and
         // only the completed login (`finish_login`) resets the count.
-        lockout::release(store, &lock).await.map_err(ServiceError::internal)?;
+        lockout::release(store, &lock).await.context("login: lockout::release")?;
         let token = start_challenge(state, &tenant, &user).await?;
         return Ok(json!({ "mfa_required": true, "mfa_token": token }));
     }
@@ -262,7 +267,7 @@ async fn upgrade_hash(
     user: &users::UserRecord,
     pass: SecretString,
 ) -> Result<(), ServiceError> {
-    let fresh = password::hash(pass).await.map_err(ServiceError::Internal)?;
+    let fresh = password::hash(pass).await.context("upgrade_hash: password::hash")?;
     let table = Table::Tenant(tenant.as_str().into());
     let cond = Cond::eq("password_hash", user.password_hash.as_str());
     match state
@@ -313,7 +318,7 @@ pub async fn forgot_password(state: &Context, body: ForgotBody) -> Result<(), Se
         return Ok(());
     };
     let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(()) };
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("forgot_password: identity_keys.get")?;
     let index = keys.email_index(tenant.as_str(), &email);
     account_mail::claim_budget(state, &Table::Tenant(tenant.as_str().into()), &index).await?;
     let mail = account_mail::AccountMail::PasswordReset { tenant_id: tenant.as_str().into(), email_index: index };
@@ -338,11 +343,12 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
     let user_id = reset.s("user_id").unwrap_or_default();
     let user = users::get(state, &tenant, user_id)
         .await
-        .map_err(ServiceError::Internal)?
+        .context("reset_password: users::get")?
         .ok_or(ServiceError::InvalidCredentials)?;
-    let email = user.email(state, &tenant).await.map_err(ServiceError::Internal)?;
+    let email = user.email(state, &tenant).await.context("reset_password: user.email")?;
     enforce_policy(&body.new_password, &[&email])?;
-    let fresh = password::hash(SecretString::from(body.new_password)).await.map_err(ServiceError::Internal)?;
+    let fresh =
+        password::hash(SecretString::from(body.new_password)).await.context("reset_password: password::hash")?;
     let now = state.ports.clock.now_secs();
     let ops = vec![
         TxOp::Update {
@@ -370,10 +376,10 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
     }
     lockout::reset(&*state.ports.store, &LockKey::for_index(table, &user.email_index))
         .await
-        .map_err(ServiceError::internal)?;
+        .context("reset_password: lockout::reset")?;
     audit::record(&state.ports, &tenant, &user.user_id, "password.reset", &user.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("reset_password: audit::record")?;
     Ok(())
 }
 
@@ -393,7 +399,7 @@ pub fn codes_pk(user_id: &str) -> String {
 pub async fn delete_recovery_codes(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(), ServiceError> {
     delete_partition(&*state.ports.store, &table(tenant), &codes_pk(user_id), "")
         .await
-        .map_err(ServiceError::internal)?;
+        .context("delete_recovery_codes: delete_partition")?;
     Ok(())
 }
 
@@ -417,7 +423,7 @@ pub async fn reauthenticate(
     let attempt = claim_attempt(state, &lock).await?;
     let mut ok = password::verify(SecretString::from(password), Some(p.user.password_hash.clone()))
         .await
-        .map_err(ServiceError::Internal)?
+        .context("reauthenticate: password::verify")?
         .ok;
     if ok && need_code {
         ok = second_factor_ok(state, &p.tenant, &p.user, code.unwrap_or_default()).await?;
@@ -426,7 +432,7 @@ pub async fn reauthenticate(
         record_failure(state, Some(&p.tenant), &lock, attempt, &p.user_id, &p.user_id, action).await?;
         return Err(ServiceError::InvalidCredentials);
     }
-    lockout::release(&*state.ports.store, &lock).await.map_err(ServiceError::internal)
+    lockout::release(&*state.ports.store, &lock).await.context("reauthenticate: lockout::release").map_err(Into::into)
 }
 
 /// Issue the short-lived, single-purpose `mfa_token` of a login whose password was right.
@@ -437,7 +443,7 @@ pub async fn start_challenge(state: &Context, tenant: &TenantId, user: &UserReco
         .with("user_id", user.user_id.as_str())
         .with("failures", 0i64)
         .with(EXPIRES_AT, now + mfa::CHALLENGE_TTL_SECS);
-    state.ports.store.put(&table(tenant), item, Cond::NotExists).await.map_err(ServiceError::internal)?;
+    state.ports.store.put(&table(tenant), item, Cond::NotExists).await.context("start_challenge: store.put")?;
     Ok(token.token)
 }
 
@@ -452,7 +458,8 @@ pub async fn second_factor_ok(
     let now = state.ports.clock.now_secs();
     let code = code.trim();
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        let Some(secret) = user.open_bytes(state, tenant, "totp").await.map_err(ServiceError::Internal)? else {
+        let Some(secret) = user.open_bytes(state, tenant, "totp").await.context("second_factor_ok: user.open_bytes")?
+        else {
             return Ok(false);
         };
         let Some(step) = mfa::matching_step(&secret, code, now) else { return Ok(false) };
@@ -474,13 +481,13 @@ pub async fn second_factor_ok(
         };
     }
     let Some(code) = mfa::canonical_recovery_code(code) else { return Ok(false) };
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("second_factor_ok: identity_keys.get")?;
     let hash = keys.recovery_code_hash(tenant.as_str(), &code);
     match state.ports.store.delete(&table(tenant), &codes_pk(&user.user_id), &hash, Cond::Exists).await {
         Ok(()) => {
             audit::record(&state.ports, tenant, &user.user_id, "mfa.recovery_code_used", &user.user_id, "success")
                 .await
-                .map_err(ServiceError::Internal)?;
+                .context("second_factor_ok: audit::record")?;
             Ok(true)
         }
         Err(StoreError::ConditionFailed) => Ok(false),
@@ -502,7 +509,7 @@ pub async fn complete_login(state: &Context, body: MfaLoginBody) -> Result<Value
     let user_id = challenge.s("user_id").unwrap_or_default();
     let user = users::get(state, &tenant, user_id)
         .await
-        .map_err(ServiceError::Internal)?
+        .context("complete_login: users::get")?
         .ok_or(ServiceError::InvalidCredentials)?;
     if user.disabled {
         return Err(ServiceError::InvalidCredentials);
@@ -552,10 +559,10 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
             return Ok(None);
         };
         let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(None) };
-        let keys = state.identity_keys.get(&*state.ports.secrets).await.map_err(ServiceError::Internal)?;
+        let keys = state.identity_keys.get(&*state.ports.secrets).await.context("recover: identity_keys.get")?;
         let index = keys.email_index(tenant.as_str(), &email);
         account_mail::claim_budget(state, &table(&tenant), &index).await?;
-        let user = users::find_by_index(state, &tenant, &index).await.map_err(ServiceError::Internal)?;
+        let user = users::find_by_index(state, &tenant, &index).await.context("recover: users::find_by_index")?;
         Ok::<_, ServiceError>(user.filter(|u| !u.disabled).map(|u| (tenant, u)))
     }
     .await?;
@@ -564,18 +571,18 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
     let Some((tenant, user)) = found else {
         // Same work as a real check, same answer.
         for a in answers {
-            password::verify(a, None).await.map_err(ServiceError::Internal)?;
+            password::verify(a, None).await.context("recover: password::verify")?;
         }
         return Ok(());
     };
     let lock = user_lock(&tenant, &user);
     let now = state.ports.clock.now_secs();
-    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.map_err(ServiceError::internal)? {
+    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.context("recover: lockout::claim")? {
         Claim::Granted { n } => n,
         Claim::Locked { .. } => {
             audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover_request", &user.user_id, "locked")
                 .await
-                .map_err(ServiceError::Internal)?;
+                .context("recover: audit::record")?;
             return Ok(());
         }
     };
@@ -583,7 +590,7 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
     let mut right = hashes.is_some();
     let stored = hashes.map(|(a, b)| vec![Some(a), Some(b)]).unwrap_or_else(|| vec![None, None]);
     for (answer, hash) in answers.into_iter().zip(stored) {
-        right &= password::verify(answer, hash).await.map_err(ServiceError::Internal)?.ok;
+        right &= password::verify(answer, hash).await.context("recover: password::verify")?.ok;
     }
     if !right {
         record_failure(state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover_request")
@@ -591,7 +598,7 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
         return Ok(());
     }
     // Right answers are not a login: the failures before them stay counted.
-    lockout::release(&*state.ports.store, &lock).await.map_err(ServiceError::internal)?;
+    lockout::release(&*state.ports.store, &lock).await.context("recover: lockout::release")?;
     let mail = account_mail::AccountMail::MfaRecovery { tenant_id: tenant.as_str().into(), user_id: user.user_id };
     account_mail::enqueue(state, mail).await?;
     Ok(())
@@ -613,14 +620,14 @@ pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Resul
     let pk = link.pk.clone();
     let user = users::get(state, &tenant, link.s("user_id").unwrap_or_default())
         .await
-        .map_err(ServiceError::Internal)?
+        .context("recover_confirm: users::get")?
         .filter(|u| !u.disabled)
         .ok_or(ServiceError::InvalidCredentials)?;
     let lock = user_lock(&tenant, &user);
     let attempt = claim_attempt(state, &lock).await?;
     let ok = password::verify(SecretString::from(body.password), Some(user.password_hash.clone()))
         .await
-        .map_err(ServiceError::Internal)?
+        .context("recover_confirm: password::verify")?
         .ok;
     if !ok {
         record_failure(state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover").await?;
@@ -650,10 +657,10 @@ pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Resul
     delete_recovery_codes(state, &tenant, &user.user_id).await?;
     audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover", &user.user_id, "success")
         .await
-        .map_err(ServiceError::Internal)?;
+        .context("recover_confirm: audit::record")?;
     let user = users::get(state, &tenant, &user.user_id)
         .await
-        .map_err(ServiceError::Internal)?
+        .context("recover_confirm: users::get")?
         .ok_or(ServiceError::InvalidCredentials)?;
     finish_login(state, &tenant, &lock, &user, "mfa_recovery").await
 }

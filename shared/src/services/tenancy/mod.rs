@@ -3,5 +3,6 @@
 
 pub mod audit;
 pub mod keys;
+pub mod platform;
 pub mod policy;
 pub mod tenants;

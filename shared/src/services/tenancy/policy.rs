@@ -1,6 +1,7 @@
 //! Tenant policy: the fixed password/lockout/session rules of API.md plus the settings an
 //! admin may change (app passcode, MFA requirement), stored in the tenant's table.
 
+use anyhow::Context as _;
 use std::time::{Duration, Instant};
 
 pub use crate::domain::policy::Policy;
@@ -51,7 +52,7 @@ pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceE
         }
     }
     let table = Table::Tenant(tenant.as_str().into());
-    let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.map_err(ServiceError::internal)?;
+    let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.context("load: store.get")?;
     let policy = item.as_ref().map(from_item).unwrap_or_default();
     if let Ok(mut c) = state.policies.lock() {
         if c.len() > 10_000 {
@@ -66,7 +67,7 @@ pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceE
 pub async fn save(state: &Context, tenant: &TenantId, policy: &Policy) -> Result<(), ServiceError> {
     let now = state.ports.clock.now_secs();
     let table = Table::Tenant(tenant.as_str().into());
-    state.ports.store.put(&table, to_item(policy, now), Cond::Always).await.map_err(ServiceError::internal)?;
+    state.ports.store.put(&table, to_item(policy, now), Cond::Always).await.context("save: store.put")?;
     if let Ok(mut c) = state.policies.lock() {
         c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));
     }

@@ -14,6 +14,7 @@ use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
+use anyhow::Context as _;
 
 /// Invitations expire after 72 hours.
 pub use crate::domain::policy::INVITATION_TTL_SECS;
@@ -55,7 +56,7 @@ pub async fn id_of_slug(state: &Context, slug: &str) -> Result<Option<TenantId>,
         .store
         .get(&Table::Platform, &format!("SLUG#{slug}"), "SLUG")
         .await
-        .map_err(ServiceError::internal)?;
+        .context("id_of_slug: store.get")?;
     let Some(id) = item.and_then(|i| i.s("tenant_id").and_then(|t| TenantId::parse(t).ok())) else { return Ok(None) };
     // Only an active (fully provisioned) tenant counts.
     let meta = state
@@ -63,7 +64,7 @@ pub async fn id_of_slug(state: &Context, slug: &str) -> Result<Option<TenantId>,
         .store
         .get(&Table::Platform, &format!("TENANT#{id}"), "META")
         .await
-        .map_err(ServiceError::internal)?;
+        .context("id_of_slug: store.get")?;
     if meta.as_ref().and_then(|m| m.s("status")) != Some("active") {
         return Ok(None);
     }
@@ -78,7 +79,13 @@ pub async fn id_of_slug(state: &Context, slug: &str) -> Result<Option<TenantId>,
 
 /// The tenant's platform-directory item, if the tenant exists.
 pub async fn directory_entry(state: &Context, tenant: &TenantId) -> Result<Option<Item>, ServiceError> {
-    state.ports.store.get(&Table::Platform, &format!("TENANT#{tenant}"), "META").await.map_err(ServiceError::internal)
+    state
+        .ports
+        .store
+        .get(&Table::Platform, &format!("TENANT#{tenant}"), "META")
+        .await
+        .context("directory_entry: store.get")
+        .map_err(Into::into)
 }
 
 /// Slug and name of a tenant.

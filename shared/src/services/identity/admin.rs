@@ -1,0 +1,245 @@
+//! Tenant administration (role `admin`; the audit log also for `auditor`): invitations, users,
+//! forced password change, unlock, the audit log and the policy.
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::domain::types::{Email, Role, TenantId, UserId};
+use crate::ports::store::{query_all, Cond, Direction, QueryRequest, SkRange, StoreError, Table, Update};
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
+use crate::services::identity::lockout::{self, LockKey};
+use crate::services::identity::sessions::Principal;
+use crate::services::identity::users::{self, UserRecord};
+use crate::services::tenancy::audit;
+use crate::services::tenancy::policy::Policy;
+use crate::services::tenancy::tenants;
+
+#[derive(Deserialize)]
+pub struct InviteBody {
+    pub email: String,
+    pub role: String,
+}
+
+/// `POST /v1/admin/invitations` → 201 `{"invitation_id"}` and an invitation email.
+pub async fn invite(state: &Context, p: &Principal, body: InviteBody) -> Result<Value, ServiceError> {
+    let email = Email::parse(&body.email).map_err(ServiceError::ValidationFailed)?;
+    let role = Role::parse(&body.role)
+        .ok_or_else(|| ServiceError::ValidationFailed("role must be admin, member or auditor".into()))?;
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("invite: identity_keys.get")?;
+    let index = keys.email_index(p.tenant.as_str(), &email);
+    if users::find_by_index(state, &p.tenant, &index).await.context("invite: users::find_by_index")?.is_some() {
+        return Err(ServiceError::Conflict("a user with this email already exists".into()));
+    }
+    let (_, name) = tenants::meta_of(state, &p.tenant).await?;
+    let id = tenants::create_invitation(state, &p.tenant, &email, role, &p.user_id, &name)
+        .await
+        .context("invite: tenants::create_invitation")?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "invitation.create", &id, "success")
+        .await
+        .context("invite: audit::record")?;
+    Ok(json!({ "invitation_id": id }))
+}
+
+async fn user_json(state: &Context, tenant: &TenantId, u: &UserRecord) -> Result<Value, ServiceError> {
+    let now = state.ports.clock.now_secs();
+    let locked =
+        lockout::is_locked(&*state.ports.store, &LockKey::for_index(Table::tenant(tenant), &u.email_index), now)
+            .await
+            .context("user_json: lockout::is_locked")?;
+    Ok(json!({
+        "user_id": u.user_id,
+        "email": u.email(state, tenant).await.context("user_json: u.email")?,
+        "display_name": u.display_name(state, tenant).await.context("user_json: u.email")?,
+        "role": u.role.as_str(),
+        "disabled": u.disabled,
+        "locked": locked,
+        "mfa_enabled": u.mfa_enabled,
+    }))
+}
+
+/// `GET /v1/admin/users`.
+pub async fn list_users(state: &Context, p: &Principal) -> Result<Value, ServiceError> {
+    let items = query_all(
+        &*state.ports.store,
+        &Table::tenant(&p.tenant),
+        users::USERS_PK,
+        SkRange::Prefix("USER#".into()),
+        usize::MAX,
+    )
+    .await
+    .context("list_users: Table::tenant")?;
+    let mut out = Vec::new();
+    for item in items {
+        let u = UserRecord::from_item(item).context("list_users: UserRecord::from_item")?;
+        out.push(user_json(state, &p.tenant, &u).await?);
+    }
+    Ok(json!({ "users": out }))
+}
+
+#[derive(Deserialize)]
+pub struct PatchUserBody {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// `PATCH /v1/admin/users/{user_id}` → 200 the user. Disabling revokes every session.
+pub async fn patch_user(
+    state: &Context,
+    p: &Principal,
+    user_id: &UserId,
+    body: PatchUserBody,
+) -> Result<Value, ServiceError> {
+    let u = users::target(state, &p.tenant, user_id).await?;
+    let role = body
+        .role
+        .as_deref()
+        .map(|r| {
+            Role::parse(r).ok_or_else(|| ServiceError::ValidationFailed("role must be admin, member or auditor".into()))
+        })
+        .transpose()?;
+    if u.user_id == p.user_id && (role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true)) {
+        // Otherwise the last admin could lock everyone out of administration.
+        return Err(ServiceError::ValidationFailed("you cannot demote or disable yourself".into()));
+    }
+    let mut update = Update::default();
+    if let Some(r) = role {
+        update = update.set("role", r.as_str());
+    }
+    if let Some(d) = body.disabled {
+        update = update.set("disabled", d);
+        if d {
+            update = update.add("session_epoch", 1);
+        }
+    }
+    let item = state
+        .ports
+        .store
+        .update(&Table::tenant(&p.tenant), users::USERS_PK, &users::user_sk(&u.user_id), update, Cond::Exists)
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed => ServiceError::NotFound,
+            e => ServiceError::internal(e),
+        })?;
+    let updated = UserRecord::from_item(item).context("patch_user: UserRecord::from_item")?;
+    if let Some(r) = role.filter(|r| *r != u.role) {
+        let action = format!("user.role_change:{}", r.as_str());
+        audit::record(&state.ports, &p.tenant, &p.user_id, &action, &u.user_id, "success")
+            .await
+            .context("patch_user: audit::record")?;
+    }
+    if body.disabled == Some(true) {
+        crate::services::devices::drop_all(state, &p.tenant, &u.user_id).await?;
+    }
+    if let Some(d) = body.disabled.filter(|d| *d != u.disabled) {
+        let action = if d { "user.disable" } else { "user.enable" };
+        audit::record(&state.ports, &p.tenant, &p.user_id, action, &u.user_id, "success")
+            .await
+            .context("patch_user: audit::record")?;
+    }
+    user_json(state, &p.tenant, &updated).await
+}
+
+/// `POST /v1/admin/users/{user_id}/require-password-change` → 204.
+pub async fn require_password_change(state: &Context, p: &Principal, user_id: &UserId) -> Result<(), ServiceError> {
+    let u = users::target(state, &p.tenant, user_id).await?;
+    let set = Update::default().set("password_change_required", true);
+    state
+        .ports
+        .store
+        .update(&Table::tenant(&p.tenant), users::USERS_PK, &users::user_sk(&u.user_id), set, Cond::Exists)
+        .await
+        .context("require_password_change: Table::tenant")?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "user.require_password_change", &u.user_id, "success")
+        .await
+        .context("require_password_change: audit::record")?;
+    Ok(())
+}
+
+/// `POST /v1/admin/users/{user_id}/unlock` → 204.
+pub async fn unlock(state: &Context, p: &Principal, user_id: &UserId) -> Result<(), ServiceError> {
+    let u = users::target(state, &p.tenant, user_id).await?;
+    lockout::reset(&*state.ports.store, &LockKey::for_index(Table::tenant(&p.tenant), &u.email_index))
+        .await
+        .context("unlock: lockout::reset")?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "user.unlock", &u.user_id, "success")
+        .await
+        .context("unlock: audit::record")?;
+    Ok(())
+}
+
+/// `GET /v1/admin/audit?limit=&cursor=` → newest first.
+pub async fn audit_log(
+    state: &Context,
+    p: &Principal,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<Value, ServiceError> {
+    let page = state
+        .ports
+        .store
+        .query(QueryRequest {
+            table: Table::tenant(&p.tenant),
+            pk: audit::AUDIT_PK.into(),
+            range: SkRange::Prefix("EVT#".into()),
+            direction: Direction::Backward,
+            limit,
+            cursor,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::InvalidCursor => ServiceError::InvalidRequest("bad cursor".into()),
+            e => ServiceError::internal(e),
+        })?;
+    let events: Vec<Value> = page
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "at": i.s("at"), "actor": i.s("actor"), "action": i.s("action"),
+                "target": i.s("target"), "outcome": i.s("outcome"),
+            })
+        })
+        .collect();
+    Ok(json!({ "events": events, "next_cursor": page.next_cursor }))
+}
+
+#[derive(Deserialize)]
+pub struct PasscodeBody {
+    pub required: bool,
+    pub timeout_minutes: i64,
+}
+
+#[derive(Deserialize)]
+pub struct PolicyBody {
+    app_passcode: PasscodeBody,
+    mfa_required: bool,
+    /// Extension: 1..=3650 days, or null/absent to keep messages.
+    message_retention_days: Option<i64>,
+}
+
+/// `PUT /v1/admin/policy` → 200 the new policy.
+pub async fn put_policy(state: &Context, p: &Principal, body: PolicyBody) -> Result<Value, ServiceError> {
+    if !(1..=15).contains(&body.app_passcode.timeout_minutes) {
+        return Err(ServiceError::ValidationFailed("app_passcode.timeout_minutes must be 1..=15".into()));
+    }
+    let retention = match body.message_retention_days {
+        None => None,
+        Some(d) if (1..=3650).contains(&d) => Some(d as u16),
+        Some(_) => {
+            return Err(ServiceError::ValidationFailed("message_retention_days must be 1..=3650 or null".into()))
+        }
+    };
+    let policy = Policy {
+        app_passcode_required: body.app_passcode.required,
+        app_passcode_timeout_minutes: body.app_passcode.timeout_minutes as u8,
+        mfa_required: body.mfa_required,
+        message_retention_days: retention,
+    };
+    crate::services::tenancy::policy::save(state, &p.tenant, &policy).await?;
+    audit::record(&state.ports, &p.tenant, &p.user_id, "policy.update", p.tenant.as_str(), "success")
+        .await
+        .context("put_policy: audit::record")?;
+    Ok(policy.to_json())
+}
