@@ -153,7 +153,7 @@ async fn thirty_parallel_wrong_logins_evaluate_at_most_five(app: &TestApp) {
     assert_eq!(evaluated + refused, 30, "{statuses:?}");
     assert_eq!(evaluated, 5, "exactly five guesses were evaluated: {statuses:?}");
     // The audit log agrees: five evaluated failures, one lock.
-    let log = app.call("GET", "/v1/admin/audit?limit=200", Some(&admin.access), None).await;
+    let log = app.call("GET", "/v1/admin/audit?limit=100", Some(&admin.access), None).await;
     let events = log.json["events"].as_array().unwrap();
     let n = |action: &str, outcome: &str| {
         events.iter().filter(|e| e["action"] == action && e["outcome"] == outcome).count()

@@ -199,7 +199,7 @@ async fn recovery_by_email_and_security_questions_turns_mfa_off() {
     let r = login(&app, "acme", "admin@acme.test", PW).await;
     assert!(r.json["access_token"].is_string());
     // Every step is audited.
-    let log = app.call("GET", "/v1/admin/audit?limit=200", Some(&access), None).await;
+    let log = app.call("GET", "/v1/admin/audit?limit=100", Some(&access), None).await;
     let actions: Vec<(String, String)> = log.json["events"]
         .as_array()
         .unwrap()

@@ -335,3 +335,16 @@ async fn the_conversation_list_is_paged_with_summaries(app: &TestApp) {
     assert!(mine["last_message_at"].is_string());
     assert_eq!(oldest(&admin).await["unread_count"], 0, "one's own messages are not unread");
 }
+
+#[tokio::test]
+async fn every_list_takes_a_limit_of_1_to_100() {
+    let app = TestApp::new(crate::helpers::Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    let cid = conversation(&app, &admin, "Room", &[]).await;
+    for list in ["/v1/admin/audit", "/v1/conversations", &format!("/v1/conversations/{cid}/messages")] {
+        for (limit, status) in [("1", 200), ("100", 200), ("0", 400), ("101", 400), ("-1", 400), ("ten", 400)] {
+            let r = call_as(&app, &admin, "GET", format!("{list}?limit={limit}")).await;
+            assert_eq!(r.status, status, "{list}?limit={limit}: {}", r.json);
+        }
+    }
+}

@@ -72,6 +72,6 @@ pub async fn audit_log(
     p: Principal,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = Page::parse(query, 50, 200)?;
+    let page = Page::parse(query, 50, 100)?;
     Ok(Json(admin::audit_log(&state, &p, page.limit, page.cursor).await?))
 }
