@@ -169,12 +169,12 @@ impl Role {
             Role::Auditor => "auditor",
         }
     }
-    pub fn parse(s: &str) -> Option<Role> {
+    pub fn parse(s: &str) -> Result<Role, String> {
         match s {
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            "auditor" => Some(Role::Auditor),
-            _ => None,
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            "auditor" => Ok(Role::Auditor),
+            _ => Err("role must be admin, member or auditor".into()),
         }
     }
 }

@@ -90,7 +90,7 @@ async fn reencrypt_page(
     version: u32,
     cursor: Option<String>,
 ) -> anyhow::Result<(usize, Option<String>)> {
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(tenant);
     let page = state.ports.store.scan(&table, PAGE, cursor).await?;
     let mut updated = 0;
     for item in &page.items {

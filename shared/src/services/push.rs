@@ -37,16 +37,12 @@ pub struct PushJob {
     pub message_id: String,
 }
 
-fn table(t: &TenantId) -> Table {
-    Table::Tenant(t.as_str().into())
-}
-
 async fn devices_of(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow::Result<Vec<crate::ports::Item>> {
     let page = state
         .ports
         .store
         .query(QueryRequest {
-            table: table(tenant),
+            table: Table::tenant(tenant),
             pk: devices_pk(user_id),
             range: SkRange::Prefix("DEV#".into()),
             direction: Direction::Forward,
@@ -100,7 +96,7 @@ pub async fn deliver(state: &Context, body: &[u8]) -> anyhow::Result<()> {
     };
     let Ok(tenant) = TenantId::parse(&job.tenant_id) else { return Ok(()) };
     let (pk, sk) = (devices_pk(&job.user_id), format!("DEV#{}", job.device_id));
-    let device = match state.ports.store.get(&table(&tenant), &pk, &sk).await {
+    let device = match state.ports.store.get(&Table::tenant(&tenant), &pk, &sk).await {
         Ok(Some(d)) => d,
         // Unregistered meanwhile, or a tenant that no longer exists: nothing to deliver.
         Ok(None) | Err(crate::ports::StoreError::NoSuchTable) => return Ok(()),
@@ -120,7 +116,7 @@ pub async fn deliver(state: &Context, body: &[u8]) -> anyhow::Result<()> {
     {
         Ok(()) => Ok(()),
         Err(PushError::DeviceGone) => {
-            state.ports.store.delete(&table(&tenant), &pk, &sk, Cond::Always).await?;
+            state.ports.store.delete(&Table::tenant(&tenant), &pk, &sk, Cond::Always).await?;
             tracing::info!(tenant = %tenant, device_id = job.device_id, "dropped a device the provider no longer knows");
             Ok(())
         }

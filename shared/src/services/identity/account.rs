@@ -2,6 +2,7 @@
 //! removal, recovery codes, security questions), each change behind re-authentication; and
 //! the admin's MFA reset of another user.
 
+use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::sessions::{self, Principal};
-use crate::services::identity::signin::{codes_pk, delete_recovery_codes, reauthenticate, table};
+use crate::services::identity::signin::{codes_pk, delete_recovery_codes, reauthenticate};
 use crate::services::identity::users::{self};
 use crate::services::identity::{mfa, password};
 use crate::services::tenancy::audit;
@@ -36,12 +37,12 @@ pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Va
     let (base32, uri) = mfa::enrolment(&secret, &tenant_name, &email).context("enrol: mfa::enrolment")?;
     let sealed =
         users::seal(state, &p.tenant, &p.user_id, "totp_pending", &secret).await.context("enrol: users::seal")?;
-    let set = Update::default().set("totp_pending_enc", sealed);
+    let set = Update::default().set(attr::TOTP_PENDING_ENC, sealed);
     let sk = users::user_sk(&p.user_id);
     state
         .ports
         .store
-        .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
+        .update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
         .await
         .context("enrol: store.update")?;
     Ok(json!({ "secret": base32, "otpauth_uri": uri }))
@@ -72,24 +73,24 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<V
     let codes = mfa::new_recovery_codes();
     delete_recovery_codes(state, &p.tenant, &p.user_id).await?;
     let mut ops = vec![TxOp::Update {
-        table: table(&p.tenant),
+        table: Table::tenant(&p.tenant),
         pk: users::USERS_PK.into(),
         sk: users::user_sk(&p.user_id),
         update: Update::default()
-            .set("mfa_enabled", true)
-            .set("totp_enc", totp_enc)
-            .set("totp_last_step", step as i64)
-            .remove("totp_pending_enc"),
+            .set(attr::MFA_ENABLED, true)
+            .set(attr::TOTP_ENC, totp_enc)
+            .set(attr::TOTP_LAST_STEP, step as i64)
+            .remove(attr::TOTP_PENDING_ENC),
         // A code is used once: the step must be newer than any accepted before.
         cond: Cond::And(vec![
             Cond::Exists,
-            Cond::eq("mfa_enabled", false),
-            Cond::Or(vec![Cond::Missing("totp_last_step".into()), Cond::lt("totp_last_step", step as i64)]),
+            Cond::eq(attr::MFA_ENABLED, false),
+            Cond::Or(vec![Cond::Missing(attr::TOTP_LAST_STEP.into()), Cond::lt(attr::TOTP_LAST_STEP, step as i64)]),
         ]),
     }];
     for code in &codes {
         let item = Item::new(codes_pk(&p.user_id), keys.recovery_code_hash(p.tenant.as_str(), code));
-        ops.push(TxOp::Put { table: table(&p.tenant), item, cond: Cond::NotExists });
+        ops.push(TxOp::Put { table: Table::tenant(&p.tenant), item, cond: Cond::NotExists });
     }
     match state.ports.store.transact(ops).await {
         Ok(()) => {}
@@ -130,14 +131,14 @@ pub async fn admin_reset(state: &Context, p: &Principal, user_id: &UserId) -> Re
         return Err(ServiceError::Forbidden);
     }
     let off = Update::default()
-        .set("mfa_enabled", false)
-        .remove("totp_enc")
-        .remove("totp_pending_enc")
-        .remove("security_questions_enc")
-        .remove("answer_hashes")
-        .add("session_epoch", 1);
+        .set(attr::MFA_ENABLED, false)
+        .remove(attr::TOTP_ENC)
+        .remove(attr::TOTP_PENDING_ENC)
+        .remove(attr::SECURITY_QUESTIONS_ENC)
+        .remove(attr::ANSWER_HASHES)
+        .add(attr::SESSION_EPOCH, 1);
     let sk = users::user_sk(&target.user_id);
-    match state.ports.store.update(&table(&p.tenant), users::USERS_PK, &sk, off, Cond::Exists).await {
+    match state.ports.store.update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, off, Cond::Exists).await {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => return Err(ServiceError::NotFound),
         Err(e) => return Err(ServiceError::internal(e)),
@@ -150,12 +151,12 @@ pub async fn admin_reset(state: &Context, p: &Principal, user_id: &UserId) -> Re
 }
 
 async fn turn_off(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(), ServiceError> {
-    let off = Update::default().set("mfa_enabled", false).remove("totp_enc").remove("totp_pending_enc");
+    let off = Update::default().set(attr::MFA_ENABLED, false).remove(attr::TOTP_ENC).remove(attr::TOTP_PENDING_ENC);
     let sk = users::user_sk(user_id);
     state
         .ports
         .store
-        .update(&table(tenant), users::USERS_PK, &sk, off, Cond::Exists)
+        .update(&Table::tenant(tenant), users::USERS_PK, &sk, off, Cond::Exists)
         .await
         .context("turn_off: store.update")?;
     delete_recovery_codes(state, tenant, user_id).await
@@ -201,12 +202,13 @@ pub async fn set_security_questions(state: &Context, p: &Principal, body: Questi
     let sealed = users::seal(state, &p.tenant, &p.user_id, "security_questions", &mfa::encode_questions(&questions))
         .await
         .context("set_security_questions: users::seal")?;
-    let set = Update::default().set("security_questions_enc", sealed).set("answer_hashes", AttrValue::L(hashes));
+    let set =
+        Update::default().set(attr::SECURITY_QUESTIONS_ENC, sealed).set(attr::ANSWER_HASHES, AttrValue::L(hashes));
     let sk = users::user_sk(&p.user_id);
     state
         .ports
         .store
-        .update(&table(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
+        .update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
         .await
         .context("set_security_questions: store.update")?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.security_questions", &p.user_id, "success")
@@ -249,14 +251,14 @@ pub async fn change_password(state: &Context, p: &Principal, body: ChangePasswor
     let epoch = u.session_epoch + 1;
     let ops = vec![
         TxOp::Update {
-            table: Table::Tenant(p.tenant.as_str().into()),
+            table: Table::tenant(&p.tenant),
             pk: users::USERS_PK.into(),
             sk: users::user_sk(&u.user_id),
             update: Update::default()
-                .set("password_hash", fresh)
-                .set("password_change_required", false)
-                .set("session_epoch", epoch),
-            cond: Cond::eq("session_epoch", u.session_epoch),
+                .set(attr::PASSWORD_HASH, fresh)
+                .set(attr::PASSWORD_CHANGE_REQUIRED, false)
+                .set(attr::SESSION_EPOCH, epoch),
+            cond: Cond::eq(attr::SESSION_EPOCH, u.session_epoch),
         },
         sessions::carry_over(&p.tenant, &p.session_id, epoch),
     ];

@@ -58,7 +58,7 @@ pub async fn send(state: &Context, mail: AccountMail) -> anyhow::Result<()> {
     };
     let Some(user) = user.filter(|u| !u.disabled) else { return Ok(()) };
     let tenant = tenant_id;
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(&tenant);
     let now = state.ports.clock.now_secs();
     let token = crate::services::tenancy::tenants::issue_token(&tenant);
     let (kind, ttl, path, action) = match mail {

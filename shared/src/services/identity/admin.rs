@@ -1,6 +1,7 @@
 //! Tenant administration (role `admin`; the audit log also for `auditor`): invitations, users,
 //! forced password change, unlock, the audit log and the policy.
 
+use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,8 +26,7 @@ pub struct InviteBody {
 /// `POST /v1/admin/invitations` → 201 `{"invitation_id"}` and an invitation email.
 pub async fn invite(state: &Context, p: &Principal, body: InviteBody) -> Result<Value, ServiceError> {
     let email = Email::parse(&body.email).map_err(ServiceError::ValidationFailed)?;
-    let role = Role::parse(&body.role)
-        .ok_or_else(|| ServiceError::ValidationFailed("role must be admin, member or auditor".into()))?;
+    let role = Role::parse(&body.role).map_err(ServiceError::ValidationFailed)?;
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("invite: identity_keys.get")?;
     let index = keys.email_index(p.tenant.as_str(), &email);
     if users::find_by_index(state, &p.tenant, &index).await.context("invite: users::find_by_index")?.is_some() {
@@ -92,25 +92,19 @@ pub async fn patch_user(
     body: PatchUserBody,
 ) -> Result<Value, ServiceError> {
     let u = users::target(state, &p.tenant, user_id).await?;
-    let role = body
-        .role
-        .as_deref()
-        .map(|r| {
-            Role::parse(r).ok_or_else(|| ServiceError::ValidationFailed("role must be admin, member or auditor".into()))
-        })
-        .transpose()?;
+    let role = body.role.as_deref().map(|r| Role::parse(r).map_err(ServiceError::ValidationFailed)).transpose()?;
     if u.user_id == p.user_id && (role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true)) {
         // Otherwise the last admin could lock everyone out of administration.
         return Err(ServiceError::ValidationFailed("you cannot demote or disable yourself".into()));
     }
     let mut update = Update::default();
     if let Some(r) = role {
-        update = update.set("role", r.as_str());
+        update = update.set(attr::ROLE, r.as_str());
     }
     if let Some(d) = body.disabled {
-        update = update.set("disabled", d);
+        update = update.set(attr::DISABLED, d);
         if d {
-            update = update.add("session_epoch", 1);
+            update = update.add(attr::SESSION_EPOCH, 1);
         }
     }
     let item = state
@@ -144,7 +138,7 @@ pub async fn patch_user(
 /// `POST /v1/admin/users/{user_id}/require-password-change` → 204.
 pub async fn require_password_change(state: &Context, p: &Principal, user_id: &UserId) -> Result<(), ServiceError> {
     let u = users::target(state, &p.tenant, user_id).await?;
-    let set = Update::default().set("password_change_required", true);
+    let set = Update::default().set(attr::PASSWORD_CHANGE_REQUIRED, true);
     state
         .ports
         .store

@@ -1,6 +1,7 @@
 //! Device keys (API.md "Device key"): one per user, stored only encrypted, replaced by an
 //! admin's reset — the remote wipe, which also ends every session of the user.
 
+use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
@@ -34,12 +35,12 @@ pub async fn get(state: &Context, p: &Principal) -> Result<Value, ServiceError> 
         let key = crate::domain::crypto::random_32();
         let sealed =
             users::seal(state, &p.tenant, &p.user_id, "device_key", key.as_ref()).await.context("get: users::seal")?;
-        let set = Update::default().set("device_key_enc", sealed).set("device_key_id", new_key_id());
-        let cond = Cond::And(vec![Cond::Exists, Cond::Missing("device_key_enc".into())]);
+        let set = Update::default().set(attr::DEVICE_KEY_ENC, sealed).set(attr::DEVICE_KEY_ID, new_key_id());
+        let cond = Cond::And(vec![Cond::Exists, Cond::Missing(attr::DEVICE_KEY_ENC.into())]);
         match state
             .ports
             .store
-            .update(&Table::Tenant(p.tenant.as_str().into()), users::USERS_PK, &users::user_sk(&p.user_id), set, cond)
+            .update(&Table::tenant(&p.tenant), users::USERS_PK, &users::user_sk(&p.user_id), set, cond)
             .await
         {
             Ok(_) | Err(StoreError::ConditionFailed) => continue,
@@ -62,9 +63,9 @@ pub async fn reset(state: &Context, p: &Principal, user_id: &UserId) -> Result<(
         pk: users::USERS_PK.into(),
         sk: users::user_sk(&target.user_id),
         update: Update::default()
-            .set("device_key_enc", sealed)
-            .set("device_key_id", new_key_id())
-            .add("session_epoch", 1),
+            .set(attr::DEVICE_KEY_ENC, sealed)
+            .set(attr::DEVICE_KEY_ID, new_key_id())
+            .add(attr::SESSION_EPOCH, 1),
         cond: Cond::Exists,
     };
     match state.ports.store.transact(vec![op]).await {

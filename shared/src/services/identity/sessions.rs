@@ -53,10 +53,6 @@ fn session_pk(sid: &str) -> String {
     format!("SESSION#{sid}")
 }
 
-fn table(t: &TenantId) -> Table {
-    Table::Tenant(t.as_str().into())
-}
-
 fn new_refresh(tenant: &TenantId, sid: &str) -> String {
     format!("{}.{sid}.{}", tenant.as_str(), URL_SAFE_NO_PAD.encode(*crate::domain::crypto::random_32()))
 }
@@ -120,7 +116,7 @@ pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord) 
         refresh,
         password_change_required: user.password_change_required,
     };
-    (TxOp::Put { table: table(tenant), item, cond: Cond::NotExists }, session)
+    (TxOp::Put { table: Table::tenant(tenant), item, cond: Cond::NotExists }, session)
 }
 
 impl NewSession {
@@ -172,7 +168,7 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
     let tenant = TenantId::parse(&claims.tid).map_err(|_| ServiceError::Unauthorized)?;
     let store = &state.ports.store;
     let session = store
-        .get(&table(&tenant), &session_pk(&claims.sid), SK)
+        .get(&Table::tenant(&tenant), &session_pk(&claims.sid), SK)
         .await
         .context("authenticate: store.get")?
         .ok_or(ServiceError::Unauthorized)?;
@@ -185,7 +181,10 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
     }
     if session.n("last_active").is_some_and(|t| now - t >= ACTIVITY_STEP_SECS) {
         let touch = Update::default().set("last_active", now).set(EXPIRES_AT, now + IDLE_SECS);
-        match store.update(&table(&tenant), &session_pk(&claims.sid), SK, touch, Cond::eq("revoked", false)).await {
+        match store
+            .update(&Table::tenant(&tenant), &session_pk(&claims.sid), SK, touch, Cond::eq("revoked", false))
+            .await
+        {
             Ok(_) | Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(ServiceError::internal(e)),
         }
@@ -206,7 +205,7 @@ pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceErro
     let store = &state.ports.store;
     let now = state.ports.clock.now_secs();
     let pk = session_pk(sid);
-    let session = match store.get(&table(&tenant), &pk, SK).await {
+    let session = match store.get(&Table::tenant(&tenant), &pk, SK).await {
         Ok(Some(s)) => s,
         // Expired (TTL) or never existed, or a tenant that does not exist.
         Ok(None) | Err(StoreError::NoSuchTable) => return Err(ServiceError::SessionExpired),
@@ -245,7 +244,7 @@ pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceErro
         .set("last_active", now)
         .set(EXPIRES_AT, now + IDLE_SECS);
     let cond = Cond::And(vec![Cond::eq("refresh_hash", presented.as_str()), Cond::eq("revoked", false)]);
-    match store.update(&table(&tenant), &pk, SK, rotate, cond).await {
+    match store.update(&Table::tenant(&tenant), &pk, SK, rotate, cond).await {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => {
             // Another request used this token first: one of the two is a thief.
@@ -277,7 +276,7 @@ pub async fn revoke_session(
     action: &str,
 ) -> Result<(), ServiceError> {
     let revoked = Update::default().set("revoked", true);
-    match state.ports.store.update(&table(tenant), &session_pk(sid), SK, revoked, Cond::Exists).await {
+    match state.ports.store.update(&Table::tenant(tenant), &session_pk(sid), SK, revoked, Cond::Exists).await {
         Ok(_) | Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(ServiceError::internal(e)),
     }
@@ -291,7 +290,7 @@ pub async fn revoke_session(
 /// user's *other* sessions).
 pub fn carry_over(tenant: &TenantId, sid: &str, new_epoch: i64) -> crate::ports::TxOp {
     crate::ports::TxOp::Update {
-        table: table(tenant),
+        table: Table::tenant(tenant),
         pk: session_pk(sid),
         sk: SK.into(),
         update: Update::default().set("epoch", new_epoch),

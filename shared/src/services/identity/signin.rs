@@ -4,6 +4,7 @@
 //! Every failure that could tell an outsider whether an account exists answers the same way
 //! (and, for logins, after the same work).
 
+use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -65,7 +66,7 @@ pub async fn finish_login(
 pub async fn token_record(state: &Context, token: &str, kind: &str) -> Result<(TenantId, Item), ServiceError> {
     let tenant = token_tenant(token).ok_or(ServiceError::InvalidCredentials)?;
     let pk = format!("{kind}#{}", token_hash(token));
-    match state.ports.store.get(&Table::Tenant(tenant.as_str().into()), &pk, kind).await {
+    match state.ports.store.get(&Table::tenant(&tenant), &pk, kind).await {
         Ok(Some(item)) => Ok((tenant, item)),
         Ok(None) | Err(StoreError::NoSuchTable) => Err(ServiceError::InvalidCredentials),
         Err(e) => Err(ServiceError::internal(e)),
@@ -129,7 +130,7 @@ pub struct AcceptBody {
 /// `POST /v1/invitations/accept` → 201 `{"user_id"}`.
 pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Value, ServiceError> {
     let (tenant, invite) = token_record(state, &body.token, "INVITE").await?;
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(&tenant);
     let (pk, sk) = (invite.pk.clone(), "INVITE");
     if invite.s("state") != Some("pending") {
         return Err(ServiceError::Conflict("this invitation has already been used".into()));
@@ -146,7 +147,7 @@ pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Valu
     let email =
         Email::parse(&String::from_utf8_lossy(&email_bytes)).map_err(|e| ServiceError::internal(anyhow::anyhow!(e)))?;
     enforce_policy(&body.password, &[email.as_str(), &display_name])?;
-    let role = invite.s("role").and_then(Role::parse).unwrap_or(Role::Member);
+    let role = invite.s(attr::ROLE).and_then(|r| Role::parse(r).ok()).unwrap_or(Role::Member);
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("accept_invitation: identity_keys.get")?;
     let index = keys.email_index(tenant.as_str(), &email);
     let password_hash =
@@ -214,7 +215,7 @@ pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceErr
         Some(t) => {
             let index = keys.email_index(t.as_str(), &email);
             let user = users::find_by_index(state, t, &index).await.context("login: users::find_by_index")?;
-            (LockKey::for_index(Table::Tenant(t.as_str().into()), &index), index, user)
+            (LockKey::for_index(Table::tenant(t), &index), index, user)
         }
         None => {
             let index = keys.unknown_tenant_index(slug.as_str(), &email);
@@ -268,8 +269,8 @@ async fn upgrade_hash(
     pass: SecretString,
 ) -> Result<(), ServiceError> {
     let fresh = password::hash(pass).await.context("upgrade_hash: password::hash")?;
-    let table = Table::Tenant(tenant.as_str().into());
-    let cond = Cond::eq("password_hash", user.password_hash.as_str());
+    let table = Table::tenant(tenant);
+    let cond = Cond::eq(attr::PASSWORD_HASH, user.password_hash.as_str());
     match state
         .ports
         .store
@@ -277,7 +278,7 @@ async fn upgrade_hash(
             &table,
             users::USERS_PK,
             &users::user_sk(&user.user_id),
-            Update::default().set("password_hash", fresh),
+            Update::default().set(attr::PASSWORD_HASH, fresh),
             cond,
         )
         .await
@@ -320,7 +321,7 @@ pub async fn forgot_password(state: &Context, body: ForgotBody) -> Result<(), Se
     let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(()) };
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("forgot_password: identity_keys.get")?;
     let index = keys.email_index(tenant.as_str(), &email);
-    account_mail::claim_budget(state, &Table::Tenant(tenant.as_str().into()), &index).await?;
+    account_mail::claim_budget(state, &Table::tenant(&tenant), &index).await?;
     let mail = account_mail::AccountMail::PasswordReset { tenant_id: tenant.as_str().into(), email_index: index };
     account_mail::enqueue(state, mail).await?;
     Ok(())
@@ -338,7 +339,7 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
     if reset.s("state") != Some("pending") {
         return Err(ServiceError::InvalidCredentials);
     }
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(&tenant);
     let pk = reset.pk.clone();
     let user_id = reset.s("user_id").unwrap_or_default();
     let user = users::get(state, &tenant, user_id)
@@ -363,9 +364,9 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
             pk: users::USERS_PK.into(),
             sk: users::user_sk(&user.user_id),
             update: Update::default()
-                .set("password_hash", fresh)
-                .set("password_change_required", false)
-                .add("session_epoch", 1),
+                .set(attr::PASSWORD_HASH, fresh)
+                .set(attr::PASSWORD_CHANGE_REQUIRED, false)
+                .add(attr::SESSION_EPOCH, 1),
             cond: Cond::Exists,
         },
     ];
@@ -383,12 +384,8 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
     Ok(())
 }
 
-pub fn table(t: &TenantId) -> Table {
-    Table::Tenant(t.as_str().into())
-}
-
 pub fn user_lock(tenant: &TenantId, user: &UserRecord) -> LockKey {
-    LockKey::for_index(table(tenant), &user.email_index)
+    LockKey::for_index(Table::tenant(tenant), &user.email_index)
 }
 
 pub fn codes_pk(user_id: &str) -> String {
@@ -397,7 +394,7 @@ pub fn codes_pk(user_id: &str) -> String {
 
 /// Delete every recovery code of a user (regeneration, MFA off).
 pub async fn delete_recovery_codes(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(), ServiceError> {
-    delete_partition(&*state.ports.store, &table(tenant), &codes_pk(user_id), "")
+    delete_partition(&*state.ports.store, &Table::tenant(tenant), &codes_pk(user_id), "")
         .await
         .context("delete_recovery_codes: delete_partition")?;
     Ok(())
@@ -443,7 +440,7 @@ pub async fn start_challenge(state: &Context, tenant: &TenantId, user: &UserReco
         .with("user_id", user.user_id.as_str())
         .with("failures", 0i64)
         .with(EXPIRES_AT, now + mfa::CHALLENGE_TTL_SECS);
-    state.ports.store.put(&table(tenant), item, Cond::NotExists).await.context("start_challenge: store.put")?;
+    state.ports.store.put(&Table::tenant(tenant), item, Cond::NotExists).await.context("start_challenge: store.put")?;
     Ok(token.token)
 }
 
@@ -465,14 +462,20 @@ pub async fn second_factor_ok(
         let Some(step) = mfa::matching_step(&secret, code, now) else { return Ok(false) };
         let step = step as i64;
         let cond = Cond::And(vec![
-            Cond::eq("mfa_enabled", true),
-            Cond::Or(vec![Cond::Missing("totp_last_step".into()), Cond::lt("totp_last_step", step)]),
+            Cond::eq(attr::MFA_ENABLED, true),
+            Cond::Or(vec![Cond::Missing(attr::TOTP_LAST_STEP.into()), Cond::lt(attr::TOTP_LAST_STEP, step)]),
         ]);
         let sk = users::user_sk(&user.user_id);
         return match state
             .ports
             .store
-            .update(&table(tenant), users::USERS_PK, &sk, Update::default().set("totp_last_step", step), cond)
+            .update(
+                &Table::tenant(tenant),
+                users::USERS_PK,
+                &sk,
+                Update::default().set(attr::TOTP_LAST_STEP, step),
+                cond,
+            )
             .await
         {
             Ok(_) => Ok(true),
@@ -483,7 +486,7 @@ pub async fn second_factor_ok(
     let Some(code) = mfa::canonical_recovery_code(code) else { return Ok(false) };
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("second_factor_ok: identity_keys.get")?;
     let hash = keys.recovery_code_hash(tenant.as_str(), &code);
-    match state.ports.store.delete(&table(tenant), &codes_pk(&user.user_id), &hash, Cond::Exists).await {
+    match state.ports.store.delete(&Table::tenant(tenant), &codes_pk(&user.user_id), &hash, Cond::Exists).await {
         Ok(()) => {
             audit::record(&state.ports, tenant, &user.user_id, "mfa.recovery_code_used", &user.user_id, "success")
                 .await
@@ -521,17 +524,17 @@ pub async fn complete_login(state: &Context, body: MfaLoginBody) -> Result<Value
         let failed = state
             .ports
             .store
-            .update(&table(&tenant), &pk, "MFA", Update::default().add("failures", 1), Cond::Exists)
+            .update(&Table::tenant(&tenant), &pk, "MFA", Update::default().add("failures", 1), Cond::Exists)
             .await;
         if let Ok(item) = failed {
             if item.n("failures").unwrap_or(0) >= mfa::CHALLENGE_MAX_FAILURES {
-                let _ = state.ports.store.delete(&table(&tenant), &pk, "MFA", Cond::Always).await;
+                let _ = state.ports.store.delete(&Table::tenant(&tenant), &pk, "MFA", Cond::Always).await;
             }
         }
         return Err(ServiceError::InvalidCredentials);
     }
     // The challenge is single use: only one completion can delete it.
-    match state.ports.store.delete(&table(&tenant), &pk, "MFA", Cond::Exists).await {
+    match state.ports.store.delete(&Table::tenant(&tenant), &pk, "MFA", Cond::Exists).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => return Err(ServiceError::InvalidCredentials),
         Err(e) => return Err(ServiceError::internal(e)),
@@ -561,7 +564,7 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
         let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(None) };
         let keys = state.identity_keys.get(&*state.ports.secrets).await.context("recover: identity_keys.get")?;
         let index = keys.email_index(tenant.as_str(), &email);
-        account_mail::claim_budget(state, &table(&tenant), &index).await?;
+        account_mail::claim_budget(state, &Table::tenant(&tenant), &index).await?;
         let user = users::find_by_index(state, &tenant, &index).await.context("recover: users::find_by_index")?;
         Ok::<_, ServiceError>(user.filter(|u| !u.disabled).map(|u| (tenant, u)))
     }
@@ -635,17 +638,20 @@ pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Resul
     }
     let ops = vec![
         TxOp::Update {
-            table: table(&tenant),
+            table: Table::tenant(&tenant),
             pk: pk.clone(),
             sk: "MFARECOVER".into(),
             update: Update::default().set("state", "used"),
             cond: Cond::And(vec![Cond::Exists, Cond::eq("state", "pending")]),
         },
         TxOp::Update {
-            table: table(&tenant),
+            table: Table::tenant(&tenant),
             pk: users::USERS_PK.into(),
             sk: users::user_sk(&user.user_id),
-            update: Update::default().set("mfa_enabled", false).remove("totp_enc").remove("totp_pending_enc"),
+            update: Update::default()
+                .set(attr::MFA_ENABLED, false)
+                .remove(attr::TOTP_ENC)
+                .remove(attr::TOTP_PENDING_ENC),
             cond: Cond::Exists,
         },
     ];

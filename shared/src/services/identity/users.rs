@@ -11,6 +11,24 @@ use crate::services::tenancy::keys::Field;
 
 pub const USERS_PK: &str = "USERS";
 
+/// The attributes of a user's item, named once.
+pub mod attr {
+    pub const ROLE: &str = "role";
+    pub const DISABLED: &str = "disabled";
+    pub const PASSWORD_HASH: &str = "password_hash";
+    pub const PASSWORD_CHANGE_REQUIRED: &str = "password_change_required";
+    pub const MFA_ENABLED: &str = "mfa_enabled";
+    pub const SESSION_EPOCH: &str = "session_epoch";
+    pub const EMAIL_INDEX: &str = "email_index";
+    pub const TOTP_ENC: &str = "totp_enc";
+    pub const TOTP_PENDING_ENC: &str = "totp_pending_enc";
+    pub const TOTP_LAST_STEP: &str = "totp_last_step";
+    pub const SECURITY_QUESTIONS_ENC: &str = "security_questions_enc";
+    pub const ANSWER_HASHES: &str = "answer_hashes";
+    pub const DEVICE_KEY_ENC: &str = "device_key_enc";
+    pub const DEVICE_KEY_ID: &str = "device_key_id";
+}
+
 pub fn user_sk(user_id: &str) -> String {
     format!("USER#{user_id}")
 }
@@ -42,13 +60,13 @@ impl UserRecord {
         let bad = || anyhow::anyhow!("malformed user item");
         Ok(UserRecord {
             user_id: item.s("user_id").ok_or_else(bad)?.to_owned(),
-            role: item.s("role").and_then(Role::parse).ok_or_else(bad)?,
-            disabled: item.bool("disabled").unwrap_or(false),
-            password_hash: item.s("password_hash").ok_or_else(bad)?.to_owned(),
-            password_change_required: item.bool("password_change_required").unwrap_or(false),
-            mfa_enabled: item.bool("mfa_enabled").unwrap_or(false),
-            session_epoch: item.n("session_epoch").unwrap_or(0),
-            email_index: item.s("email_index").ok_or_else(bad)?.to_owned(),
+            role: item.s(attr::ROLE).and_then(|r| Role::parse(r).ok()).ok_or_else(bad)?,
+            disabled: item.bool(attr::DISABLED).unwrap_or(false),
+            password_hash: item.s(attr::PASSWORD_HASH).ok_or_else(bad)?.to_owned(),
+            password_change_required: item.bool(attr::PASSWORD_CHANGE_REQUIRED).unwrap_or(false),
+            mfa_enabled: item.bool(attr::MFA_ENABLED).unwrap_or(false),
+            session_epoch: item.n(attr::SESSION_EPOCH).unwrap_or(0),
+            email_index: item.s(attr::EMAIL_INDEX).ok_or_else(bad)?.to_owned(),
             item,
         })
     }
@@ -73,12 +91,12 @@ impl UserRecord {
 
     /// The id of the current device key, if one was issued.
     pub fn device_key_id(&self) -> Option<&str> {
-        self.item.s("device_key_id")
+        self.item.s(attr::DEVICE_KEY_ID)
     }
 
     /// The argon2id hashes of the two security answers, if set.
     pub fn answer_hashes(&self) -> Option<(String, String)> {
-        match self.item.get("answer_hashes") {
+        match self.item.get(attr::ANSWER_HASHES) {
             Some(AttrValue::L(l)) if l.len() == 2 => Some((l[0].as_s()?.to_owned(), l[1].as_s()?.to_owned())),
             _ => None,
         }
@@ -106,13 +124,13 @@ pub async fn seal(
 }
 
 pub async fn get(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow::Result<Option<UserRecord>> {
-    let item = state.ports.store.get(&Table::Tenant(tenant.as_str().into()), USERS_PK, &user_sk(user_id)).await?;
+    let item = state.ports.store.get(&Table::tenant(tenant), USERS_PK, &user_sk(user_id)).await?;
     item.map(UserRecord::from_item).transpose()
 }
 
 /// Find a user by (blind-indexed) email.
 pub async fn find_by_index(state: &Context, tenant: &TenantId, index: &str) -> anyhow::Result<Option<UserRecord>> {
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(tenant);
     let Some(ix) = state.ports.store.get(&table, &email_pk(index), "EMAIL").await? else { return Ok(None) };
     let Some(user_id) = ix.s("user_id") else { return Ok(None) };
     get(state, tenant, user_id).await
@@ -129,7 +147,7 @@ pub struct NewUser<'a> {
 
 /// The two writes that create a user; the caller adds them to its transaction.
 pub async fn create_ops(state: &Context, tenant: &TenantId, u: NewUser<'_>) -> anyhow::Result<Vec<TxOp>> {
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(tenant);
     let sk = user_sk(u.user_id);
     let keys = &state.tenant_keys;
     let email_enc = keys
@@ -148,13 +166,13 @@ pub async fn create_ops(state: &Context, tenant: &TenantId, u: NewUser<'_>) -> a
         .with("user_id", u.user_id)
         .with("email_enc", email_enc)
         .with("display_name_enc", name_enc)
-        .with("email_index", u.email_index)
-        .with("role", u.role.as_str())
-        .with("disabled", false)
-        .with("password_hash", u.password_hash)
-        .with("password_change_required", false)
-        .with("mfa_enabled", false)
-        .with("session_epoch", 0i64)
+        .with(attr::EMAIL_INDEX, u.email_index)
+        .with(attr::ROLE, u.role.as_str())
+        .with(attr::DISABLED, false)
+        .with(attr::PASSWORD_HASH, u.password_hash)
+        .with(attr::PASSWORD_CHANGE_REQUIRED, false)
+        .with(attr::MFA_ENABLED, false)
+        .with(attr::SESSION_EPOCH, 0i64)
         .with("created_at", now);
     let index = Item::new(email_pk(u.email_index), "EMAIL").with("user_id", u.user_id);
     Ok(vec![

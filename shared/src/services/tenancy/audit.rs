@@ -39,5 +39,5 @@ fn entry(ports: &Ports, tenant: &TenantId, actor: &str, action: &str, target: &s
         .with("action", action)
         .with("target", target)
         .with("outcome", outcome);
-    (Table::Tenant(tenant.as_str().into()), item)
+    (Table::tenant(tenant), item)
 }

@@ -55,7 +55,7 @@ impl TenantKeys {
             .with("version", 1i64)
             .with("wrapped", dk.wrapped)
             .with("created_at", ports.clock.now_secs());
-        ports.store.put(&Table::Tenant(tenant.as_str().into()), item, Cond::NotExists).await?;
+        ports.store.put(&Table::tenant(tenant), item, Cond::NotExists).await?;
         self.remember(tenant, 1, dk.plaintext);
         Ok(())
     }
@@ -84,7 +84,7 @@ impl TenantKeys {
         }
         let item = ports
             .store
-            .get(&Table::Tenant(tenant.as_str().into()), KEYS_PK, &sk(version))
+            .get(&Table::tenant(tenant), KEYS_PK, &sk(version))
             .await?
             .ok_or_else(|| anyhow::anyhow!("tenant data key version {version} is missing"))?;
         let wrapped = item.b("wrapped").ok_or_else(|| anyhow::anyhow!("tenant data key item without key"))?;
@@ -119,7 +119,7 @@ impl TenantKeys {
         let page = ports
             .store
             .query(QueryRequest {
-                table: Table::Tenant(tenant.as_str().into()),
+                table: Table::tenant(tenant),
                 pk: KEYS_PK.into(),
                 range: SkRange::Prefix("DEK#".into()),
                 direction: Direction::Backward,
@@ -141,7 +141,7 @@ impl TenantKeys {
             .with("version", i64::from(next))
             .with("wrapped", dk.wrapped)
             .with("created_at", ports.clock.now_secs());
-        match ports.store.put(&Table::Tenant(tenant.as_str().into()), item, Cond::NotExists).await {
+        match ports.store.put(&Table::tenant(tenant), item, Cond::NotExists).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -156,7 +156,7 @@ impl TenantKeys {
     /// Every key version with its creation time, oldest first, and the version all data was
     /// last re-encrypted to.
     pub async fn status(&self, ports: &Ports, tenant: &TenantId) -> anyhow::Result<KeyStatus> {
-        let t = Table::Tenant(tenant.as_str().into());
+        let t = Table::tenant(tenant);
         let items = query_all(&*ports.store, &t, KEYS_PK, SkRange::Prefix("DEK#".into()), 10_000).await?;
         let versions = items
             .iter()
@@ -170,7 +170,7 @@ impl TenantKeys {
 
     /// Record that no field under a version older than `version` remains (monotonic).
     pub async fn mark_reencrypted(&self, ports: &Ports, tenant: &TenantId, version: u32) -> anyhow::Result<()> {
-        let t = Table::Tenant(tenant.as_str().into());
+        let t = Table::tenant(tenant);
         let cond = Cond::Or(vec![
             Cond::NotExists,
             Cond::Missing("reencrypted_through".into()),

@@ -51,7 +51,7 @@ pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceE
             return Ok(p);
         }
     }
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(tenant);
     let item = state.ports.store.get(&table, POLICY_PK, POLICY_SK).await.context("load: store.get")?;
     let policy = item.as_ref().map(from_item).unwrap_or_default();
     if let Ok(mut c) = state.policies.lock() {
@@ -66,7 +66,7 @@ pub async fn load(state: &Context, tenant: &TenantId) -> Result<Policy, ServiceE
 /// Replace the tenant's policy.
 pub async fn save(state: &Context, tenant: &TenantId, policy: &Policy) -> Result<(), ServiceError> {
     let now = state.ports.clock.now_secs();
-    let table = Table::Tenant(tenant.as_str().into());
+    let table = Table::tenant(tenant);
     state.ports.store.put(&table, to_item(policy, now), Cond::Always).await.context("save: store.put")?;
     if let Ok(mut c) = state.policies.lock() {
         c.insert(tenant.as_str().to_owned(), (Instant::now(), policy.clone()));

@@ -158,7 +158,7 @@ pub async fn create_tenant(state: &Context, req: NewTenant) -> Result<CreatedTen
 
 async fn provision(state: &Context, tenant_id: &TenantId, req: &NewTenant) -> anyhow::Result<()> {
     let ports = &state.ports;
-    let table = Table::Tenant(tenant_id.as_str().into());
+    let table = Table::tenant(tenant_id);
     ports.store.ensure_table(&table).await?;
     state.tenant_keys.create_first(ports, tenant_id).await?;
     let now = ports.clock.now_secs();
@@ -194,7 +194,7 @@ pub async fn create_invitation(
     tenant_name: &str,
 ) -> anyhow::Result<String> {
     let ports = &state.ports;
-    let table = Table::Tenant(tenant_id.as_str().into());
+    let table = Table::tenant(tenant_id);
     let invitation_id = uuid::Uuid::now_v7().simple().to_string();
     let token = issue_token(tenant_id);
     let (pk, sk) = (format!("INVITE#{}", token.hash), "INVITE".to_owned());
