@@ -5,66 +5,11 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde_json::{json, Value};
 
-use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Kind, Reply, TestApp};
+use crate::flows::{accept, admin_of, join, login, signed_in, PW};
+use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Kind, TestApp};
 use crate::on_both_backends;
 
-pub const PW: &str = "Correct-Horse-Battery-9";
 const PW2: &str = "Another-Strong-Passphrase-7";
-
-#[derive(Clone)]
-pub struct Account {
-    pub slug: String,
-    pub user_id: String,
-    pub access: String,
-    pub refresh: String,
-}
-
-pub async fn login(app: &TestApp, slug: &str, email: &str, password: &str) -> Reply {
-    app.call("POST", "/v1/auth/login", None, Some(json!({"tenant": slug, "email": email, "password": password}))).await
-}
-
-async fn accept(app: &TestApp, token: &str, password: &str, name: &str) -> Reply {
-    app.call(
-        "POST",
-        "/v1/invitations/accept",
-        None,
-        Some(json!({"token": token, "password": password, "display_name": name})),
-    )
-    .await
-}
-
-async fn signed_in(app: &TestApp, slug: &str, email: &str, user_id: String) -> Account {
-    let r = login(app, slug, email, PW).await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    Account {
-        slug: slug.into(),
-        user_id,
-        access: r.json["access_token"].as_str().unwrap().into(),
-        refresh: r.json["refresh_token"].as_str().unwrap().into(),
-    }
-}
-
-/// A new tenant and its first admin, signed in.
-pub async fn admin_of(app: &TestApp, slug: &str) -> Account {
-    let email = format!("admin@{slug}.test");
-    assert_eq!(app.create_tenant(slug, &email).await.status, 201);
-    let token = app.token_mailed_to(&email, "invited").await.expect("invitation mailed");
-    let r = accept(app, &token, PW, "Ada Admin").await;
-    assert_eq!(r.status, 201, "{}", r.json);
-    signed_in(app, slug, &email, r.json["user_id"].as_str().unwrap().into()).await
-}
-
-/// Invite `email` as `role`, accept and sign in.
-pub async fn join(app: &TestApp, admin: &Account, email: &str, role: &str) -> Account {
-    let r = app
-        .call("POST", "/v1/admin/invitations", Some(&admin.access), Some(json!({"email": email, "role": role})))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.json);
-    let token = app.token_mailed_to(email, "invited").await.unwrap();
-    let r = accept(app, &token, PW, "Grace Member").await;
-    assert_eq!(r.status, 201, "{}", r.json);
-    signed_in(app, &admin.slug, email, r.json["user_id"].as_str().unwrap().into()).await
-}
 
 fn later(app: &TestApp, secs: i64) {
     app.backend.clock.advance(time::Duration::seconds(secs));
@@ -318,7 +263,7 @@ async fn forced_password_change_gates_everything_but_three_routes() {
     let app = TestApp::new(Kind::Embedded).await;
     let admin = admin_of(&app, "acme").await;
     let member = join(&app, &admin, "nurse@acme.test", "member").await;
-    let other_session = crate::api_identity::login(&app, "acme", "nurse@acme.test", PW).await;
+    let other_session = crate::flows::login(&app, "acme", "nurse@acme.test", PW).await;
     let other_access = other_session.json["access_token"].as_str().unwrap().to_owned();
     let path = format!("/v1/admin/users/{}/require-password-change", member.user_id);
     assert_eq!(app.call("POST", &path, Some(&admin.access), None).await.status, 204);

@@ -4,8 +4,7 @@
 use bulwark::ports::store::Table;
 use serde_json::{json, Value};
 
-use crate::api_identity::{admin_of, join, login, Account, PW};
-use crate::api_messages::{conversation, upload};
+use crate::flows::{admin_of, conversation, join, login, tenant_id, upload, Account, PW};
 use crate::helpers::{TestApp, OPERATOR_TOKEN};
 use crate::on_both_backends;
 
@@ -13,10 +12,6 @@ on_both_backends!(TestApp:
     rotation_keeps_data_readable_and_reencryption_moves_every_field,
     a_newer_rotation_supersedes_a_pending_reencryption,
 );
-
-pub async fn tenant_id(app: &TestApp, slug: &str) -> String {
-    bulwark::services::tenancy::tenants::id_of_slug(&app.state, slug).await.unwrap().unwrap().as_str().to_owned()
-}
 
 /// The key version of every encrypted field of the tenant's table, by attribute name.
 async fn field_versions(app: &TestApp, tenant: &str) -> Vec<(String, u32)> {

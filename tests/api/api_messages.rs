@@ -5,39 +5,9 @@ use axum::body::Body;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::api_identity::{admin_of, join, Account};
-use crate::helpers::{contains, send_raw, stored_bytes, Kind, TestApp};
+use crate::flows::{admin_of, conversation, download, join, send, upload, Account};
+use crate::helpers::{contains, stored_bytes, Kind, TestApp};
 use crate::on_both_backends;
-
-pub async fn conversation(app: &TestApp, who: &Account, title: &str, members: &[&str]) -> String {
-    let r = app
-        .call("POST", "/v1/conversations", Some(&who.access), Some(json!({"title": title, "member_ids": members})))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.json);
-    r.json["conversation_id"].as_str().unwrap().to_owned()
-}
-
-pub async fn send(app: &TestApp, who: &Account, cid: &str, body: Value) -> crate::helpers::Reply {
-    app.call("POST", &format!("/v1/conversations/{cid}/messages"), Some(&who.access), Some(body)).await
-}
-
-pub async fn upload(app: &TestApp, who: &Account, bytes: Vec<u8>, ctype: &str, name: Option<&str>) -> Value {
-    let mut req = http::Request::post("/v1/attachments")
-        .header("authorization", format!("Bearer {}", who.access))
-        .header("content-type", ctype);
-    if let Some(n) = name {
-        req = req.header("x-filename", n);
-    }
-    let r = app.send(req.body(Body::from(bytes)).unwrap()).await;
-    assert_eq!(r.status, 201, "{}", r.json);
-    r.json
-}
-
-pub async fn download(app: &TestApp, who: &Account, aid: &str) -> (u16, http::HeaderMap, Result<bytes::Bytes, String>) {
-    let req =
-        http::Request::get(format!("/v1/attachments/{aid}")).header("authorization", format!("Bearer {}", who.access));
-    send_raw(app.router(), req.body(Body::empty()).unwrap()).await
-}
 
 /// A 1.5 MiB file with a recognisable pattern (spans many 64 KiB segments).
 fn file() -> Vec<u8> {
@@ -216,7 +186,7 @@ async fn read_state_recall_validation_and_retention() {
         .to_owned();
     app.backend.clock.advance(time::Duration::seconds(86400 + 1));
     // (A day later the access tokens have long expired: sign in again.)
-    let fresh = crate::api_identity::login(&app, "acme", "admin@acme.test", crate::api_identity::PW).await;
+    let fresh = crate::flows::login(&app, "acme", "admin@acme.test", crate::flows::PW).await;
     let admin = Account { access: fresh.json["access_token"].as_str().unwrap().to_owned(), ..admin };
     let listed = app.call("GET", &format!("/v1/conversations/{cid}/messages"), Some(&admin.access), None).await;
     assert_eq!(listed.status, 200);

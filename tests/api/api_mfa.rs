@@ -3,43 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::api_identity::{admin_of, join, login, Account, PW};
+use crate::flows::{admin_of, code_at, enrol, join, login, mfa_token, next_step, second_factor, Account, PW};
 use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Kind, TestApp};
 use crate::on_both_backends;
-
-pub fn code_at(uri: &str, app: &TestApp) -> String {
-    let totp = totp_rs::TOTP::from_url(uri).unwrap();
-    totp.generate(bulwark::ports::clock::Clock::now_secs(&*app.backend.clock) as u64)
-}
-
-pub fn next_step(app: &TestApp) {
-    app.backend.clock.advance(time::Duration::seconds(30));
-}
-
-/// Enrol `who` in TOTP; returns the otpauth URI and the recovery codes.
-pub async fn enrol(app: &TestApp, who: &Account) -> (String, Vec<String>) {
-    let r = app.call("POST", "/v1/me/mfa/totp", Some(&who.access), Some(json!({"password": PW}))).await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    let uri = r.json["otpauth_uri"].as_str().unwrap().to_owned();
-    assert_eq!(r.json["secret"].as_str().unwrap().len(), 32);
-    let r =
-        app.call("POST", "/v1/me/mfa/totp/confirm", Some(&who.access), Some(json!({"code": code_at(&uri, app)}))).await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    let codes = r.json["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
-    (uri, codes)
-}
-
-pub async fn mfa_token(app: &TestApp, email: &str) -> String {
-    let r = login(app, "acme", email, PW).await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    assert_eq!(r.json["mfa_required"], true);
-    assert!(r.json.get("access_token").is_none(), "no tokens before the second factor");
-    r.json["mfa_token"].as_str().unwrap().to_owned()
-}
-
-pub async fn second_factor(app: &TestApp, token: &str, code: &str) -> crate::helpers::Reply {
-    app.call("POST", "/v1/auth/mfa", None, Some(json!({"mfa_token": token, "code": code}))).await
-}
 
 on_both_backends!(TestApp: enrol_and_sign_in_with_totp_and_recovery_codes, a_code_replayed_in_parallel_is_accepted_once);
 

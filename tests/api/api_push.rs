@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::api_identity::{admin_of, join, Account};
+use crate::flows::{admin_of, join, Account};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
@@ -150,7 +150,7 @@ async fn pushes_are_queued_delivered_retried_and_dead_lettered_without_phi(app: 
     let apns_token = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
     let apns_id = register(app, &nurse, "apns", apns_token).await.json["device_id"].as_str().unwrap().to_owned();
     assert_eq!(register(app, &admin, "fcm", "fcm-token-admin").await.status, 201);
-    let cid = crate::api_messages::conversation(app, &admin, "Ward 7", &[&nurse.user_id]).await;
+    let cid = crate::flows::conversation(app, &admin, "Ward 7", &[&nurse.user_id]).await;
     let path = format!("/v1/conversations/{cid}/messages");
     let send = |body: &'static str| app.call("POST", &path, Some(&admin.access), Some(json!({"body": body})));
     // WHEN a message is sent THEN each recipient device (not the sender's) gets one push

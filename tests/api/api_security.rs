@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 
 use serde_json::{json, Value};
 
-use crate::api_identity::{admin_of, join, login, Account, PW};
-use crate::api_messages::{conversation, download, send, upload};
-use crate::api_mfa::{code_at, enrol, mfa_token, next_step, second_factor};
+use crate::flows::{
+    admin_of, code_at, conversation, download, enrol, join, login, mfa_token, next_step, second_factor, send, upload,
+    Account, PW,
+};
 use crate::helpers::{json_request, statuses_in_parallel, Reply, TestApp};
 use crate::on_both_backends;
 
@@ -288,7 +289,7 @@ async fn lock_counters_of_unknown_emails_expire(app: &TestApp) {
     if let Some(store) = &app.state.ports.sweeper {
         assert!(store.sweep_expired().await.unwrap() >= 1);
     }
-    let table = bulwark::ports::Table::Tenant(crate::api_keys::tenant_id(app, "acme").await);
+    let table = bulwark::ports::Table::Tenant(crate::flows::tenant_id(app, "acme").await);
     let page = app.state.ports.store.scan(&table, 1000, None).await.unwrap();
     assert!(page.items.iter().all(|i| !i.pk.starts_with("LOCK#")), "no lock counter left");
     assert_eq!(login(app, "acme", "ghost@acme.test", "Wrong-password-123").await.status, 401);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bulwark::ports::clock::ManualClock;
 use bulwark::ports::Ports;
-use bulwark::runtime::backend::{AwsSettings, EmbeddedSettings, Wiring};
+use bulwark::runtime::backend::{EmbeddedSettings, Wiring};
 
 pub const MAIL_FROM: &str = "Bulwark <no-reply@bulwark.test>";
 
@@ -69,14 +69,7 @@ pub fn moto_endpoint() -> String {
 }
 
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
-    use aws_sdk_dynamodb::config::{Credentials, Region};
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bulwark-tests"))
-        .http_client(bulwark::adapters::aws::LazyHttpClient::default())
-        .load()
-        .await
+    bulwark::runtime::test_support::moto_sdk_config(&moto_endpoint()).await
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -111,25 +104,12 @@ impl Backend {
         let sdk = moto_sdk_config().await;
         let prefix = unique("bw");
         let bucket = unique("bulwark-test-");
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-        s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
-        let kms = aws_sdk_kms::Client::new(&sdk);
-        let key = kms.create_key().send().await.expect("create KMS key");
-        let key_id = key.key_metadata.expect("key metadata").key_id;
-        let ses = aws_sdk_sesv2::Client::new(&sdk);
-        ses.create_email_identity().email_identity("bulwark.test").send().await.expect("verify SES identity");
+        let settings =
+            bulwark::runtime::test_support::provision_moto(&sdk, &prefix, &bucket, MAIL_FROM, test_push_settings())
+                .await
+                .expect("provision moto");
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-        let ports = Ports::aws(
-            AwsSettings {
-                push: test_push_settings(),
-                prefix: prefix.clone(),
-                bucket: bucket.clone(),
-                kms_key_id: key_id,
-                mail_from: MAIL_FROM.into(),
-            },
-            &sdk,
-            clock.clone(),
-        );
+        let ports = Ports::aws(settings, &sdk, clock.clone());
         Backend { kind: Kind::Aws, ports, clock, dir: TempDir::new(), aws: Some(AwsEnv { sdk, prefix, bucket }) }
     }
 
@@ -191,23 +171,7 @@ impl Reply {
 pub struct TestApp {
     pub backend: Backend,
     pub state: bulwark::http::state::AppState,
-    sent: Arc<std::sync::Mutex<Vec<bulwark::ports::OutgoingEmail>>>,
-}
-
-/// Records every email and still sends it through the real adapter (outbox or SES), so
-/// tests read links the same way in both modes.
-struct CapturingMailer {
-    inner: Arc<dyn bulwark::ports::Mailer>,
-    sent: Arc<std::sync::Mutex<Vec<bulwark::ports::OutgoingEmail>>>,
-}
-
-#[async_trait::async_trait]
-impl bulwark::ports::Mailer for CapturingMailer {
-    async fn send(&self, email: &bulwark::ports::OutgoingEmail) -> Result<(), bulwark::ports::MailError> {
-        self.inner.send(email).await?;
-        self.sent.lock().unwrap().push(email.clone());
-        Ok(())
-    }
+    sent: bulwark::runtime::test_support::SentMail,
 }
 
 impl TestApp {
@@ -219,18 +183,9 @@ impl TestApp {
             .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
             .try_init();
         let backend = Backend::new(kind).await;
-        backend.ports.store.ensure_table(&bulwark::ports::Table::Platform).await.unwrap();
-        backend
-            .ports
-            .queue
-            .ensure_queue(&bulwark::services::push::queue(), bulwark::services::push::MAX_RECEIVES)
-            .await
-            .unwrap();
-        let maintenance = bulwark::services::maintenance::queue();
-        backend.ports.queue.ensure_queue(&maintenance, bulwark::services::maintenance::MAX_RECEIVES).await.unwrap();
-        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        bulwark::runtime::test_support::ensure_platform(&backend.ports).await.unwrap();
         let mut ports = backend.ports.clone();
-        ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
+        let sent = bulwark::runtime::test_support::capture_mail(&mut ports);
         let state = bulwark::runtime::app::application(ports, test_settings(120));
         TestApp { backend, state, sent }
     }

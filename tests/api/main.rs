@@ -1,6 +1,7 @@
 //! Bulwark's black-box test suite, one binary so the workspace links it once:
 //! port contract suites (each against both adapters) and API tests through the router.
 
+mod flows;
 mod helpers;
 
 mod contract_blob;

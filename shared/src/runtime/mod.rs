@@ -9,3 +9,5 @@ pub mod lambda;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod test_support;

@@ -1,0 +1,77 @@
+//! Fixtures shared by the black-box tests and `scripts/bench` (feature `test-support`): a mailer
+//! that records what it sends, the SDK configuration for a local moto server, and the AWS
+//! resources the SAM template would create there.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::ports::{MailError, Mailer, OutgoingEmail, Ports, Table};
+use crate::runtime::backend::{AwsSettings, PushSettings};
+
+/// Every email sent through a [`CapturingMailer`], oldest first.
+pub type SentMail = Arc<Mutex<Vec<OutgoingEmail>>>;
+
+/// Records every email and still sends it through the real adapter (outbox or SES), so
+/// callers read links the same way in both modes.
+pub struct CapturingMailer {
+    inner: Arc<dyn Mailer>,
+    sent: SentMail,
+}
+
+#[async_trait]
+impl Mailer for CapturingMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        self.inner.send(email).await?;
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push(email.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Wrap the ports' mailer in a [`CapturingMailer`]; returns what it will have sent.
+pub fn capture_mail(ports: &mut Ports) -> SentMail {
+    let sent = SentMail::default();
+    ports.mailer = Arc::new(CapturingMailer { inner: ports.mailer.clone(), sent: sent.clone() });
+    sent
+}
+
+/// The SDK configuration of a moto server at `endpoint` (fixed test credentials, us-east-1).
+pub async fn moto_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bulwark-test-support"))
+        .http_client(crate::adapters::aws::LazyHttpClient::default())
+        .load()
+        .await
+}
+
+/// Create in moto what the SAM template would for one deployment: the bucket, the KMS key and
+/// the SES identity of `mail_from`'s domain; returns the AWS settings that use them.
+pub async fn provision_moto(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    bucket: &str,
+    mail_from: &str,
+    push: PushSettings,
+) -> anyhow::Result<AwsSettings> {
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
+    s3.create_bucket().bucket(bucket).send().await?;
+    let key = aws_sdk_kms::Client::new(sdk).create_key().send().await?;
+    let kms_key_id = key.key_metadata.ok_or_else(|| anyhow::anyhow!("no key metadata"))?.key_id;
+    let domain = mail_from.rsplit('@').next().unwrap_or_default().trim_end_matches('>');
+    aws_sdk_sesv2::Client::new(sdk).create_email_identity().email_identity(domain).send().await?;
+    Ok(AwsSettings { push, prefix: prefix.into(), bucket: bucket.into(), kms_key_id, mail_from: mail_from.into() })
+}
+
+/// The platform table and the queues the local server creates for itself at start-up.
+pub async fn ensure_platform(ports: &Ports) -> anyhow::Result<()> {
+    use crate::services::{maintenance, push};
+    ports.store.ensure_table(&Table::Platform).await?;
+    ports.queue.ensure_queue(&push::queue(), push::MAX_RECEIVES).await?;
+    ports.queue.ensure_queue(&maintenance::queue(), maintenance::MAX_RECEIVES).await?;
+    Ok(())
+}
