@@ -11,3 +11,5 @@ pub mod maintenance;
 pub mod messaging;
 pub mod push;
 pub mod tenancy;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -45,7 +45,11 @@ pub enum Claim {
 }
 
 pub async fn claim(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<Claim, StoreError> {
-    let open = Cond::Or(vec![Cond::Missing("failures".into()), Cond::lt("failures", MAX_ATTEMPTS)]);
+    // A counter past its expiry no longer counts, even before the sweeper (or DynamoDB's
+    // TTL, which may take days) deletes it: such a claim fails and the item is cleared below.
+    let live = Cond::Or(vec![Cond::Missing(EXPIRES_AT.into()), Cond::gt(EXPIRES_AT, now)]);
+    let open =
+        Cond::Or(vec![Cond::Missing("failures".into()), Cond::And(vec![Cond::lt("failures", MAX_ATTEMPTS), live])]);
     for _ in 0..4 {
         let slot = Update::default().add("failures", 1).set(EXPIRES_AT, now + COUNTER_TTL_SECS);
         match store.update(&key.table, &key.pk, SK, slot, open.clone()).await {
@@ -116,4 +120,70 @@ pub fn reset_op(key: &LockKey) -> TxOp {
 pub async fn is_locked(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<bool, StoreError> {
     let item = store.get(&key.table, &key.pk, SK).await?;
     Ok(item.and_then(|i| i.n("locked_until")).is_some_and(|t| t > now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::testing::Fixture;
+
+    async fn given_a_counter() -> (Fixture, LockKey) {
+        let f = Fixture::new().await;
+        let key = LockKey::for_index(Table::tenant(&f.tenant), "index-of-nurse");
+        (f, key)
+    }
+
+    async fn fail(f: &Fixture, key: &LockKey) -> Claim {
+        let now = f.ctx.ports.clock.now_secs();
+        let claim = super::claim(&*f.ctx.ports.store, key, now).await.unwrap();
+        if let Claim::Granted { n } = claim {
+            failed(&*f.ctx.ports.store, key, n, now).await.unwrap();
+        }
+        claim
+    }
+
+    #[tokio::test]
+    async fn five_failures_lock_for_fifteen_minutes() {
+        // GIVEN an account with no failures
+        let (f, key) = given_a_counter().await;
+        // WHEN five attempts fail
+        for i in 1..=5 {
+            assert!(matches!(fail(&f, &key).await, Claim::Granted { n } if n == i));
+        }
+        // THEN the sixth is refused for the rest of the 15 minutes, and the one after them is evaluated
+        assert!(matches!(fail(&f, &key).await, Claim::Locked { retry_after_secs: 900 }));
+        f.advance(LOCK_SECS - 1);
+        assert!(matches!(fail(&f, &key).await, Claim::Locked { retry_after_secs: 1 }));
+        f.advance(1);
+        assert!(matches!(fail(&f, &key).await, Claim::Granted { n: 1 }));
+    }
+
+    #[tokio::test]
+    async fn a_right_factor_gives_its_slot_back_but_clears_nothing() {
+        // GIVEN four failures
+        let (f, key) = given_a_counter().await;
+        for _ in 0..4 {
+            fail(&f, &key).await;
+        }
+        // WHEN a factor is right but the login is not complete (a password before its code)
+        let now = f.ctx.ports.clock.now_secs();
+        assert!(matches!(claim(&*f.ctx.ports.store, &key, now).await.unwrap(), Claim::Granted { n: 5 }));
+        release(&*f.ctx.ports.store, &key).await.unwrap();
+        // THEN the next failure is still the fifth, and locks
+        assert!(matches!(fail(&f, &key).await, Claim::Granted { n: 5 }));
+        assert!(is_locked(&*f.ctx.ports.store, &key, f.ctx.ports.clock.now_secs()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_counter_expires_a_day_after_its_last_failure() {
+        // GIVEN three failures
+        let (f, key) = given_a_counter().await;
+        for _ in 0..3 {
+            fail(&f, &key).await;
+        }
+        // WHEN a day passes without another attempt
+        f.advance(COUNTER_TTL_SECS + 1);
+        // THEN the count starts afresh
+        assert!(matches!(fail(&f, &key).await, Claim::Granted { n: 1 }));
+    }
 }

@@ -297,3 +297,60 @@ pub fn carry_over(tenant: &TenantId, sid: &str, new_epoch: i64) -> crate::ports:
         cond: Cond::eq("revoked", false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::Role;
+    use crate::services::testing::Fixture;
+
+    /// GIVEN a signed-in nurse: her session committed and her token pair issued.
+    async fn signed_in(f: &Fixture) -> (UserRecord, Tokens) {
+        let nurse = f.user("nurse@acme.test", Role::Member).await;
+        let (write, session) = start(&f.ctx, &f.tenant, "acme", &nurse);
+        f.ctx.ports.store.transact(vec![write]).await.unwrap();
+        (nurse, session.tokens(&f.ctx).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_session_dies_after_72_hours_without_activity() {
+        let f = Fixture::new().await;
+        let (_, tokens) = signed_in(&f).await;
+        // WHEN the refresh token is used 71 h later THEN the session lives on
+        f.advance(71 * 3600);
+        let tokens = refresh(&f.ctx, &tokens.refresh_token).await.unwrap();
+        // AND WHEN the next 72 h pass without activity THEN the session is dead
+        f.advance(IDLE_SECS);
+        assert!(matches!(refresh(&f.ctx, &tokens.refresh_token).await, Err(ServiceError::SessionExpired)));
+    }
+
+    #[tokio::test]
+    async fn a_spent_refresh_token_revokes_the_whole_session() {
+        let f = Fixture::new().await;
+        let (_, first) = signed_in(&f).await;
+        let second = refresh(&f.ctx, &first.refresh_token).await.unwrap();
+        // WHEN the spent token is presented again (a thief replaying it)
+        assert!(refresh(&f.ctx, &first.refresh_token).await.is_err());
+        // THEN the legitimate holder's newer tokens die with the session
+        assert!(refresh(&f.ctx, &second.refresh_token).await.is_err());
+        assert!(matches!(authenticate(&f.ctx, &second.access_token).await, Err(ServiceError::Unauthorized)));
+    }
+
+    #[tokio::test]
+    async fn bumping_the_users_epoch_ends_every_session_at_once() {
+        let f = Fixture::new().await;
+        let (nurse, tokens) = signed_in(&f).await;
+        assert!(authenticate(&f.ctx, &tokens.access_token).await.is_ok());
+        // WHEN an admin revokes all her sessions (one write to her user item)
+        let bump = Update::default().add(users::attr::SESSION_EPOCH, 1);
+        let table = Table::tenant(&f.tenant);
+        f.ctx
+            .ports
+            .store
+            .update(&table, users::USERS_PK, &users::user_sk(&nurse.user_id), bump, Cond::Exists)
+            .await
+            .unwrap();
+        // THEN the very next request with her still-unexpired access token is refused
+        assert!(matches!(authenticate(&f.ctx, &tokens.access_token).await, Err(ServiceError::Unauthorized)));
+    }
+}

@@ -310,3 +310,41 @@ pub async fn sweep_expired(state: &Context) -> anyhow::Result<usize> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::Role;
+    use crate::services::testing::Fixture;
+
+    #[tokio::test]
+    async fn retention_deletes_the_ciphertext_once_it_is_due() {
+        // GIVEN a tenant that keeps messages one day, and an attachment uploaded under it
+        let f = Fixture::new().await;
+        let mut policy = crate::services::tenancy::policy::load(&f.ctx, &f.tenant).await.unwrap();
+        policy.message_retention_days = Some(1);
+        crate::services::tenancy::policy::save(&f.ctx, &f.tenant, &policy).await.unwrap();
+        let nurse = f.user("nurse@acme.test", Role::Member).await;
+        let p = Principal {
+            tenant: f.tenant.clone(),
+            tenant_slug: "acme".into(),
+            user_id: nurse.user_id.clone(),
+            session_id: "s".into(),
+            user: nurse,
+        };
+        let body: ByteStream =
+            Box::pin(futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x-ray")) }));
+        let new = NewAttachment { content_type: "image/png".into(), filename: None, body };
+        let stored = upload(&f.ctx, &p, new).await.unwrap();
+        let key = blob_key(&f.tenant, &stored.attachment_id).unwrap();
+        // WHEN the sweep runs before the day is over THEN nothing goes
+        assert_eq!(sweep_expired(&f.ctx).await.unwrap(), 0);
+        assert!(f.ctx.ports.blobs.get(&key).await.is_ok());
+        // WHEN it runs after the day THEN the ciphertext and the record are gone
+        f.advance(86400 + 1);
+        assert_eq!(sweep_expired(&f.ctx).await.unwrap(), 1);
+        assert!(matches!(f.ctx.ports.blobs.get(&key).await, Err(BlobError::NotFound)));
+        let id = AttachmentId::parse(&stored.attachment_id).unwrap();
+        assert!(matches!(download(&f.ctx, &p, &id).await, Err(ServiceError::NotFound)));
+    }
+}

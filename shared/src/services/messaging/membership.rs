@@ -24,3 +24,38 @@ pub async fn membership(ctx: &Context, tenant: &TenantId, user_id: &str, cid: &s
         ctx.ports.store.get(&Table::tenant(tenant), &conv_pk(cid), "META").await.context("read the conversation")?;
     meta.filter(|m| members_of(m).iter().any(|u| u == user_id)).ok_or(ServiceError::NotFound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::Role;
+    use crate::services::testing::Fixture;
+
+    #[tokio::test]
+    async fn only_members_see_a_conversation() {
+        // GIVEN a conversation of an admin and a nurse, and a porter outside it
+        let f = Fixture::new().await;
+        let admin = f.user("admin2@acme.test", Role::Admin).await;
+        let nurse = f.user("nurse@acme.test", Role::Member).await;
+        let porter = f.user("porter@acme.test", Role::Member).await;
+        let p = crate::services::identity::sessions::Principal {
+            tenant: f.tenant.clone(),
+            tenant_slug: "acme".into(),
+            user_id: admin.user_id.clone(),
+            session_id: "s".into(),
+            user: admin.clone(),
+        };
+        let created = crate::services::messaging::conversations::create(&f.ctx, &p, None, vec![nurse.user_id.clone()])
+            .await
+            .unwrap();
+        let cid = created.conversation_id.as_str();
+        // WHEN each of them asks for it
+        // THEN the members get it, anyone else gets 404 (never 403), as does an unknown id
+        assert!(membership(&f.ctx, &f.tenant, &nurse.user_id, cid).await.is_ok());
+        assert!(matches!(membership(&f.ctx, &f.tenant, &porter.user_id, cid).await, Err(ServiceError::NotFound)));
+        assert!(matches!(
+            membership(&f.ctx, &f.tenant, &admin.user_id, &"0".repeat(32)).await,
+            Err(ServiceError::NotFound)
+        ));
+    }
+}

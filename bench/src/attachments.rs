@@ -1,0 +1,106 @@
+//! Part 5: attachment upload+download throughput vs the raw attachment cipher (and the disk's
+//! floor), and the RSS growth of 16 concurrent 4 MiB uploads.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::client::{expect, http};
+use crate::fixture::{file, fixture, Mailbox};
+use crate::server::start_server;
+use crate::system::proc_kib;
+use crate::MIB;
+
+pub async fn attachments(bins: &Path) -> Result<Value> {
+    const ROUNDS: usize = 8;
+    let data = file(4 * MIB);
+    // Raw: the same streaming cipher, in memory, both directions.
+    let raw_start = Instant::now();
+    for _ in 0..ROUNDS {
+        raw_round_trip(&data).await?;
+    }
+    let raw_mib_s = (2 * ROUNDS * 4) as f64 / raw_start.elapsed().as_secs_f64();
+
+    let server = start_server(bins, "attachments").await?;
+    let mail = Mailbox::Outbox(server.dir.join("outbox"));
+    let f = fixture(&server.addr, &mail).await?;
+    let addr = server.addr.clone();
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        let up =
+            http(&addr, "POST", "/v1/attachments", Some(&f.admin), Some(("application/octet-stream", data.clone())))
+                .await?;
+        let id = expect(up, 201, "upload")?["attachment_id"].as_str().context("no id")?.to_owned();
+        let down = http(&addr, "GET", &format!("/v1/attachments/{id}"), Some(&f.admin), None).await?;
+        if down.status != 200 || down.body != data {
+            bail!("download did not return the upload ({})", down.status);
+        }
+    }
+    let server_mib_s = (2 * ROUNDS * 4) as f64 / start.elapsed().as_secs_f64();
+    // The physical floor of a durable upload: writing the same bytes to a file in the data
+    // directory, fsync, rename, fsync the directory (what the blob store must do anyway).
+    let disk_start = Instant::now();
+    for _ in 0..ROUNDS {
+        bulwark::adapters::embedded::write_atomic(&server.dir.join("bench-disk-floor"), &data, None)?;
+    }
+    let disk_ms = disk_start.elapsed().as_secs_f64() * 1000.0 / ROUNDS as f64;
+    let raw_ms = 8.0 * 1000.0 / raw_mib_s;
+
+    // Peak memory of 16 concurrent uploads, from a settled baseline.
+    let pid = server.child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = proc_kib(pid, "VmRSS");
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("cannot reset the peak RSS")?;
+    let uploads = (0..16).map(|_| {
+        let (addr, token, body) = (addr.clone(), f.admin.clone(), data.clone());
+        tokio::spawn(async move {
+            http(&addr, "POST", "/v1/attachments", Some(&token), Some(("application/octet-stream", body))).await
+        })
+    });
+    for u in futures::future::join_all(uploads).await {
+        expect(u??, 201, "concurrent upload")?;
+    }
+    let peak = proc_kib(pid, "VmHWM");
+    Ok(json!({
+        "file_mib": 4,
+        "rounds": ROUNDS,
+        "server_mib_s": server_mib_s,
+        "raw_cipher_mib_s": raw_mib_s,
+        "ratio": server_mib_s / raw_mib_s,
+        "round_trip_ms": 8.0 * 1000.0 / server_mib_s,
+        "raw_round_trip_ms": raw_ms,
+        "disk_write_fsync_ms": disk_ms,
+        // The best ratio any durable server could reach here: the cipher's time plus the disk's.
+        "ceiling_ratio": raw_ms / (raw_ms + disk_ms),
+        "concurrent_uploads": 16,
+        "rss_baseline_mib": baseline as f64 / 1024.0,
+        "rss_growth_mib": peak.saturating_sub(baseline) as f64 / 1024.0,
+    }))
+}
+
+async fn raw_round_trip(data: &[u8]) -> Result<()> {
+    use futures::StreamExt;
+    let key = [7u8; 32];
+    let chunks: Vec<std::io::Result<bytes::Bytes>> =
+        data.chunks(64 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+    let (sealed, _) = bulwark::services::messaging::stream_cipher::seal(
+        Box::pin(futures::stream::iter(chunks)),
+        &key,
+        b"bench",
+        8 * MIB as u64,
+    );
+    let ciphertext: Vec<std::io::Result<bytes::Bytes>> = sealed.collect().await;
+    let opened = bulwark::services::messaging::stream_cipher::open(
+        Box::pin(futures::stream::iter(ciphertext)),
+        zeroize::Zeroizing::new(key),
+        b"bench",
+    );
+    let plain: Vec<std::io::Result<bytes::Bytes>> = opened.collect().await;
+    let len: usize = plain.into_iter().map(|c| c.map(|b| b.len())).sum::<std::io::Result<usize>>()?;
+    if len != data.len() {
+        bail!("raw cipher round trip lost bytes");
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Load generation with `wrk`: one run against a route at a given concurrency, parsed into
+//! requests/s, p50/p99 latency and error counts.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+pub fn wrk(
+    addr: &str,
+    path: &str,
+    concurrency: u32,
+    secs: u32,
+    method: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<Value> {
+    let script = std::env::temp_dir().join(format!("bulwark-bench-{}.lua", std::process::id()));
+    let mut lua = format!("wrk.method = \"{method}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n");
+    if let Some(t) = token {
+        lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {t}\"\n"));
+    }
+    if let Some(b) = body {
+        lua.push_str(&format!("wrk.body = '{b}'\n"));
+    }
+    std::fs::write(&script, lua)?;
+    let threads = concurrency.min(2);
+    let out = Command::new("wrk")
+        .args(["-t", &threads.to_string(), "-c", &concurrency.to_string(), "-d", &format!("{secs}s"), "--latency"])
+        .arg("-s")
+        .arg(&script)
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .context("wrk is required (Debian package wrk; scripts/bench installs it)")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    parse_wrk(&text).with_context(|| format!("unexpected wrk output:\n{text}"))
+}
+
+fn parse_wrk(text: &str) -> Result<Value> {
+    let ms = |v: &str| -> Option<f64> {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => return None,
+        })
+    };
+    let mut r = json!({"non_2xx": 0, "socket_errors": 0});
+    for line in text.lines().map(str::trim) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["50%", v] => r["p50_ms"] = json!(ms(v)),
+            ["99%", v] => r["p99_ms"] = json!(ms(v)),
+            ["Requests/sec:", v] => r["rps"] = json!(v.parse::<f64>()?),
+            ["Non-2xx", "or", "3xx", "responses:", n] => r["non_2xx"] = json!(n.parse::<u64>()?),
+            [n, "requests", "in", ..] => r["requests"] = json!(n.parse::<u64>()?),
+            ["Socket", "errors:", rest @ ..] => {
+                let errs: u64 = rest.iter().filter_map(|t| t.trim_end_matches(',').parse::<u64>().ok()).sum();
+                r["socket_errors"] = json!(errs);
+            }
+            _ => {}
+        }
+    }
+    if r.get("rps").is_none() {
+        bail!("no Requests/sec line");
+    }
+    Ok(r)
+}
