@@ -27,6 +27,8 @@ on_both_backends!(TestApp:
     reset_mail_is_queued_and_budgeted_alike_for_known_and_unknown_accounts,
     lock_counters_of_unknown_emails_expire,
     the_conversation_list_is_paged_with_summaries,
+    mfa_recovery_ends_every_other_session,
+    attachments_are_always_downloads_in_a_sandbox,
 );
 
 /// `method path` as `who`, without a body.
@@ -348,4 +350,82 @@ async fn every_list_takes_a_limit_of_1_to_100() {
             assert_eq!(r.status, status, "{list}?limit={limit}: {}", r.json);
         }
     }
+}
+
+/// SECURITY.md review: recovery by email turned MFA off but left the lost phone's sessions
+/// alive.
+async fn mfa_recovery_ends_every_other_session(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let nurse = join(app, &admin, "nurse@acme.test", "member").await;
+    let (uri, _) = enrol(app, &nurse).await;
+    next_step(app);
+    let qs = json!({"password": PW, "code": code_at(&uri, app), "questions": [{"question": "First ward?", "answer": "Cardiology"}, {"question": "First pager?", "answer": "Motorola"}]});
+    assert_eq!(app.call("PUT", "/v1/me/security-questions", Some(&nurse.access), Some(qs)).await.status, 204);
+    let recover = json!({"tenant": "acme", "email": "nurse@acme.test", "answers": ["cardiology", "motorola"]});
+    assert_eq!(app.call("POST", "/v1/auth/mfa/recover", None, Some(recover)).await.status, 202);
+    let token = app.token_mailed_to("nurse@acme.test", "Recover").await.expect("recovery link");
+    let r = app.call("POST", "/v1/auth/mfa/recover/confirm", None, Some(json!({"token": token, "password": PW}))).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    // The session on the lost phone is over; the one the recovery started works.
+    assert_eq!(app.call("GET", "/v1/me", Some(&nurse.access), None).await.status, 401);
+    assert_eq!(app.call("GET", "/v1/me", Some(r.json["access_token"].as_str().unwrap()), None).await.status, 200);
+}
+
+/// SECURITY.md review: an attachment without a filename was served inline with its
+/// uploader's Content-Type (HTML would render).
+async fn attachments_are_always_downloads_in_a_sandbox(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let up = upload(app, &admin, b"<script>alert(1)</script>".to_vec(), "text/html", None).await;
+    let (status, headers, _) = download(app, &admin, up["attachment_id"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-disposition"], "attachment");
+    assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn forged_access_tokens_are_refused() {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let app = TestApp::new(crate::helpers::Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    let real = admin.access.split('.').collect::<Vec<_>>();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(real[0]).unwrap()).unwrap();
+    let kid = header["kid"].as_str().unwrap();
+    let claims = real[1];
+    // alg none, and HS256 with a key of the attacker's choosing, both naming the real key id.
+    for alg in ["none", "HS256", "RS256"] {
+        let forged_header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT", "kid": kid}).to_string());
+        for signature in ["", "c2lnbmF0dXJl", real[2]] {
+            let token = format!("{forged_header}.{claims}.{signature}");
+            let r = app.call("GET", "/v1/me", Some(&token), None).await;
+            assert_eq!((r.status, r.code()), (401, "unauthorized"), "alg {alg}, signature {signature:?}");
+        }
+    }
+    // The genuine token still works: the refusals were the forgeries'.
+    assert_eq!(app.call("GET", "/v1/me", Some(&admin.access), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn responses_are_never_cached_and_ask_for_https() {
+    let app = TestApp::new(crate::helpers::Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    let ok = app.call("GET", "/v1/me", Some(&admin.access), None).await;
+    let err = app.call("GET", "/v1/me", None, None).await;
+    for r in [ok, err] {
+        assert_eq!(r.headers["cache-control"], "no-store");
+        assert_eq!(r.headers["strict-transport-security"], "max-age=31536000; includeSubDomains");
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    }
+}
+
+#[tokio::test]
+async fn long_passwords_are_not_truncated() {
+    let app = TestApp::new(crate::helpers::Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    let long = format!("Long-Passphrase-{}", "x7Y".repeat(30));
+    assert!(long.len() > 72);
+    let body = json!({"current_password": PW, "new_password": long});
+    assert_eq!(app.call("POST", "/v1/me/password", Some(&admin.access), Some(body)).await.status, 204);
+    assert_eq!(login(&app, "acme", "admin@acme.test", &long[..72]).await.status, 401, "a bcrypt-style cut");
+    assert_eq!(login(&app, "acme", "admin@acme.test", &long).await.status, 200);
 }

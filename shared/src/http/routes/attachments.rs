@@ -82,10 +82,13 @@ pub async fn download(
     if let Some(size) = file.size {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     }
-    if let Some(name) = file.filename {
-        if let Ok(v) = HeaderValue::from_str(&disposition(&name)) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-    }
+    // Always a download, never rendered: an uploaded HTML or SVG file must not run in the
+    // app's origin, whatever type its uploader declared.
+    let disposition = file.filename.map(|n| disposition(&n)).unwrap_or_else(|| "attachment".into());
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     Ok(resp)
 }

@@ -648,10 +648,13 @@ pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Resul
             table: Table::tenant(&tenant),
             pk: users::USERS_PK.into(),
             sk: users::user_sk(&user.user_id),
+            // The lost authenticator's device may still hold a session: every session ends,
+            // and the login below starts the only one.
             update: Update::default()
                 .set(attr::MFA_ENABLED, false)
                 .remove(attr::TOTP_ENC)
-                .remove(attr::TOTP_PENDING_ENC),
+                .remove(attr::TOTP_PENDING_ENC)
+                .add(attr::SESSION_EPOCH, 1),
             cond: Cond::Exists,
         },
     ];
