@@ -57,3 +57,61 @@ pub async fn limit_anonymous(State(state): State<AppState>, req: Request, next: 
     }
     next.run(req).await
 }
+
+/// Largest body an idempotent request may carry (an attachment upload is the largest).
+const IDEMPOTENT_BODY_LIMIT: usize = crate::services::messaging::attachments::MAX_UPLOAD as usize;
+
+/// The route layer of the routes that create something: with an `Idempotency-Key`, a retry
+/// gets the first answer again (see `services::idempotency`). Runs inside the access check,
+/// so the caller is known.
+pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use crate::services::idempotency::{self, Answer, Claim};
+    let Some(key) = req.headers().get("idempotency-key").cloned() else { return next.run(req).await };
+    let Some(key) = key.to_str().ok().filter(|k| idempotency::valid_key(k)).map(str::to_owned) else {
+        return ApiError::InvalidRequest("Idempotency-Key must be 1..=64 URL-safe characters".into()).into_response();
+    };
+    let Some(p) = req.extensions().get::<crate::http::access::Principal>().cloned() else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, IDEMPOTENT_BODY_LIMIT).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    let mut fingerprint = <sha2::Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut fingerprint, parts.method.as_str().as_bytes());
+    sha2::Digest::update(&mut fingerprint, parts.uri.path().as_bytes());
+    sha2::Digest::update(&mut fingerprint, &bytes);
+    let fingerprint = hex::encode(sha2::Digest::finalize(fingerprint));
+    match idempotency::claim(&state, &p.tenant, &p.user_id, &key, &fingerprint).await {
+        Ok(Claim::Run) => {}
+        Ok(Claim::Replay(answer)) => return replay(answer),
+        Err(e) => return ApiError::from(e).into_response(),
+    }
+    let resp = next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
+    if resp.status().is_server_error() {
+        if let Err(e) = idempotency::release(&state, &p.tenant, &p.user_id, &key).await {
+            tracing::warn!(error = format!("{e:#}"), "could not release an idempotency key");
+        }
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, IDEMPOTENT_BODY_LIMIT).await else {
+        return ApiError::internal(anyhow::anyhow!("response too large to keep for retries")).into_response();
+    };
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let answer = Answer { status: parts.status.as_u16(), content_type, body: body.to_vec() };
+    if let Err(e) = idempotency::complete(&state, &p.tenant, &p.user_id, &key, &answer).await {
+        return ApiError::from(e).into_response();
+    }
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+fn replay(answer: crate::services::idempotency::Answer) -> Response {
+    let mut resp = Response::new(axum::body::Body::from(answer.body));
+    *resp.status_mut() = axum::http::StatusCode::from_u16(answer.status).unwrap_or(axum::http::StatusCode::OK);
+    if let Some(ct) = answer.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    resp
+}

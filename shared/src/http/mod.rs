@@ -110,6 +110,10 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "admin-audit-list", method: "GET", path: "/v1/admin/audit", access: user(AuditRead), ports: &[Store, Secrets], make: || get(admin::audit_log) },
 ];
 
+/// The routes that create something and so take an `Idempotency-Key` (API.md "Conventions").
+pub const IDEMPOTENT: &[&str] =
+    &["conversations-create", "messages-send", "attachments-upload", "admin-invitations-create", "devices-register"];
+
 /// The whole API (local server, tests).
 pub fn app(state: AppState) -> Router {
     build(state, ROUTES)
@@ -128,6 +132,11 @@ pub fn build<'a>(state: AppState, routes: impl IntoIterator<Item = &'a RouteDef>
     for r in routes {
         let route_state = state.for_function(r.ports);
         let mut method_router = (r.make)();
+        if IDEMPOTENT.contains(&r.function) {
+            // Inside the access check (a route layer added earlier runs later).
+            let layer = axum::middleware::from_fn_with_state(route_state.clone(), middleware::idempotent);
+            method_router = method_router.route_layer(layer);
+        }
         if matches!(r.access, Access::User { .. }) {
             let layer =
                 axum::middleware::from_fn_with_state((route_state.clone(), r.access), crate::http::access::require);

@@ -1,0 +1,72 @@
+//! Idempotent retries (API.md "Conventions", `Idempotency-Key`): a retry gets the first answer
+//! byte for byte and creates nothing; parallel retries run the request once; the same key
+//! with another body is 409; keys are per user.
+
+use serde_json::json;
+
+use crate::flows::{admin_of, conversation, join};
+use crate::helpers::{json_request, send, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(TestApp: twenty_parallel_retries_of_one_send_make_one_message, a_key_is_one_request_of_one_user);
+
+fn with_key(mut req: http::Request<axum::body::Body>, key: &str) -> http::Request<axum::body::Body> {
+    req.headers_mut().insert("idempotency-key", key.parse().unwrap());
+    req
+}
+
+async fn twenty_parallel_retries_of_one_send_make_one_message(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let cid = conversation(app, &admin, "Ward", &[]).await;
+    let path = format!("/v1/conversations/{cid}/messages");
+    let body = json!({"body": "give 5 mg now"});
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let req = with_key(json_request("POST", &path, Some(&admin.access), Some(body.clone())), "send-1");
+            tokio::spawn(send(app.router(), req))
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 201, "{}", r.json);
+        ids.insert(r.json["message_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "every retry got the first answer: {ids:?}");
+    let listed = app.call("GET", &path, Some(&admin.access), None).await;
+    assert_eq!(listed.json["messages"].as_array().unwrap().len(), 1, "one message was created");
+}
+
+async fn a_key_is_one_request_of_one_user(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let nurse = join(app, &admin, "nurse@acme.test", "member").await;
+    let create = |who: &str, title: &str, key: &str| {
+        with_key(
+            json_request("POST", "/v1/conversations", Some(who), Some(json!({"title": title, "member_ids": []}))),
+            key,
+        )
+    };
+    let first = send(app.router(), create(&admin.access, "Rounds", "k-1")).await;
+    assert_eq!(first.status, 201);
+    // A retry: the same answer, byte for byte, and nothing new.
+    let again = send(app.router(), create(&admin.access, "Rounds", "k-1")).await;
+    assert_eq!((again.status, &again.json), (201, &first.json));
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    // The same key with another request: 409.
+    let other = send(app.router(), create(&admin.access, "Night shift", "k-1")).await;
+    assert_eq!((other.status, other.code()), (409, "conflict"));
+    // Keys are per user: the nurse's k-1 is her own.
+    let hers = send(app.router(), create(&nurse.access, "Rounds", "k-1")).await;
+    assert_eq!(hers.status, 201);
+    assert_ne!(hers.json["conversation_id"], first.json["conversation_id"]);
+    let listed = app.call("GET", "/v1/conversations", Some(&admin.access), None).await;
+    assert_eq!(listed.json["conversations"].as_array().unwrap().len(), 1);
+    // A malformed key is refused before anything runs.
+    for bad in ["", "has space", &"k".repeat(65), "semi;colon"] {
+        let r = send(app.router(), create(&admin.access, "X", bad)).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{bad:?}");
+    }
+    // Without a key, every request creates.
+    let plain = || json_request("POST", "/v1/conversations", Some(&admin.access), Some(json!({"member_ids": []})));
+    assert_ne!(send(app.router(), plain()).await.json, send(app.router(), plain()).await.json);
+}
