@@ -328,6 +328,29 @@ pub trait ItemStore: Send + Sync {
     async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError>;
 }
 
+/// A query cursor: the page's last sort key, opaque to callers; both adapters use this format.
+pub fn encode_cursor(sk: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    URL_SAFE_NO_PAD.encode(sk.as_bytes())
+}
+
+/// A query cursor back to its sort key, refused unless it lies inside the query's range (so
+/// a cursor cannot move a query to another part of the partition).
+pub fn decode_cursor(c: &str, range: &SkRange) -> Result<String, StoreError> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::InvalidCursor)?;
+    let sk = String::from_utf8(raw).map_err(|_| StoreError::InvalidCursor)?;
+    let inside = match range {
+        SkRange::Prefix(p) => sk.starts_with(p.as_str()),
+        SkRange::Between(a, b) => a <= &sk && &sk <= b,
+    };
+    if inside {
+        Ok(sk)
+    } else {
+        Err(StoreError::InvalidCursor)
+    }
+}
+
 /// A scan cursor: the last item's key, opaque to callers.
 pub fn encode_scan_cursor(pk: &str, sk: &str) -> String {
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};

@@ -18,7 +18,6 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::describe;
-use crate::adapters::embedded::store::{decode_cursor, encode_cursor};
 use crate::ports::clock::Clock;
 use crate::ports::store::*;
 

@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{mpsc, Arc, RwLock};
 
 use async_trait::async_trait;
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use redb::{Database, ReadableTable, TableDefinition, TableError, WriteTransaction};
 use tokio::sync::oneshot;
 
@@ -84,25 +83,6 @@ fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
     let attrs: BTreeMap<String, AttrValue> = serde_json::from_slice(bytes).map_err(be)?;
     Ok(Item { pk: pk.to_owned(), sk: sk.to_owned(), attrs })
-}
-
-/// Encode a page boundary; both adapters use the same cursor format (the last sort key).
-pub(crate) fn encode_cursor(sk: &str) -> String {
-    URL_SAFE_NO_PAD.encode(sk.as_bytes())
-}
-
-pub(crate) fn decode_cursor(c: &str, range: &SkRange) -> Result<String, StoreError> {
-    let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| StoreError::InvalidCursor)?;
-    let sk = String::from_utf8(raw).map_err(|_| StoreError::InvalidCursor)?;
-    let inside = match range {
-        SkRange::Prefix(p) => sk.starts_with(p.as_str()),
-        SkRange::Between(a, b) => a <= &sk && &sk <= b,
-    };
-    if inside {
-        Ok(sk)
-    } else {
-        Err(StoreError::InvalidCursor)
-    }
 }
 
 /// Most writes one commit carries. Bounds the latency a large burst adds to its last write.

@@ -4,7 +4,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::domain::types::UserId;
 use crate::http::access::Principal;
@@ -18,12 +18,12 @@ pub async fn invite(
     State(state): State<AppState>,
     p: Principal,
     ApiJson(body): ApiJson<admin::InviteBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<impl Serialize>), ApiError> {
     Ok((StatusCode::CREATED, Json(admin::invite(&state, &p, body).await?)))
 }
 
 /// `GET /v1/admin/users`.
-pub async fn list_users(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+pub async fn list_users(State(state): State<AppState>, p: Principal) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(admin::list_users(&state, &p).await?))
 }
 
@@ -33,7 +33,7 @@ pub async fn patch_user(
     p: Principal,
     IdPath(user_id): IdPath<UserId>,
     ApiJson(body): ApiJson<admin::PatchUserBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(admin::patch_user(&state, &p, &user_id, body).await?))
 }
 
@@ -62,7 +62,7 @@ pub async fn put_policy(
     State(state): State<AppState>,
     p: Principal,
     ApiJson(body): ApiJson<admin::PolicyBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(admin::put_policy(&state, &p, body).await?))
 }
 
@@ -71,7 +71,7 @@ pub async fn audit_log(
     State(state): State<AppState>,
     p: Principal,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     let page = Page::parse(query, 50, 100)?;
     Ok(Json(admin::audit_log(&state, &p, page.limit, page.cursor).await?))
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
@@ -16,7 +16,7 @@ use crate::services::identity::signin;
 pub async fn accept_invitation(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<signin::AcceptBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<impl Serialize>), ApiError> {
     Ok((StatusCode::CREATED, Json(signin::accept_invitation(&state, body).await?)))
 }
 
@@ -24,7 +24,7 @@ pub async fn accept_invitation(
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<signin::LoginBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(signin::login(&state, body).await?))
 }
 
@@ -32,7 +32,7 @@ pub async fn login(
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<signin::RefreshBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(signin::refresh(&state, body).await?))
 }
 

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::domain::types::UserId;
 use crate::http::access::Principal;
@@ -13,7 +13,7 @@ use crate::http::state::AppState;
 use crate::services::identity::device_key;
 
 /// `GET /v1/me/device-key` → `{"key_id", "key", "algorithm": "AES-256-GCM"}`.
-pub async fn get(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(state): State<AppState>, p: Principal) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(device_key::get(&state, &p).await?))
 }
 

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
@@ -12,7 +12,7 @@ use crate::http::state::AppState;
 use crate::services::identity::account;
 
 /// `GET /v1/me`.
-pub async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<Value>, ApiError> {
+pub async fn me(State(state): State<AppState>, p: Principal) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(account::me(&state, &p).await?))
 }
 

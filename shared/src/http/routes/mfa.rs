@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::http::access::Principal;
 use crate::http::error::ApiError;
@@ -19,7 +19,7 @@ pub async fn enrol(
     State(state): State<AppState>,
     p: Principal,
     ApiJson(body): ApiJson<account::EnrolBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(account::enrol(&state, &p, body).await?))
 }
 
@@ -28,7 +28,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     p: Principal,
     ApiJson(body): ApiJson<account::CodeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(account::confirm(&state, &p, body).await?))
 }
 
@@ -58,7 +58,7 @@ pub async fn set_security_questions(
 pub async fn complete_login(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<signin::MfaLoginBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(signin::complete_login(&state, body).await?))
 }
 
@@ -79,7 +79,7 @@ pub async fn recover(
 pub async fn recover_confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<signin::RecoverConfirmBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<impl Serialize>, ApiError> {
     Ok(Json(signin::recover_confirm(&state, body).await?))
 }
 

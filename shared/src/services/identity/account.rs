@@ -5,8 +5,7 @@
 use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::types::{parse_display_text, TenantId, UserId};
 use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, TxOp, Update};
@@ -26,7 +25,13 @@ pub struct EnrolBody {
 
 /// `POST /v1/me/mfa/totp` `{"password"}` → `{"secret", "otpauth_uri"}`; MFA is on only after
 /// confirmation.
-pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Value, ServiceError> {
+#[derive(Serialize)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Enrolment, ServiceError> {
     if p.user.mfa_enabled {
         return Err(ServiceError::Conflict("MFA is already on; turn it off before enrolling again".into()));
     }
@@ -45,7 +50,7 @@ pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<Va
         .update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
         .await
         .context("enrol: store.update")?;
-    Ok(json!({ "secret": base32, "otpauth_uri": uri }))
+    Ok(Enrolment { secret: base32, otpauth_uri: uri })
 }
 
 #[derive(Deserialize)]
@@ -54,7 +59,12 @@ pub struct CodeBody {
 }
 
 /// `POST /v1/me/mfa/totp/confirm` `{"code"}` → `{"recovery_codes": [10]}`; MFA is on.
-pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<Value, ServiceError> {
+#[derive(Serialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<RecoveryCodes, ServiceError> {
     let pending = p
         .user
         .open_bytes(state, &p.tenant, "totp_pending")
@@ -100,7 +110,7 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<V
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "success")
         .await
         .context("confirm: audit::record")?;
-    Ok(json!({ "recovery_codes": codes }))
+    Ok(RecoveryCodes { recovery_codes: codes })
 }
 
 #[derive(Deserialize)]
@@ -218,19 +228,30 @@ pub async fn set_security_questions(state: &Context, p: &Principal, body: Questi
 }
 
 /// `GET /v1/me`.
-pub async fn me(state: &Context, p: &Principal) -> Result<Value, ServiceError> {
+#[derive(Serialize)]
+pub struct Me {
+    pub user_id: String,
+    pub tenant: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: &'static str,
+    pub privileges: Vec<&'static str>,
+    pub mfa_enabled: bool,
+    pub password_change_required: bool,
+}
+
+pub async fn me(state: &Context, p: &Principal) -> Result<Me, ServiceError> {
     let u = &p.user;
-    let privileges: Vec<&str> = crate::domain::roles::privileges(u.role).iter().map(|x| x.name()).collect();
-    Ok(json!({
-        "user_id": u.user_id,
-        "tenant": p.tenant_slug,
-        "email": u.email(state, &p.tenant).await.context("me: u.email")?,
-        "display_name": u.display_name(state, &p.tenant).await.context("me: u.email")?,
-        "role": u.role.as_str(),
-        "privileges": privileges,
-        "mfa_enabled": u.mfa_enabled,
-        "password_change_required": u.password_change_required,
-    }))
+    Ok(Me {
+        user_id: u.user_id.clone(),
+        tenant: p.tenant_slug.clone(),
+        email: u.email(state, &p.tenant).await.context("me: the email")?,
+        display_name: u.display_name(state, &p.tenant).await.context("me: the display name")?,
+        role: u.role.as_str(),
+        privileges: crate::domain::roles::privileges(u.role).iter().map(|x| x.name()).collect(),
+        mfa_enabled: u.mfa_enabled,
+        password_change_required: u.password_change_required,
+    })
 }
 
 #[derive(Deserialize)]

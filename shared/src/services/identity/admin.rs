@@ -3,8 +3,8 @@
 
 use crate::services::identity::users::attr;
 use anyhow::Context as _;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::domain::types::{Email, Role, TenantId, UserId};
 use crate::ports::store::{query_all, Cond, Direction, QueryRequest, SkRange, StoreError, Table, Update};
@@ -24,7 +24,12 @@ pub struct InviteBody {
 }
 
 /// `POST /v1/admin/invitations` → 201 `{"invitation_id"}` and an invitation email.
-pub async fn invite(state: &Context, p: &Principal, body: InviteBody) -> Result<Value, ServiceError> {
+#[derive(Serialize)]
+pub struct Invited {
+    pub invitation_id: String,
+}
+
+pub async fn invite(state: &Context, p: &Principal, body: InviteBody) -> Result<Invited, ServiceError> {
     let email = Email::parse(&body.email).map_err(ServiceError::ValidationFailed)?;
     let role = Role::parse(&body.role).map_err(ServiceError::ValidationFailed)?;
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("invite: identity_keys.get")?;
@@ -39,28 +44,45 @@ pub async fn invite(state: &Context, p: &Principal, body: InviteBody) -> Result<
     audit::record(&state.ports, &p.tenant, &p.user_id, "invitation.create", &id, "success")
         .await
         .context("invite: audit::record")?;
-    Ok(json!({ "invitation_id": id }))
+    Ok(Invited { invitation_id: id })
 }
 
-async fn user_json(state: &Context, tenant: &TenantId, u: &UserRecord) -> Result<Value, ServiceError> {
+/// A user as an admin sees them.
+#[derive(Serialize)]
+pub struct UserView {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: &'static str,
+    pub disabled: bool,
+    pub locked: bool,
+    pub mfa_enabled: bool,
+}
+
+#[derive(Serialize)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+}
+
+async fn user_view(state: &Context, tenant: &TenantId, u: &UserRecord) -> Result<UserView, ServiceError> {
     let now = state.ports.clock.now_secs();
     let locked =
         lockout::is_locked(&*state.ports.store, &LockKey::for_index(Table::tenant(tenant), &u.email_index), now)
             .await
-            .context("user_json: lockout::is_locked")?;
-    Ok(json!({
-        "user_id": u.user_id,
-        "email": u.email(state, tenant).await.context("user_json: u.email")?,
-        "display_name": u.display_name(state, tenant).await.context("user_json: u.email")?,
-        "role": u.role.as_str(),
-        "disabled": u.disabled,
-        "locked": locked,
-        "mfa_enabled": u.mfa_enabled,
-    }))
+            .context("user_view: lockout::is_locked")?;
+    Ok(UserView {
+        user_id: u.user_id.clone(),
+        email: u.email(state, tenant).await.context("user_view: the email")?,
+        display_name: u.display_name(state, tenant).await.context("user_view: the display name")?,
+        role: u.role.as_str(),
+        disabled: u.disabled,
+        locked,
+        mfa_enabled: u.mfa_enabled,
+    })
 }
 
 /// `GET /v1/admin/users`.
-pub async fn list_users(state: &Context, p: &Principal) -> Result<Value, ServiceError> {
+pub async fn list_users(state: &Context, p: &Principal) -> Result<UserList, ServiceError> {
     let items = query_all(
         &*state.ports.store,
         &Table::tenant(&p.tenant),
@@ -69,13 +91,13 @@ pub async fn list_users(state: &Context, p: &Principal) -> Result<Value, Service
         usize::MAX,
     )
     .await
-    .context("list_users: Table::tenant")?;
+    .context("list_users: query the users")?;
     let mut out = Vec::new();
     for item in items {
         let u = UserRecord::from_item(item).context("list_users: UserRecord::from_item")?;
-        out.push(user_json(state, &p.tenant, &u).await?);
+        out.push(user_view(state, &p.tenant, &u).await?);
     }
-    Ok(json!({ "users": out }))
+    Ok(UserList { users: out })
 }
 
 #[derive(Deserialize)]
@@ -90,7 +112,7 @@ pub async fn patch_user(
     p: &Principal,
     user_id: &UserId,
     body: PatchUserBody,
-) -> Result<Value, ServiceError> {
+) -> Result<UserView, ServiceError> {
     let u = users::target(state, &p.tenant, user_id).await?;
     let role = body.role.as_deref().map(|r| Role::parse(r).map_err(ServiceError::ValidationFailed)).transpose()?;
     if u.user_id == p.user_id && (role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true)) {
@@ -132,7 +154,7 @@ pub async fn patch_user(
             .await
             .context("patch_user: audit::record")?;
     }
-    user_json(state, &p.tenant, &updated).await
+    user_view(state, &p.tenant, &updated).await
 }
 
 /// `POST /v1/admin/users/{user_id}/require-password-change` → 204.
@@ -163,13 +185,28 @@ pub async fn unlock(state: &Context, p: &Principal, user_id: &UserId) -> Result<
     Ok(())
 }
 
+#[derive(Serialize)]
+pub struct AuditEvent {
+    pub at: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub outcome: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
 /// `GET /v1/admin/audit?limit=&cursor=` → newest first.
 pub async fn audit_log(
     state: &Context,
     p: &Principal,
     limit: usize,
     cursor: Option<String>,
-) -> Result<Value, ServiceError> {
+) -> Result<AuditPage, ServiceError> {
     let page = state
         .ports
         .store
@@ -186,17 +223,19 @@ pub async fn audit_log(
             StoreError::InvalidCursor => ServiceError::InvalidRequest("bad cursor".into()),
             e => ServiceError::internal(e),
         })?;
-    let events: Vec<Value> = page
+    let text = |i: &crate::ports::store::Item, name: &str| i.s(name).map(str::to_owned);
+    let events = page
         .items
         .iter()
-        .map(|i| {
-            json!({
-                "at": i.s("at"), "actor": i.s("actor"), "action": i.s("action"),
-                "target": i.s("target"), "outcome": i.s("outcome"),
-            })
+        .map(|i| AuditEvent {
+            at: text(i, "at"),
+            actor: text(i, "actor"),
+            action: text(i, "action"),
+            target: text(i, "target"),
+            outcome: text(i, "outcome"),
         })
         .collect();
-    Ok(json!({ "events": events, "next_cursor": page.next_cursor }))
+    Ok(AuditPage { events, next_cursor: page.next_cursor })
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@
 use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use base64::{engine::general_purpose::STANDARD, Engine};
-use serde_json::{json, Value};
 
 use crate::domain::types::UserId;
 use crate::ports::store::{Cond, StoreError, Table, TxOp, Update};
@@ -19,7 +18,14 @@ fn new_key_id() -> String {
 }
 
 /// `GET /v1/me/device-key` → `{"key_id", "key", "algorithm": "AES-256-GCM"}`.
-pub async fn get(state: &Context, p: &Principal) -> Result<Value, ServiceError> {
+#[derive(serde::Serialize)]
+pub struct DeviceKey {
+    pub key_id: String,
+    pub key: String,
+    pub algorithm: &'static str,
+}
+
+pub async fn get(state: &Context, p: &Principal) -> Result<DeviceKey, ServiceError> {
     for _ in 0..2 {
         let user = users::get(state, &p.tenant, &p.user_id)
             .await
@@ -29,7 +35,8 @@ pub async fn get(state: &Context, p: &Principal) -> Result<Value, ServiceError> 
             user.open_bytes(state, &p.tenant, "device_key").await.context("get: user.open_bytes")?,
             user.device_key_id(),
         ) {
-            return Ok(json!({ "key_id": id, "key": STANDARD.encode(key.as_slice()), "algorithm": "AES-256-GCM" }));
+            let key = STANDARD.encode(key.as_slice());
+            return Ok(DeviceKey { key_id: id.to_owned(), key, algorithm: "AES-256-GCM" });
         }
         // First use: create it; a concurrent first use may win, then we read theirs.
         let key = crate::domain::crypto::random_32();

@@ -7,8 +7,7 @@
 use crate::services::identity::users::attr;
 use anyhow::Context as _;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::types::{parse_display_text, Email, Role, TenantId, TenantSlug};
 use crate::ports::store::{delete_partition, Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
@@ -24,14 +23,43 @@ use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
 use crate::services::tenancy::tenants;
 
-fn token_pair(t: Tokens) -> Value {
-    json!({
-        "access_token": t.access_token,
-        "refresh_token": t.refresh_token,
-        "token_type": "Bearer",
-        "expires_in": t.expires_in,
-        "password_change_required": t.password_change_required,
-    })
+/// The token pair of API.md, as every sign-in and refresh answers it.
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub password_change_required: bool,
+    /// Sign-ins only: the tenant requires MFA and the user has not enrolled yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_enrollment_required: Option<bool>,
+}
+
+impl From<Tokens> for TokenPair {
+    fn from(t: Tokens) -> Self {
+        TokenPair {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+            password_change_required: t.password_change_required,
+            mfa_enrollment_required: None,
+        }
+    }
+}
+
+/// A password login's answer: the token pair, or the second factor's challenge.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum SignIn {
+    Tokens(TokenPair),
+    MfaRequired { mfa_required: bool, mfa_token: String },
+}
+
+#[derive(Serialize)]
+pub struct Accepted {
+    pub user_id: String,
 }
 
 /// The end of every successful sign-in (password, second factor, MFA recovery): clear the
@@ -42,7 +70,7 @@ pub async fn finish_login(
     lock: &LockKey,
     user: &users::UserRecord,
     how: &str,
-) -> Result<Value, ServiceError> {
+) -> Result<TokenPair, ServiceError> {
     let enrolment = async {
         match user.mfa_enabled {
             true => Ok(false),
@@ -55,9 +83,9 @@ pub async fn finish_login(
     let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
     let ops = vec![lockout::reset_op(lock), login, start];
     state.ports.store.transact(ops).await.context("finish_login: store.transact")?;
-    let mut body = token_pair(session.tokens(state).await?);
-    body["mfa_enrollment_required"] = json!(enrol);
-    Ok(body)
+    let mut pair = TokenPair::from(session.tokens(state).await?);
+    pair.mfa_enrollment_required = Some(enrol);
+    Ok(pair)
 }
 
 /// The record of a single-use token (invitation, reset, MFA challenge, MFA recovery): item
@@ -128,7 +156,7 @@ pub struct AcceptBody {
 }
 
 /// `POST /v1/invitations/accept` → 201 `{"user_id"}`.
-pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Value, ServiceError> {
+pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Accepted, ServiceError> {
     let (tenant, invite) = token_record(state, &body.token, "INVITE").await?;
     let table = Table::tenant(&tenant);
     let (pk, sk) = (invite.pk.clone(), "INVITE");
@@ -189,7 +217,7 @@ pub async fn accept_invitation(state: &Context, body: AcceptBody) -> Result<Valu
     audit::record(&state.ports, &tenant, &user_id, "invitation.accept", invitation_id, "success")
         .await
         .context("accept_invitation: audit::record")?;
-    Ok(json!({ "user_id": user_id }))
+    Ok(Accepted { user_id })
 }
 
 #[derive(Deserialize)]
@@ -200,7 +228,7 @@ pub struct LoginBody {
 }
 
 /// `POST /v1/auth/login` → the token pair.
-pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceError> {
+pub async fn login(state: &Context, body: LoginBody) -> Result<SignIn, ServiceError> {
     let pass = SecretString::from(body.password);
     let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
         // Nothing can match; spend the same time as a real check anyway.
@@ -256,9 +284,9 @@ pub async fn login(state: &Context, body: LoginBody) -> Result<Value, ServiceErr
         // only the completed login (`finish_login`) resets the count.
         lockout::release(store, &lock).await.context("login: lockout::release")?;
         let token = start_challenge(state, &tenant, &user).await?;
-        return Ok(json!({ "mfa_required": true, "mfa_token": token }));
+        return Ok(SignIn::MfaRequired { mfa_required: true, mfa_token: token });
     }
-    finish_login(state, &tenant, &lock, &user, "password").await
+    Ok(SignIn::Tokens(finish_login(state, &tenant, &lock, &user, "password").await?))
 }
 
 /// Re-hash a correct password at today's parameters (only if nobody changed it meanwhile).
@@ -294,8 +322,8 @@ pub struct RefreshBody {
 }
 
 /// `POST /v1/auth/refresh` → a new token pair; the old refresh token is spent.
-pub async fn refresh(state: &Context, body: RefreshBody) -> Result<Value, ServiceError> {
-    Ok(token_pair(sessions::refresh(state, &body.refresh_token).await?))
+pub async fn refresh(state: &Context, body: RefreshBody) -> Result<TokenPair, ServiceError> {
+    Ok(sessions::refresh(state, &body.refresh_token).await?.into())
 }
 
 /// `POST /v1/auth/logout` → 204; the session dies at once.
@@ -506,7 +534,7 @@ pub struct MfaLoginBody {
 
 /// `POST /v1/auth/mfa` `{"mfa_token", "code"}` → the token pair. A wrong code counts toward
 /// the lockout; the `mfa_token` dies after 5 wrong codes or 5 minutes.
-pub async fn complete_login(state: &Context, body: MfaLoginBody) -> Result<Value, ServiceError> {
+pub async fn complete_login(state: &Context, body: MfaLoginBody) -> Result<TokenPair, ServiceError> {
     let (tenant, challenge) = token_record(state, &body.mfa_token, "MFA").await?;
     let pk = challenge.pk.clone();
     let user_id = challenge.s("user_id").unwrap_or_default();
@@ -615,7 +643,7 @@ pub struct RecoverConfirmBody {
 
 /// `POST /v1/auth/mfa/recover/confirm` `{"token", "password"}` → the token pair; MFA is off
 /// and must be enrolled again.
-pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Result<Value, ServiceError> {
+pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Result<TokenPair, ServiceError> {
     let (tenant, link) = token_record(state, &body.token, "MFARECOVER").await?;
     if link.s("state") != Some("pending") {
         return Err(ServiceError::InvalidCredentials);
