@@ -5,4 +5,5 @@
 
 pub mod aws;
 pub mod embedded;
+pub mod faults;
 pub mod push_http;

@@ -43,13 +43,15 @@ pub enum ApiError {
     AccountLocked { retry_after_secs: u64 },
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    #[error("temporarily unavailable")]
+    Unavailable { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        ApiError::Internal(e.into())
+        ServiceError::from(e.into()).into()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -66,6 +68,7 @@ impl ApiError {
             PasswordPolicy(_) | ValidationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AccountLocked { .. } => StatusCode::LOCKED,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +92,7 @@ impl ApiError {
             ValidationFailed(_) => "validation_failed",
             AccountLocked { .. } => "account_locked",
             RateLimited { .. } => "rate_limited",
+            Unavailable { .. } => "unavailable",
             Internal(_) => "internal",
         }
     }
@@ -110,6 +114,7 @@ impl ApiError {
             PasswordPolicy(_) => "the password does not meet the password policy".into(),
             AccountLocked { .. } => "too many failed attempts; try again later".into(),
             RateLimited { .. } => "too many requests; try again later".into(),
+            Unavailable { .. } => "the service is busy; nothing was changed, try again shortly".into(),
             Internal(_) => "an internal error occurred".into(),
         }
     }
@@ -133,6 +138,7 @@ impl From<ServiceError> for ApiError {
             S::ValidationFailed(m) => ApiError::ValidationFailed(m),
             S::AccountLocked { retry_after_secs } => ApiError::AccountLocked { retry_after_secs },
             S::RateLimited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+            S::Unavailable { retry_after_secs } => ApiError::Unavailable { retry_after_secs },
             S::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -155,7 +161,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
             }
-            ApiError::AccountLocked { retry_after_secs } | ApiError::RateLimited { retry_after_secs } => {
+            ApiError::AccountLocked { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs }
+            | ApiError::Unavailable { retry_after_secs } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}

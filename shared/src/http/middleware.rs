@@ -74,12 +74,20 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, IDEMPOTENT_BODY_LIMIT).await else {
+    // JSON routes take 1 MiB; only an attachment upload may be larger.
+    let json = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let limit = if json { crate::http::JSON_BODY_LIMIT } else { IDEMPOTENT_BODY_LIMIT };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::PayloadTooLarge.into_response();
     };
     let mut fingerprint = <sha2::Sha256 as sha2::Digest>::new();
     sha2::Digest::update(&mut fingerprint, parts.method.as_str().as_bytes());
     sha2::Digest::update(&mut fingerprint, parts.uri.path().as_bytes());
+    for name in [header::CONTENT_TYPE.as_str(), "x-filename"] {
+        let value = parts.headers.get(name).map(|v| v.as_bytes()).unwrap_or_default();
+        sha2::Digest::update(&mut fingerprint, (value.len() as u64).to_be_bytes());
+        sha2::Digest::update(&mut fingerprint, value);
+    }
     sha2::Digest::update(&mut fingerprint, &bytes);
     let fingerprint = hex::encode(sha2::Digest::finalize(fingerprint));
     match idempotency::claim(&state, &p.tenant, &p.user_id, &key, &fingerprint).await {

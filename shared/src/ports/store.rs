@@ -300,6 +300,10 @@ pub enum StoreError {
     InvalidCursor,
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// Throttled, briefly unavailable, or a transaction lost a race it may win on a retry:
+    /// nothing was written, and the same request may succeed later.
+    #[error("store temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
     #[error("store backend failure")]
     Backend(#[source] anyhow::Error),
 }

@@ -34,19 +34,39 @@ pub enum ServiceError {
     AccountLocked { retry_after_secs: u64 },
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// A backend is throttling or briefly down and nothing was written: retry later.
+    #[error("temporarily unavailable")]
+    Unavailable { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
 impl ServiceError {
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        ServiceError::Internal(e.into())
+        e.into().into()
     }
 }
 
+/// How long a client is told to wait after a transient failure.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 impl From<anyhow::Error> for ServiceError {
+    /// Unexpected, unless a transient port failure is somewhere in the chain (a step's
+    /// `.context` keeps it there): then the client may retry.
     fn from(e: anyhow::Error) -> Self {
-        ServiceError::Internal(e)
+        let transient = e.chain().any(|cause| matches!(cause.downcast_ref(), Some(StoreError::Unavailable(_))));
+        if transient {
+            tracing::warn!(error = format!("{e:#}"), "transient backend failure");
+            ServiceError::Unavailable { retry_after_secs: RETRY_AFTER_SECS }
+        } else {
+            ServiceError::Internal(e)
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        anyhow::Error::from(e).into()
     }
 }
 
@@ -60,4 +80,4 @@ macro_rules! internal_from {
         }
     )*};
 }
-internal_from!(StoreError, BlobError, KeyError, MailError, QueueError, SecretError);
+internal_from!(BlobError, KeyError, MailError, QueueError, SecretError);

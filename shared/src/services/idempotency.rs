@@ -18,7 +18,10 @@ use crate::services::error::ServiceError;
 /// Keys and their answers are kept a day.
 pub const TTL_SECS: i64 = 24 * 3600;
 /// How long a retry waits for a first request still running before answering 409.
-const WAIT_MS: u64 = 10_000;
+const WAIT_MS: u64 = 3_000;
+/// A claim older than this whose request never completed nor released it (the process
+/// died, or the release itself failed) may be claimed again; requests end well within it.
+pub const LEASE_SECS: i64 = 60;
 
 /// A stored answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,8 +66,14 @@ pub async fn claim(
         let item = Item::new(&pk, SK)
             .with("fingerprint", fingerprint)
             .with("state", "running")
+            .with("lease_until", now + LEASE_SECS)
             .with(EXPIRES_AT, now + TTL_SECS);
-        match ctx.ports.store.put(&table, item, Cond::NotExists).await {
+        let stranded = Cond::And(vec![
+            Cond::eq("state", "running"),
+            Cond::eq("fingerprint", fingerprint),
+            Cond::lt("lease_until", now),
+        ]);
+        match ctx.ports.store.put(&table, item, Cond::Or(vec![Cond::NotExists, stranded])).await {
             Ok(()) => return Ok(Claim::Run),
             Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(anyhow::Error::from(e).context("idempotency: claim").into()),

@@ -168,7 +168,19 @@ impl Expr {
     }
 }
 
-/// Map a service error: conditional-check failure and missing table are domain outcomes.
+/// Error codes after which the same request may succeed later (nothing was written).
+const TRANSIENT: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// Map a service error: conditional-check failure and missing table are domain outcomes;
+/// throttling and server-side failures are transient.
 fn map_sdk<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -177,6 +189,11 @@ where
     match e.as_service_error().and_then(|s| s.code()) {
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
         Some("ResourceNotFoundException") => StoreError::NoSuchTable,
+        Some(code) if TRANSIENT.contains(&code) => StoreError::Unavailable(describe(e)),
+        // The SDK's own retries with backoff are spent: the caller may try again later.
+        None if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) => {
+            StoreError::Unavailable(describe(e))
+        }
         _ => be(e),
     }
 }
@@ -488,13 +505,21 @@ impl ItemStore for DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(se)) if se.err().is_transaction_canceled_exception() => {
-                let index = match se.err() {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => t
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code().is_some_and(|c| c == "ConditionalCheckFailed")),
-                    _ => None,
+                let reasons = match se.err() {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => {
+                        t.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect()
+                    }
+                    _ => Vec::new(),
                 };
+                let index = reasons.iter().position(|c| c == "ConditionalCheckFailed");
+                // Cancelled by a concurrent transaction on the same items, or throttling, and by no
+                // condition: a retry may succeed.
+                let raced = reasons.iter().any(|c| {
+                    matches!(c.as_str(), "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
+                });
+                if index.is_none() && raced {
+                    return Err(StoreError::Unavailable(anyhow::anyhow!("transaction cancelled: {reasons:?}")));
+                }
                 Err(StoreError::TransactionCancelled { index })
             }
             Err(SdkError::ServiceError(se)) if se.err().is_resource_not_found_exception() => {

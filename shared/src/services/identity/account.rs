@@ -14,7 +14,7 @@ use crate::services::error::ServiceError;
 use crate::services::identity::sessions::{self, Principal};
 use crate::services::identity::signin::{codes_pk, delete_recovery_codes, reauthenticate};
 use crate::services::identity::users::{self};
-use crate::services::identity::{mfa, password};
+use crate::services::identity::{lockout, mfa, password};
 use crate::services::tenancy::audit;
 use crate::services::tenancy::tenants;
 
@@ -72,12 +72,24 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<R
         .context("confirm: user.open_bytes")?
         .ok_or_else(|| ServiceError::Conflict("start the enrolment first (POST /v1/me/mfa/totp)".into()))?;
     let now = state.ports.clock.now_secs();
+    // Each code takes a lockout slot, so a stolen session cannot guess the code of an
+    // enrolment in progress (a hit would turn MFA on and hand out the recovery codes).
+    let lock = crate::services::identity::signin::user_lock(&p.tenant, &p.user);
+    let attempt = crate::services::identity::signin::claim_attempt(state, &lock).await?;
     let Some(step) = mfa::matching_step(&pending, body.code.trim(), now) else {
-        audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "failure")
-            .await
-            .context("confirm: audit::record")?;
+        crate::services::identity::signin::record_failure(
+            state,
+            Some(&p.tenant),
+            &lock,
+            attempt,
+            &p.user_id,
+            &p.user_id,
+            "mfa.enable",
+        )
+        .await?;
         return Err(ServiceError::InvalidCredentials);
     };
+    lockout::release(&*state.ports.store, &lock).await.context("confirm: lockout::release")?;
     let totp_enc = users::seal(state, &p.tenant, &p.user_id, "totp", &pending).await.context("confirm: users::seal")?;
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("confirm: identity_keys.get")?;
     let codes = mfa::new_recovery_codes();

@@ -48,8 +48,11 @@ pub async fn claim(store: &dyn ItemStore, key: &LockKey, now: i64) -> Result<Cla
     // A counter past its expiry no longer counts, even before the sweeper (or DynamoDB's
     // TTL, which may take days) deletes it: such a claim fails and the item is cleared below.
     let live = Cond::Or(vec![Cond::Missing(EXPIRES_AT.into()), Cond::gt(EXPIRES_AT, now)]);
-    let open =
-        Cond::Or(vec![Cond::Missing("failures".into()), Cond::And(vec![Cond::lt("failures", MAX_ATTEMPTS), live])]);
+    // While locked, nothing is granted, even if slots were given back meanwhile.
+    let open = Cond::And(vec![
+        Cond::Missing("locked_until".into()),
+        Cond::Or(vec![Cond::Missing("failures".into()), Cond::And(vec![Cond::lt("failures", MAX_ATTEMPTS), live])]),
+    ]);
     for _ in 0..4 {
         let slot = Update::default().add("failures", 1).set(EXPIRES_AT, now + COUNTER_TTL_SECS);
         match store.update(&key.table, &key.pk, SK, slot, open.clone()).await {
@@ -99,7 +102,9 @@ pub async fn failed(store: &dyn ItemStore, key: &LockKey, n: i64, now: i64) -> R
 /// counted before it stay (only [`reset_op`], a complete login, clears them).
 pub async fn release(store: &dyn ItemStore, key: &LockKey) -> Result<(), StoreError> {
     let back = Update::default().add("failures", -1);
-    match store.update(&key.table, &key.pk, SK, back, Cond::ge("failures", 1)).await {
+    // A lock set meanwhile stands: giving slots back must not reopen it.
+    let cond = Cond::And(vec![Cond::ge("failures", 1), Cond::Missing("locked_until".into())]);
+    match store.update(&key.table, &key.pk, SK, back, cond).await {
         // Reset meanwhile (a lock ran out, an admin unlocked): nothing to give back.
         Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(e),
@@ -172,6 +177,23 @@ mod tests {
         // THEN the next failure is still the fifth, and locks
         assert!(matches!(fail(&f, &key).await, Claim::Granted { n: 5 }));
         assert!(is_locked(&*f.ctx.ports.store, &key, f.ctx.ports.clock.now_secs()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn slots_given_back_during_a_lock_do_not_reopen_it() {
+        // GIVEN four right passwords still being checked and a fifth attempt that fails
+        let (f, key) = given_a_counter().await;
+        let now = f.ctx.ports.clock.now_secs();
+        for _ in 0..4 {
+            assert!(matches!(claim(&*f.ctx.ports.store, &key, now).await.unwrap(), Claim::Granted { .. }));
+        }
+        assert!(matches!(fail(&f, &key).await, Claim::Granted { n: 5 }));
+        // WHEN the four give their slots back
+        for _ in 0..4 {
+            release(&*f.ctx.ports.store, &key).await.unwrap();
+        }
+        // THEN the account stays locked: no guess is evaluated until the lock runs out
+        assert!(matches!(fail(&f, &key).await, Claim::Locked { .. }));
     }
 
     #[tokio::test]

@@ -346,8 +346,12 @@ pub async fn forgot_password(state: &Context, body: ForgotBody) -> Result<(), Se
     let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
         return Ok(());
     };
-    let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(()) };
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("forgot_password: identity_keys.get")?;
+    let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else {
+        // An unknown organisation answers like a known one, budget included.
+        let index = format!("{}#{}", slug.as_str(), keys.unknown_tenant_index(slug.as_str(), &email));
+        return account_mail::claim_budget(state, &Table::Platform, &index).await;
+    };
     let index = keys.email_index(tenant.as_str(), &email);
     account_mail::claim_budget(state, &Table::tenant(&tenant), &index).await?;
     let mail = account_mail::AccountMail::PasswordReset { tenant_id: tenant.as_str().into(), email_index: index };
@@ -585,30 +589,46 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
     if body.answers.len() != 2 {
         return Err(ServiceError::InvalidRequest("answers must hold exactly two answers".into()));
     }
-    let found = async {
-        let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
-            return Ok(None);
-        };
-        let Some(tenant) = tenants::id_of_slug(state, slug.as_str()).await? else { return Ok(None) };
-        let keys = state.identity_keys.get(&*state.ports.secrets).await.context("recover: identity_keys.get")?;
-        let index = keys.email_index(tenant.as_str(), &email);
-        account_mail::claim_budget(state, &Table::tenant(&tenant), &index).await?;
-        let user = users::find_by_index(state, &tenant, &index).await.context("recover: users::find_by_index")?;
-        Ok::<_, ServiceError>(user.filter(|u| !u.disabled).map(|u| (tenant, u)))
-    }
-    .await?;
     let answers: Vec<SecretString> =
         body.answers.iter().map(|a| SecretString::from(mfa::normalise_answer(a))).collect();
-    let Some((tenant, user)) = found else {
-        // Same work as a real check, same answer.
+    let (Ok(slug), Ok(email)) = (TenantSlug::parse(&body.tenant), Email::parse(&body.email)) else {
         for a in answers {
             password::verify(a, None).await.context("recover: password::verify")?;
         }
         return Ok(());
     };
-    let lock = user_lock(&tenant, &user);
+    // Known or not, locked or not: the same budget charge, the same lockout claim and both
+    // answers hashed, so neither the answer nor its time tells whether the account exists.
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("recover: identity_keys.get")?;
+    let tenant = tenants::id_of_slug(state, slug.as_str()).await?;
+    let (lock, user) = match &tenant {
+        Some(t) => {
+            let index = keys.email_index(t.as_str(), &email);
+            account_mail::claim_budget(state, &Table::tenant(t), &index).await?;
+            let user = users::find_by_index(state, t, &index).await.context("recover: users::find_by_index")?;
+            (LockKey::for_index(Table::tenant(t), &index), user.filter(|u| !u.disabled))
+        }
+        None => {
+            let index = format!("{}#{}", slug.as_str(), keys.unknown_tenant_index(slug.as_str(), &email));
+            account_mail::claim_budget(state, &Table::Platform, &index).await?;
+            (LockKey::for_index(Table::Platform, &index), None)
+        }
+    };
     let now = state.ports.clock.now_secs();
-    let attempt = match lockout::claim(&*state.ports.store, &lock, now).await.context("recover: lockout::claim")? {
+    let claim = lockout::claim(&*state.ports.store, &lock, now).await.context("recover: lockout::claim")?;
+    let hashes = user.as_ref().and_then(|u| u.answer_hashes());
+    let mut right = hashes.is_some();
+    let stored = hashes.map(|(a, b)| vec![Some(a), Some(b)]).unwrap_or_else(|| vec![None, None]);
+    for (answer, hash) in answers.into_iter().zip(stored) {
+        right &= password::verify(answer, hash).await.context("recover: password::verify")?.ok;
+    }
+    let (Some(tenant), Some(user)) = (tenant, user) else {
+        if let Claim::Granted { n } = claim {
+            record_failure(state, None, &lock, n, "unknown", "unknown", "mfa.recover_request").await?;
+        }
+        return Ok(());
+    };
+    let attempt = match claim {
         Claim::Granted { n } => n,
         Claim::Locked { .. } => {
             audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover_request", &user.user_id, "locked")
@@ -617,12 +637,6 @@ pub async fn recover(state: &Context, body: RecoverBody) -> Result<(), ServiceEr
             return Ok(());
         }
     };
-    let hashes = user.answer_hashes();
-    let mut right = hashes.is_some();
-    let stored = hashes.map(|(a, b)| vec![Some(a), Some(b)]).unwrap_or_else(|| vec![None, None]);
-    for (answer, hash) in answers.into_iter().zip(stored) {
-        right &= password::verify(answer, hash).await.context("recover: password::verify")?.ok;
-    }
     if !right {
         record_failure(state, Some(&tenant), &lock, attempt, &user.user_id, &user.user_id, "mfa.recover_request")
             .await?;
