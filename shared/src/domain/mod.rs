@@ -5,3 +5,6 @@ pub mod crypto;
 pub mod policy;
 pub mod roles;
 pub mod types;
+
+#[cfg(test)]
+mod proptests;

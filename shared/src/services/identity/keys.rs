@@ -34,6 +34,16 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// Keys from their secrets' values (the key store does this on load; fuzzers and tests
+    /// build a fixed set).
+    pub fn from_seeds(current: &[u8], previous: &[u8], index_key: &[u8]) -> anyhow::Result<KeySet> {
+        Ok(KeySet {
+            current: signing_key(current)?,
+            previous: signing_key(previous)?,
+            index_key: Zeroizing::new(index_key.to_vec()),
+        })
+    }
+
     pub fn find(&self, kid: &str) -> Option<&SigningKey> {
         [&self.current, &self.previous].into_iter().find(|k| k.kid == kid)
     }

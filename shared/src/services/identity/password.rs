@@ -70,6 +70,7 @@ pub struct HashPool {
 
 impl HashPool {
     pub fn new(size: usize) -> Self {
+        return_large_blocks_to_the_os();
         let size = size.max(1);
         HashPool { permits: Semaphore::new(size), size, running: AtomicUsize::new(0), peak: AtomicUsize::new(0) }
     }
@@ -104,6 +105,21 @@ impl HashPool {
         let out = tokio::task::spawn_blocking(work).await;
         self.running.fetch_sub(1, Ordering::Relaxed);
         Ok(out?)
+    }
+}
+
+/// glibc serves a freed 19 MiB block's successors from its heap and keeps them there (its mmap
+/// threshold rises to the largest block freed), so a burst of logins left the server holding
+/// ~2 GiB (scripts/soak). A fixed threshold keeps every hash's working memory mapped and
+/// handed back when the hash ends.
+fn return_large_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const M_MMAP_THRESHOLD: libc::c_int = -3;
+        // SAFETY: mallopt only adjusts allocator tuning; it is called before any hash runs.
+        unsafe {
+            libc::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use sha2::{Digest, Sha256};
 
-use super::keys::token_hash;
+use super::keys::{token_hash, KeySet};
 use super::tokens::Claims;
 pub use super::tokens::VerifiedTokens;
 use super::users::{self, UserRecord};
@@ -141,22 +141,42 @@ fn live(session: &Item, user: &UserRecord, now: i64) -> bool {
 }
 
 /// Check an access token and its live session; record activity.
-pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, ServiceError> {
+/// The claims of an access token whose signature is good under one of `keys` (EdDSA only,
+/// the key found by `kid`). Expiry and the session are the caller's to check.
+pub fn verify_signature(keys: &KeySet, token: &str) -> Result<Claims, ServiceError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| ServiceError::Unauthorized)?;
-    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("authenticate: identity_keys.get")?;
     let key = header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ServiceError::Unauthorized)?;
-    // The digest covers the header too, so a hit was verified under this same (still present) key.
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    // Expiry is checked against the injectable clock, like every other expiry.
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    Ok(jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        .map_err(|_| ServiceError::Unauthorized)?
+        .claims)
+}
+
+/// A refresh token `<tenant>.<session>.<secret>`, its parts checked for shape.
+pub fn parse_refresh_token(token: &str) -> Option<(TenantId, &str, &str)> {
+    let mut parts = token.splitn(3, '.');
+    let (tid, sid, secret) = (parts.next()?, parts.next()?, parts.next()?);
+    let tenant = TenantId::parse(tid).ok()?;
+    (sid.len() == 32 && sid.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43)
+        .then_some((tenant, sid, secret))
+}
+
+pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, ServiceError> {
+    let keys = state.identity_keys.get(&*state.ports.secrets).await.context("authenticate: identity_keys.get")?;
+    // The digest covers the header too, so a hit was verified under a key with the same kid;
+    // the key must still be current or previous.
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let claims = match state.verified_tokens.get(&digest) {
-        Some(claims) => claims,
+        Some(claims) => {
+            let header = jsonwebtoken::decode_header(token).map_err(|_| ServiceError::Unauthorized)?;
+            header.kid.as_deref().and_then(|k| keys.find(k)).ok_or(ServiceError::Unauthorized)?;
+            claims
+        }
         None => {
-            let mut validation = Validation::new(Algorithm::EdDSA);
-            // Expiry is checked against the injectable clock below, like every other expiry.
-            validation.validate_exp = false;
-            validation.required_spec_claims.clear();
-            let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
-                .map_err(|_| ServiceError::Unauthorized)?
-                .claims;
+            let claims = verify_signature(&keys, token)?;
             state.verified_tokens.insert(digest, &claims);
             claims
         }
@@ -194,14 +214,7 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
 
 /// Exchange a refresh token for a new pair.
 pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceError> {
-    let mut parts = token.splitn(3, '.');
-    let (Some(tid), Some(sid), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ServiceError::InvalidCredentials);
-    };
-    let tenant = TenantId::parse(tid).map_err(|_| ServiceError::InvalidCredentials)?;
-    if sid.len() != 32 || !sid.bytes().all(|b| b.is_ascii_hexdigit()) || secret.len() != 43 {
-        return Err(ServiceError::InvalidCredentials);
-    }
+    let (tenant, sid, _) = parse_refresh_token(token).ok_or(ServiceError::InvalidCredentials)?;
     let store = &state.ports.store;
     let now = state.ports.clock.now_secs();
     let pk = session_pk(sid);
