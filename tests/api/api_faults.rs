@@ -11,7 +11,12 @@ use crate::flows::{admin_of, conversation, join, Account};
 use crate::helpers::{json_request, send, test_settings, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(TestApp: a_throttled_send_answers_503_and_writes_nothing, retries_through_a_flaky_store_land_exactly_once);
+on_both_backends!(TestApp:
+    a_throttled_send_answers_503_and_writes_nothing,
+    retries_through_a_flaky_store_land_exactly_once,
+    an_upload_without_its_key_or_blob_store_answers_503_and_keeps_nothing,
+    flaky_mail_is_retried_until_the_mail_goes_out,
+);
 
 /// The app over the same data, its store failing as `plan` says.
 fn faulty(app: &TestApp, plan: FaultPlan) -> (axum::Router, Arc<FaultyStore>) {
@@ -68,4 +73,56 @@ async fn retries_through_a_flaky_store_land_exactly_once(app: &TestApp) {
     let mut bodies = messages(app, &admin, &cid).await;
     bodies.sort();
     assert_eq!(bodies, (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>(), "each message exactly once");
+}
+
+fn always() -> FaultPlan {
+    FaultPlan { rate: 1.0, target: FaultTarget::Every, delay: None, seed: 3 }
+}
+
+fn upload_request(who: &Account) -> http::Request<axum::body::Body> {
+    http::Request::post("/v1/attachments")
+        .header("authorization", format!("Bearer {}", who.access))
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::from("lab result"))
+        .unwrap()
+}
+
+async fn attachment_records(app: &TestApp) -> usize {
+    let tenant = bulwark::domain::types::TenantId::parse(&crate::flows::tenant_id(app, "acme").await).unwrap();
+    let page = app.state.ports.store.scan(&bulwark::ports::Table::tenant(&tenant), 1000, None).await.unwrap();
+    page.items.iter().filter(|i| i.pk.starts_with("ATT#")).count()
+}
+
+async fn an_upload_without_its_key_or_blob_store_answers_503_and_keeps_nothing(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let mut ports = app.state.ports.clone();
+    ports.keys = Arc::new(bulwark::adapters::faults::FaultyKeys::new(ports.keys.clone(), always()));
+    let no_keys = bulwark::http::app(bulwark::runtime::app::application(ports, test_settings(1000)));
+    let mut ports = app.state.ports.clone();
+    ports.blobs = Arc::new(bulwark::adapters::faults::FaultyBlobs::new(ports.blobs.clone(), always()));
+    let no_blobs = bulwark::http::app(bulwark::runtime::app::application(ports, test_settings(1000)));
+    for router in [no_keys, no_blobs] {
+        let r = send(router, upload_request(&admin)).await;
+        assert_eq!((r.status, r.code()), (503, "unavailable"), "{}", r.json);
+        assert!(r.headers.get("retry-after").is_some());
+    }
+    assert_eq!(attachment_records(app).await, 0, "no record of a failed upload");
+    assert_eq!(send(app.router(), upload_request(&admin)).await.status, 201, "fine once the backend is back");
+    assert_eq!(attachment_records(app).await, 1);
+}
+
+async fn flaky_mail_is_retried_until_the_mail_goes_out(app: &TestApp) {
+    let _admin = admin_of(app, "acme").await;
+    let forgot = json!({"tenant": "acme", "email": "admin@acme.test"});
+    assert_eq!(app.call("POST", "/v1/auth/password/forgot", None, Some(forgot)).await.status, 202);
+    // The worker meets a flaky mail service (seeded): the job fails, is retried, and the mail
+    // goes out exactly once.
+    let mut flaky = app.state.ctx.clone();
+    let plan = FaultPlan { rate: 0.5, target: FaultTarget::Every, delay: None, seed: 11 };
+    let mailer = Arc::new(bulwark::adapters::faults::FaultyMailer::new(flaky.ports.mailer.clone(), plan));
+    flaky.ports.mailer = mailer.clone();
+    bulwark::runtime::jobs::drain_maintenance(&flaky).await.unwrap();
+    assert!(mailer.injected() >= 1, "the plan failed at least one send");
+    assert_eq!(app.mails_to("admin@acme.test").await, 2, "the invitation and one reset link");
+    assert!(app.token_mailed_to("admin@acme.test", "Reset").await.is_some());
 }

@@ -1,6 +1,7 @@
-//! Fault injection (tests and drills): an item store that, at a set rate and from a seed, fails
-//! as a throttled or briefly unavailable backend does (nothing written; `Unavailable`), or
-//! answers slowly, around any real store. Used by the tests on both backends to prove that a
+//! Fault injection (tests and drills): wrappers around any real adapter of the store, blob,
+//! key, queue and mail ports that, at a set rate and from a seed, fail as a throttled or
+//! briefly unavailable backend does (nothing done; each port's `Unavailable`), or answer
+//! slowly. Used by the tests on both backends to prove that a
 //! failed request answers 503 with `Retry-After`, leaves no partial write, and succeeds when
 //! retried.
 
@@ -13,6 +14,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::ports::store::*;
+use crate::ports::{
+    BlobError, BlobKey, BlobStore, ByteStream, DataKey, Delivery, EncryptionContext, JobQueue, KeyError, KeyService,
+    MailError, Mailer, OutgoingEmail, QueueError, QueueName,
+};
 
 /// What to inject, and how often.
 #[derive(Clone, Debug)]
@@ -36,25 +41,20 @@ pub enum FaultTarget {
     Transactions,
 }
 
-pub struct FaultyStore {
-    inner: Arc<dyn ItemStore>,
+/// Decides, call by call, whether to fail (seeded, so a run can be repeated).
+struct Injector {
     plan: FaultPlan,
     rng: Mutex<StdRng>,
     injected: AtomicUsize,
 }
 
-impl FaultyStore {
-    pub fn new(inner: Arc<dyn ItemStore>, plan: FaultPlan) -> Self {
-        let rng = Mutex::new(StdRng::seed_from_u64(plan.seed));
-        FaultyStore { inner, plan, rng, injected: AtomicUsize::new(0) }
+impl Injector {
+    fn new(plan: FaultPlan) -> Self {
+        Injector { rng: Mutex::new(StdRng::seed_from_u64(plan.seed)), plan, injected: AtomicUsize::new(0) }
     }
 
-    /// How many failures were injected so far.
-    pub fn injected(&self) -> usize {
-        self.injected.load(Ordering::Relaxed)
-    }
-
-    async fn fault(&self, call: Call) -> Result<(), StoreError> {
+    /// `Err(cause)` when this call is to fail.
+    async fn fault(&self, call: Call) -> Result<(), anyhow::Error> {
         let affected = match self.plan.target {
             FaultTarget::Every => true,
             FaultTarget::Writes => call != Call::Read,
@@ -69,9 +69,62 @@ impl FaultyStore {
         let fail = self.rng.lock().map(|mut r| r.gen_bool(self.plan.rate.clamp(0.0, 1.0))).unwrap_or(false);
         if fail {
             self.injected.fetch_add(1, Ordering::Relaxed);
-            return Err(StoreError::Unavailable(anyhow::anyhow!("injected fault: throttled")));
+            return Err(anyhow::anyhow!("injected fault: throttled"));
         }
         Ok(())
+    }
+}
+
+macro_rules! faulty {
+    ($(#[$doc:meta])* $name:ident, $port:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            inner: Arc<dyn $port>,
+            faults: Injector,
+        }
+
+        impl $name {
+            pub fn new(inner: Arc<dyn $port>, plan: FaultPlan) -> Self {
+                $name { inner, faults: Injector::new(plan) }
+            }
+
+            /// How many failures were injected so far.
+            pub fn injected(&self) -> usize {
+                self.faults.injected.load(Ordering::Relaxed)
+            }
+        }
+    };
+}
+
+faulty!(
+    /// An [`ItemStore`] that fails as `plan` says.
+    FaultyStore,
+    ItemStore
+);
+faulty!(
+    /// A [`BlobStore`] that fails as `plan` says.
+    FaultyBlobs,
+    BlobStore
+);
+faulty!(
+    /// A [`KeyService`] that fails as `plan` says.
+    FaultyKeys,
+    KeyService
+);
+faulty!(
+    /// A [`JobQueue`] that fails as `plan` says.
+    FaultyQueue,
+    JobQueue
+);
+faulty!(
+    /// A [`Mailer`] that fails as `plan` says.
+    FaultyMailer,
+    Mailer
+);
+
+impl FaultyStore {
+    async fn fault(&self, call: Call) -> Result<(), StoreError> {
+        self.faults.fault(call).await.map_err(StoreError::Unavailable)
     }
 }
 
@@ -114,5 +167,69 @@ impl ItemStore for FaultyStore {
     async fn scan(&self, table: &Table, limit: usize, cursor: Option<String>) -> Result<Page, StoreError> {
         self.fault(Call::Read).await?;
         self.inner.scan(table, limit, cursor).await
+    }
+}
+
+#[async_trait]
+impl BlobStore for FaultyBlobs {
+    async fn put(&self, key: &BlobKey, body: ByteStream) -> Result<u64, BlobError> {
+        self.faults.fault(Call::Write).await.map_err(BlobError::Unavailable)?;
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &BlobKey) -> Result<ByteStream, BlobError> {
+        self.faults.fault(Call::Read).await.map_err(BlobError::Unavailable)?;
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.faults.fault(Call::Write).await.map_err(BlobError::Unavailable)?;
+        self.inner.delete(key).await
+    }
+}
+
+#[async_trait]
+impl KeyService for FaultyKeys {
+    async fn generate_data_key(&self, ctx: &EncryptionContext) -> Result<DataKey, KeyError> {
+        self.faults.fault(Call::Write).await.map_err(KeyError::Unavailable)?;
+        self.inner.generate_data_key(ctx).await
+    }
+    async fn decrypt_data_key(
+        &self,
+        wrapped: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, KeyError> {
+        self.faults.fault(Call::Read).await.map_err(KeyError::Unavailable)?;
+        self.inner.decrypt_data_key(wrapped, ctx).await
+    }
+}
+
+#[async_trait]
+impl JobQueue for FaultyQueue {
+    async fn ensure_queue(&self, queue: &QueueName, max_receives: u32) -> Result<(), QueueError> {
+        self.inner.ensure_queue(queue, max_receives).await
+    }
+    async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError> {
+        self.faults.fault(Call::Write).await.map_err(QueueError::Unavailable)?;
+        self.inner.enqueue_delayed(queue, body, delay_secs).await
+    }
+    async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {
+        self.faults.fault(Call::Read).await.map_err(QueueError::Unavailable)?;
+        self.inner.receive(queue, max).await
+    }
+    async fn ack(&self, queue: &QueueName, receipt: &str) -> Result<(), QueueError> {
+        self.inner.ack(queue, receipt).await
+    }
+    async fn nack(&self, queue: &QueueName, receipt: &str) -> Result<(), QueueError> {
+        self.inner.nack(queue, receipt).await
+    }
+    async fn receive_dead(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {
+        self.inner.receive_dead(queue, max).await
+    }
+}
+
+#[async_trait]
+impl Mailer for FaultyMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        self.faults.fault(Call::Write).await.map_err(MailError::Unavailable)?;
+        self.inner.send(email).await
     }
 }

@@ -48,6 +48,9 @@ pub enum BlobError {
     Body(#[source] std::io::Error),
     #[error("blob backend failure")]
     Backend(#[source] anyhow::Error),
+    /// Throttled or briefly unavailable; nothing was done, and a retry may succeed.
+    #[error("blob temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
 }
 
 #[async_trait]

@@ -48,6 +48,9 @@ pub enum KeyError {
     InvalidCiphertext,
     #[error("key service failure")]
     Backend(#[source] anyhow::Error),
+    /// Throttled or briefly unavailable; nothing was done, and a retry may succeed.
+    #[error("key service temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
 }
 
 #[async_trait]

@@ -25,6 +25,9 @@ pub enum MailError {
     Build(#[source] anyhow::Error),
     #[error("mail backend failure")]
     Backend(#[source] anyhow::Error),
+    /// Throttled or briefly unavailable; nothing was done, and a retry may succeed.
+    #[error("mail temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
 }
 
 impl OutgoingEmail {

@@ -50,6 +50,9 @@ pub enum QueueError {
     StaleReceipt,
     #[error("queue backend failure")]
     Backend(#[source] anyhow::Error),
+    /// Throttled or briefly unavailable; nothing was done, and a retry may succeed.
+    #[error("queue temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
 }
 
 #[async_trait]

@@ -54,7 +54,13 @@ impl From<anyhow::Error> for ServiceError {
     /// Unexpected, unless a transient port failure is somewhere in the chain (a step's
     /// `.context` keeps it there): then the client may retry.
     fn from(e: anyhow::Error) -> Self {
-        let transient = e.chain().any(|cause| matches!(cause.downcast_ref(), Some(StoreError::Unavailable(_))));
+        let transient = e.chain().any(|cause| {
+            matches!(cause.downcast_ref(), Some(StoreError::Unavailable(_)))
+                || matches!(cause.downcast_ref(), Some(BlobError::Unavailable(_)))
+                || matches!(cause.downcast_ref(), Some(KeyError::Unavailable(_)))
+                || matches!(cause.downcast_ref(), Some(QueueError::Unavailable(_)))
+                || matches!(cause.downcast_ref(), Some(MailError::Unavailable(_)))
+        });
         if transient {
             tracing::warn!(error = format!("{e:#}"), "transient backend failure");
             ServiceError::Unavailable { retry_after_secs: RETRY_AFTER_SECS }
@@ -64,20 +70,15 @@ impl From<anyhow::Error> for ServiceError {
     }
 }
 
-impl From<StoreError> for ServiceError {
-    fn from(e: StoreError) -> Self {
-        anyhow::Error::from(e).into()
-    }
-}
-
-/// A port's failure is unexpected wherever a use case does not handle it itself.
-macro_rules! internal_from {
+/// A port's failure is unexpected wherever a use case does not handle it itself, unless it is
+/// transient (then 503).
+macro_rules! port_error_from {
     ($($t:ty),*) => {$(
         impl From<$t> for ServiceError {
             fn from(e: $t) -> Self {
-                ServiceError::Internal(e.into())
+                anyhow::Error::from(e).into()
             }
         }
     )*};
 }
-internal_from!(BlobError, KeyError, MailError, QueueError, SecretError);
+port_error_from!(StoreError, BlobError, KeyError, MailError, QueueError, SecretError);
