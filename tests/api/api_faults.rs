@@ -16,6 +16,7 @@ on_both_backends!(TestApp:
     retries_through_a_flaky_store_land_exactly_once,
     an_upload_without_its_key_or_blob_store_answers_503_and_keeps_nothing,
     flaky_mail_is_retried_until_the_mail_goes_out,
+    a_login_while_the_secret_store_is_down_answers_503,
 );
 
 /// The app over the same data, its store failing as `plan` says.
@@ -125,4 +126,16 @@ async fn flaky_mail_is_retried_until_the_mail_goes_out(app: &TestApp) {
     assert!(mailer.injected() >= 1, "the plan failed at least one send");
     assert_eq!(app.mails_to("admin@acme.test").await, 2, "the invitation and one reset link");
     assert!(app.token_mailed_to("admin@acme.test", "Reset").await.is_some());
+}
+
+async fn a_login_while_the_secret_store_is_down_answers_503(app: &TestApp) {
+    let _admin = admin_of(app, "acme").await;
+    // A fresh process (cold key cache) whose secret store is unreachable.
+    let mut ports = app.state.ports.clone();
+    ports.secrets = Arc::new(bulwark::adapters::faults::FaultySecrets::new(ports.secrets.clone(), always()));
+    let router = bulwark::http::app(bulwark::runtime::app::application(ports, test_settings(1000)));
+    let body = json!({"tenant": "acme", "email": "admin@acme.test", "password": crate::flows::PW});
+    let r = send(router, json_request("POST", "/v1/auth/login", None, Some(body))).await;
+    assert_eq!((r.status, r.code()), (503, "unavailable"), "{}", r.json);
+    assert_eq!(crate::flows::login(app, "acme", "admin@acme.test", crate::flows::PW).await.status, 200);
 }

@@ -1,5 +1,5 @@
 //! Fault injection (tests and drills): wrappers around any real adapter of the store, blob,
-//! key, queue and mail ports that, at a set rate and from a seed, fail as a throttled or
+//! key, queue, mail, secret and push ports that, at a set rate and from a seed, fail as a throttled or
 //! briefly unavailable backend does (nothing done; each port's `Unavailable`), or answer
 //! slowly. Used by the tests on both backends to prove that a
 //! failed request answers 503 with `Retry-After`, leaves no partial write, and succeeds when
@@ -16,7 +16,8 @@ use rand::{Rng, SeedableRng};
 use crate::ports::store::*;
 use crate::ports::{
     BlobError, BlobKey, BlobStore, ByteStream, DataKey, Delivery, EncryptionContext, JobQueue, KeyError, KeyService,
-    MailError, Mailer, OutgoingEmail, QueueError, QueueName,
+    MailError, Mailer, OutgoingEmail, Platform, PushError, PushPayload, PushProvider, QueueError, QueueName,
+    SecretError, SecretName, SecretStore,
 };
 
 /// What to inject, and how often.
@@ -120,6 +121,16 @@ faulty!(
     /// A [`Mailer`] that fails as `plan` says.
     FaultyMailer,
     Mailer
+);
+faulty!(
+    /// A [`SecretStore`] that fails as `plan` says.
+    FaultySecrets,
+    SecretStore
+);
+faulty!(
+    /// A [`PushProvider`] that fails as `plan` says (a failed push is retried by the queue).
+    FaultyPush,
+    PushProvider
 );
 
 impl FaultyStore {
@@ -231,5 +242,25 @@ impl Mailer for FaultyMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
         self.faults.fault(Call::Write).await.map_err(MailError::Unavailable)?;
         self.inner.send(email).await
+    }
+}
+
+#[async_trait]
+impl SecretStore for FaultySecrets {
+    async fn get(&self, name: &SecretName) -> Result<secrecy::SecretSlice<u8>, SecretError> {
+        self.faults.fault(Call::Read).await.map_err(SecretError::Unavailable)?;
+        self.inner.get(name).await
+    }
+    async fn create(&self, name: &SecretName, value: &[u8]) -> Result<(), SecretError> {
+        self.faults.fault(Call::Write).await.map_err(SecretError::Unavailable)?;
+        self.inner.create(name, value).await
+    }
+}
+
+#[async_trait]
+impl PushProvider for FaultyPush {
+    async fn send(&self, platform: Platform, token: &str, payload: &PushPayload) -> Result<(), PushError> {
+        self.faults.fault(Call::Write).await.map_err(PushError::Retry)?;
+        self.inner.send(platform, token, payload).await
     }
 }

@@ -38,6 +38,9 @@ pub enum SecretError {
     InvalidName,
     #[error("secret backend failure")]
     Backend(#[source] anyhow::Error),
+    /// Throttled or briefly unavailable; nothing was done, and a retry may succeed.
+    #[error("secret store temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
 }
 
 #[async_trait]

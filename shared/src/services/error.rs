@@ -60,6 +60,7 @@ impl From<anyhow::Error> for ServiceError {
                 || matches!(cause.downcast_ref(), Some(KeyError::Unavailable(_)))
                 || matches!(cause.downcast_ref(), Some(QueueError::Unavailable(_)))
                 || matches!(cause.downcast_ref(), Some(MailError::Unavailable(_)))
+                || matches!(cause.downcast_ref(), Some(SecretError::Unavailable(_)))
         });
         if transient {
             tracing::warn!(error = format!("{e:#}"), "transient backend failure");
