@@ -429,3 +429,39 @@ async fn long_passwords_are_not_truncated() {
     assert_eq!(login(&app, "acme", "admin@acme.test", &long[..72]).await.status, 401, "a bcrypt-style cut");
     assert_eq!(login(&app, "acme", "admin@acme.test", &long).await.status, 200);
 }
+
+/// Found by schemathesis: serde fills a struct from a JSON array in field order, so
+/// `["acme", "a@b.c", "pw"]` logged in.
+#[tokio::test]
+async fn json_bodies_must_be_objects() {
+    let app = TestApp::new(crate::helpers::Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    let login = json!(["acme", "admin@acme.test", PW]);
+    let r = app.call("POST", "/v1/auth/login", None, Some(login)).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"));
+    let r = app.call("POST", "/v1/conversations", Some(&admin.access), Some(json!(["t", []]))).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"));
+    for scalar in [json!(null), json!(1), json!("x")] {
+        assert_eq!(app.call("POST", "/v1/auth/login", None, Some(scalar)).await.code(), "invalid_request");
+    }
+    // Objects still work, with a JSON content type only.
+    let ok = json!({"tenant": "acme", "email": "admin@acme.test", "password": PW});
+    assert_eq!(app.call("POST", "/v1/auth/login", None, Some(ok)).await.status, 200);
+}
+
+/// Found by schemathesis: `{"disabled": null}` passed as "not given" although the contract's
+/// optional fields are not nullable.
+#[tokio::test]
+async fn optional_fields_are_absent_or_typed_never_null() {
+    let app = TestApp::new(crate::helpers::Kind::Embedded).await;
+    let admin = admin_of(&app, "acme").await;
+    let nurse = join(&app, &admin, "nurse@acme.test", "member").await;
+    let path = format!("/v1/admin/users/{}", nurse.user_id);
+    let r = app.call("PATCH", &path, Some(&admin.access), Some(json!({"role": "admin", "disabled": null}))).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.json);
+    assert_eq!(app.call("PATCH", &path, Some(&admin.access), Some(json!({"role": "auditor"}))).await.status, 200);
+    let r = app
+        .call("POST", "/v1/conversations", Some(&admin.access), Some(json!({"title": null, "member_ids": []})))
+        .await;
+    assert_eq!(r.code(), "invalid_request");
+}

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Seed a fresh local Bulwark server for schemathesis (tests/schemathesis/run.sh).
 
-Creates a tenant with the operator token, accepts the admin's emailed invitation, logs in,
-invites and enrols a member, creates a conversation of the two, sends messages (one carrying
-an attachment), registers a push device; then writes the schemathesis config (TOML) that runs
-every operation with real ids in its path parameters and the admin's (or operator's) bearer
-token. Standard library only.
+Creates the tenant `fuzz` with the operator token; its admin accepts the emailed invitation,
+signs in and enrols in MFA; invites a member and a third user (the session-ending pass's);
+creates a conversation of admin and member with messages (one carrying an attachment) and a
+push device. Two more tenants hold the gated sessions: `gate-mfa` (MFA required, the admin not
+enrolled) and `gate-pw` (an admin whose password change another admin forced). Standard
+library only.
 
     bootstrap.py BASE_URL DATA_DIR OUT_DIR
 
-Writes OUT_DIR/main.toml (every operation but the session-ending ones), OUT_DIR/session.toml
-(the session-ending ones; hooks.py gives each case a fresh session) and OUT_DIR/seed.json
-(the ids and credentials, for hooks.py).
+Writes to OUT_DIR the schemathesis configs, each with the real ids for the path parameters:
+main.toml (the admin's and the operator's tokens), session.toml (no token: hooks.py signs in
+afresh for each case), gate-mfa.toml and gate-pw.toml (the gated sessions); and seed.json
+(ids and credentials, for hooks.py).
 """
 
 import base64
@@ -19,8 +21,8 @@ import hashlib
 import hmac
 import json
 import os
-import struct
 import re
+import struct
 import sys
 import time
 import urllib.error

@@ -13,11 +13,10 @@ bootstrap.py's seed.json ($BULWARK_FUZZ_SEED); the pass is $BULWARK_FUZZ_PASS.
   (the coverage phase keeps its keys, so replays and conflicts are still met).
 - other passes (the access gates): nothing.
 
-In every pass: hypothesis describes its filters by parsing their source with `ast`, which is
-not thread-safe on CPython 3.11 ("AST constructor recursion depth mismatch" with two workers);
-that description is serialised.
+In every pass: `ast.parse` is serialised (see below).
 """
 
+import ast
 import itertools
 import json
 import os
@@ -28,19 +27,19 @@ import urllib.request
 
 import schemathesis
 
-try:
-    from hypothesis.internal import lambda_sources as _lambda_sources
+# CPython 3.11's `ast` is not thread-safe: two threads parsing at once (hypothesis reads the
+# source of its filters and constants with `ast.parse`) fail with "AST constructor recursion
+# depth mismatch". Parsing is serialised.
+_parse = ast.parse
+_parse_lock = threading.RLock()
 
-    _describe = _lambda_sources._lambda_description
-    _describe_lock = threading.Lock()
 
-    def _serialised_description(*args, **kwargs):
-        with _describe_lock:
-            return _describe(*args, **kwargs)
+def _serialised_parse(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
 
-    _lambda_sources._lambda_description = _serialised_description
-except (ImportError, AttributeError):  # another hypothesis: nothing to work around
-    pass
+
+ast.parse = _serialised_parse
 
 SEED = json.loads(open(os.environ["BULWARK_FUZZ_SEED"]).read())
 PASS = os.environ.get("BULWARK_FUZZ_PASS", "main")

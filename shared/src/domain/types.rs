@@ -138,6 +138,17 @@ hex_id!(
     DeviceId,
 );
 
+/// For an optional body field: absent is `None`, but `null` is refused like any other value
+/// of the wrong type (the contract's optional fields are not nullable).
+/// Use with `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// A human display text (tenant name, display name): trimmed, 1..=max characters, no control
 /// characters.
 pub fn parse_display_text(raw: &str, field: &str, max: usize) -> Result<String, String> {

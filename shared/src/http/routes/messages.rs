@@ -18,6 +18,7 @@ use crate::services::messaging::conversations::{
 
 #[derive(Deserialize)]
 pub struct NewConversation {
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     title: Option<String>,
     member_ids: Vec<String>,
 }
@@ -45,6 +46,7 @@ pub async fn list(
 #[derive(Deserialize)]
 pub struct NewMessage {
     body: String,
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     attachment_ids: Option<Vec<String>>,
 }
 

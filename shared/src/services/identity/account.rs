@@ -128,6 +128,7 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<R
 #[derive(Deserialize)]
 pub struct ReauthBody {
     pub password: String,
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     pub code: Option<String>,
 }
 
@@ -193,6 +194,7 @@ pub struct QuestionBody {
 #[derive(Deserialize)]
 pub struct QuestionsBody {
     pub password: String,
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     pub code: Option<String>,
     pub questions: Vec<QuestionBody>,
 }

@@ -102,7 +102,9 @@ pub async fn list_users(state: &Context, p: &Principal) -> Result<UserList, Serv
 
 #[derive(Deserialize)]
 pub struct PatchUserBody {
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     pub role: Option<String>,
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     pub disabled: Option<bool>,
 }
 
