@@ -15,3 +15,13 @@ pub fn application(ports: Ports, settings: AppSettings) -> AppState {
     let ctx = Context::new(ports, ServiceSettings { app_url, operator, mail_rate_per_account });
     AppState::new(ctx, anon_rate_per_ip)
 }
+
+/// The platform table and the queues, where nothing else creates them: the local server
+/// always, a Lambda run locally in embedded mode, the test harness (on AWS the template does).
+pub async fn ensure_platform(ports: &Ports) -> anyhow::Result<()> {
+    use crate::services::{maintenance, push};
+    ports.store.ensure_table(&crate::ports::Table::Platform).await?;
+    ports.queue.ensure_queue(&push::queue(), push::MAX_RECEIVES).await?;
+    ports.queue.ensure_queue(&maintenance::queue(), maintenance::MAX_RECEIVES).await?;
+    Ok(())
+}

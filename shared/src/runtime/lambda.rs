@@ -150,11 +150,12 @@ async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
             ports.store.ensure_table(&crate::ports::Table::Platform).await?;
         }
         if Port::Queue.in_set(G::PORTS) {
-            ports.queue.ensure_queue(&crate::services::push::queue(), crate::services::push::MAX_RECEIVES).await?;
-            ports
-                .queue
-                .ensure_queue(&crate::services::maintenance::queue(), crate::services::maintenance::MAX_RECEIVES)
-                .await?;
+            for (queue, receives) in [
+                (crate::services::push::queue(), crate::services::push::MAX_RECEIVES),
+                (crate::services::maintenance::queue(), crate::services::maintenance::MAX_RECEIVES),
+            ] {
+                ports.queue.ensure_queue(&queue, receives).await?;
+            }
         }
     }
     Ok(crate::runtime::app::application(ports, AppSettings::from_env(operator)))

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use crate::http::state::AppState;
 use crate::ports::clock::SystemClock;
-use crate::ports::store::Table;
 use crate::ports::Ports;
 use crate::ports::SecretName;
 use crate::runtime::backend::{BackendError, Wiring};
@@ -91,12 +90,7 @@ pub async fn build_state() -> anyhow::Result<AppState> {
     };
     // The server owns its platform directory and push queue (the Lambdas get theirs from the
     // template).
-    ports.store.ensure_table(&Table::Platform).await?;
-    ports.queue.ensure_queue(&crate::services::push::queue(), crate::services::push::MAX_RECEIVES).await?;
-    ports
-        .queue
-        .ensure_queue(&crate::services::maintenance::queue(), crate::services::maintenance::MAX_RECEIVES)
-        .await?;
+    crate::runtime::app::ensure_platform(&ports).await?;
     Ok(crate::runtime::app::application(ports, AppSettings::from_env(operator)))
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::ports::{MailError, Mailer, OutgoingEmail, Ports, Table};
+use crate::ports::{MailError, Mailer, OutgoingEmail, Ports};
 use crate::runtime::backend::{AwsSettings, PushSettings};
 
 /// Every email sent through a [`CapturingMailer`], oldest first.
@@ -67,11 +67,4 @@ pub async fn provision_moto(
     Ok(AwsSettings { push, prefix: prefix.into(), bucket: bucket.into(), kms_key_id, mail_from: mail_from.into() })
 }
 
-/// The platform table and the queues the local server creates for itself at start-up.
-pub async fn ensure_platform(ports: &Ports) -> anyhow::Result<()> {
-    use crate::services::{maintenance, push};
-    ports.store.ensure_table(&Table::Platform).await?;
-    ports.queue.ensure_queue(&push::queue(), push::MAX_RECEIVES).await?;
-    ports.queue.ensure_queue(&maintenance::queue(), maintenance::MAX_RECEIVES).await?;
-    Ok(())
-}
+pub use crate::runtime::app::ensure_platform;

@@ -77,6 +77,20 @@ impl Context {
         Self::with_settings(self.ports.restricted(grant), Arc::clone(&self.settings))
     }
 
+    /// Commit `ops` as one transaction; a cancelled one (a condition failed) answers
+    /// `on_cancel`, anything else unexpected is internal (or transient: 503).
+    pub async fn commit(
+        &self,
+        ops: Vec<crate::ports::TxOp>,
+        on_cancel: crate::services::error::ServiceError,
+    ) -> Result<(), crate::services::error::ServiceError> {
+        match self.ports.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(crate::ports::StoreError::TransactionCancelled { .. }) => Err(on_cancel),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Constant-time check of a presented operator token.
     pub async fn is_operator(&self, presented: &str) -> anyhow::Result<bool> {
         let want: [u8; 32] = match &self.settings.operator {

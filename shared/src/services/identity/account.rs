@@ -114,11 +114,7 @@ pub async fn confirm(state: &Context, p: &Principal, body: CodeBody) -> Result<R
         let item = Item::new(codes_pk(&p.user_id), keys.recovery_code_hash(p.tenant.as_str(), code));
         ops.push(TxOp::Put { table: Table::tenant(&p.tenant), item, cond: Cond::NotExists });
     }
-    match state.ports.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::InvalidCredentials),
-        Err(e) => return Err(ServiceError::internal(e)),
-    }
+    state.commit(ops, ServiceError::InvalidCredentials).await?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.enable", &p.user_id, "success")
         .await
         .context("confirm: audit::record")?;
@@ -297,12 +293,8 @@ pub async fn change_password(state: &Context, p: &Principal, body: ChangePasswor
         },
         sessions::carry_over(&p.tenant, &p.session_id, epoch),
     ];
-    match state.ports.store.transact(ops).await {
-        Ok(()) => {}
-        // The user's sessions were revoked meanwhile (admin, reset): this one is gone too.
-        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::Unauthorized),
-        Err(e) => return Err(ServiceError::internal(e)),
-    }
+    // The user's sessions were revoked meanwhile (admin, reset): this one is gone too.
+    state.commit(ops, ServiceError::Unauthorized).await?;
     audit::record(&state.ports, &p.tenant, &u.user_id, "password.change", &u.user_id, "success")
         .await
         .context("change_password: audit::record")?;

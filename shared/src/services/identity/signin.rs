@@ -402,11 +402,7 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
             cond: Cond::Exists,
         },
     ];
-    match state.ports.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::InvalidCredentials),
-        Err(e) => return Err(ServiceError::internal(e)),
-    }
+    state.commit(ops, ServiceError::InvalidCredentials).await?;
     lockout::reset(&*state.ports.store, &LockKey::for_index(table, &user.email_index))
         .await
         .context("reset_password: lockout::reset")?;
@@ -700,11 +696,7 @@ pub async fn recover_confirm(state: &Context, body: RecoverConfirmBody) -> Resul
             cond: Cond::Exists,
         },
     ];
-    match state.ports.store.transact(ops).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCancelled { .. }) => return Err(ServiceError::InvalidCredentials),
-        Err(e) => return Err(ServiceError::internal(e)),
-    }
+    state.commit(ops, ServiceError::InvalidCredentials).await?;
     delete_recovery_codes(state, &tenant, &user.user_id).await?;
     audit::record(&state.ports, &tenant, &user.user_id, "mfa.recover", &user.user_id, "success")
         .await
