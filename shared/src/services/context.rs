@@ -91,6 +91,20 @@ impl Context {
         }
     }
 
+    /// One page of a listing whose cursor came from a client: a cursor that is not this
+    /// query's is 400, any other failure carries `step`.
+    pub async fn page(
+        &self,
+        req: crate::ports::QueryRequest,
+        step: &'static str,
+    ) -> Result<crate::ports::Page, crate::services::error::ServiceError> {
+        use crate::services::error::ServiceError;
+        self.ports.store.query(req).await.map_err(|e| match e {
+            crate::ports::StoreError::InvalidCursor => ServiceError::InvalidRequest("bad cursor".into()),
+            e => anyhow::Error::from(e).context(step).into(),
+        })
+    }
+
     /// Constant-time check of a presented operator token.
     pub async fn is_operator(&self, presented: &str) -> anyhow::Result<bool> {
         let want: [u8; 32] = match &self.settings.operator {

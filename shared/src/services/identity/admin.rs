@@ -210,21 +210,18 @@ pub async fn audit_log(
     cursor: Option<String>,
 ) -> Result<AuditPage, ServiceError> {
     let page = state
-        .ports
-        .store
-        .query(QueryRequest {
-            table: Table::tenant(&p.tenant),
-            pk: audit::AUDIT_PK.into(),
-            range: SkRange::Prefix("EVT#".into()),
-            direction: Direction::Backward,
-            limit,
-            cursor,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::InvalidCursor => ServiceError::InvalidRequest("bad cursor".into()),
-            e => ServiceError::internal(e),
-        })?;
+        .page(
+            QueryRequest {
+                table: Table::tenant(&p.tenant),
+                pk: audit::AUDIT_PK.into(),
+                range: SkRange::Prefix("EVT#".into()),
+                direction: Direction::Backward,
+                limit,
+                cursor,
+            },
+            "audit_log: read the audit log",
+        )
+        .await?;
     let text = |i: &crate::ports::store::Item, name: &str| i.s(name).map(str::to_owned);
     let events = page
         .items

@@ -182,21 +182,18 @@ pub async fn list(
     cursor: Option<String>,
 ) -> Result<ConversationPage, ServiceError> {
     let page = ctx
-        .ports
-        .store
-        .query(QueryRequest {
-            table: Table::tenant(&p.tenant),
-            pk: summary_pk(&p.user_id),
-            range: SkRange::Prefix("CONV#".into()),
-            direction: Direction::Backward,
-            limit,
-            cursor,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::InvalidCursor => ServiceError::InvalidRequest("bad cursor".into()),
-            e => anyhow::Error::from(e).context("read the conversation summaries").into(),
-        })?;
+        .page(
+            QueryRequest {
+                table: Table::tenant(&p.tenant),
+                pk: summary_pk(&p.user_id),
+                range: SkRange::Prefix("CONV#".into()),
+                direction: Direction::Backward,
+                limit,
+                cursor,
+            },
+            "read the conversation summaries",
+        )
+        .await?;
     let mut out = Vec::new();
     for summary in page.items {
         let cid = summary.sk.trim_start_matches("CONV#").to_owned();
@@ -344,21 +341,18 @@ pub async fn list_messages(
         }
     };
     let page = ctx
-        .ports
-        .store
-        .query(QueryRequest {
-            table: Table::tenant(&p.tenant),
-            pk: meta.pk.clone(),
-            range: SkRange::Prefix("MSG#".into()),
-            direction: Direction::Backward,
-            limit,
-            cursor,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::InvalidCursor => bad_cursor(),
-            e => anyhow::Error::from(e).context("read the messages").into(),
-        })?;
+        .page(
+            QueryRequest {
+                table: Table::tenant(&p.tenant),
+                pk: meta.pk.clone(),
+                range: SkRange::Prefix("MSG#".into()),
+                direction: Direction::Backward,
+                limit,
+                cursor,
+            },
+            "read the messages",
+        )
+        .await?;
     let mut messages = Vec::new();
     for m in &page.items {
         let at = Field { pk: &m.pk, sk: &m.sk, name: "body" };
