@@ -43,13 +43,7 @@ pub async fn enrol(state: &Context, p: &Principal, body: EnrolBody) -> Result<En
     let sealed =
         users::seal(state, &p.tenant, &p.user_id, "totp_pending", &secret).await.context("enrol: users::seal")?;
     let set = Update::default().set(attr::TOTP_PENDING_ENC, sealed);
-    let sk = users::user_sk(&p.user_id);
-    state
-        .ports
-        .store
-        .update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
-        .await
-        .context("enrol: store.update")?;
+    users::update(state, &p.tenant, &p.user_id, set).await.context("enrol: users::update")?;
     Ok(Enrolment { secret: base32, otpauth_uri: uri })
 }
 
@@ -156,8 +150,7 @@ pub async fn admin_reset(state: &Context, p: &Principal, user_id: &UserId) -> Re
         .remove(attr::SECURITY_QUESTIONS_ENC)
         .remove(attr::ANSWER_HASHES)
         .add(attr::SESSION_EPOCH, 1);
-    let sk = users::user_sk(&target.user_id);
-    match state.ports.store.update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, off, Cond::Exists).await {
+    match users::update(state, &p.tenant, &target.user_id, off).await {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => return Err(ServiceError::NotFound),
         Err(e) => return Err(ServiceError::internal(e)),
@@ -171,13 +164,7 @@ pub async fn admin_reset(state: &Context, p: &Principal, user_id: &UserId) -> Re
 
 async fn turn_off(state: &Context, tenant: &TenantId, user_id: &str) -> Result<(), ServiceError> {
     let off = Update::default().set(attr::MFA_ENABLED, false).remove(attr::TOTP_ENC).remove(attr::TOTP_PENDING_ENC);
-    let sk = users::user_sk(user_id);
-    state
-        .ports
-        .store
-        .update(&Table::tenant(tenant), users::USERS_PK, &sk, off, Cond::Exists)
-        .await
-        .context("turn_off: store.update")?;
+    users::update(state, tenant, user_id, off).await.context("turn_off: users::update")?;
     delete_recovery_codes(state, tenant, user_id).await
 }
 
@@ -224,13 +211,7 @@ pub async fn set_security_questions(state: &Context, p: &Principal, body: Questi
         .context("set_security_questions: users::seal")?;
     let set =
         Update::default().set(attr::SECURITY_QUESTIONS_ENC, sealed).set(attr::ANSWER_HASHES, AttrValue::L(hashes));
-    let sk = users::user_sk(&p.user_id);
-    state
-        .ports
-        .store
-        .update(&Table::tenant(&p.tenant), users::USERS_PK, &sk, set, Cond::Exists)
-        .await
-        .context("set_security_questions: store.update")?;
+    users::update(state, &p.tenant, &p.user_id, set).await.context("set_security_questions: users::update")?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "mfa.security_questions", &p.user_id, "success")
         .await
         .context("set_security_questions: audit::record")?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::types::{Email, Role, TenantId, UserId};
-use crate::ports::store::{query_all, Cond, Direction, QueryRequest, SkRange, StoreError, Table, Update};
+use crate::ports::store::{query_all, Direction, QueryRequest, SkRange, StoreError, Table, Update};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::lockout::{self, LockKey};
@@ -131,15 +131,10 @@ pub async fn patch_user(
             update = update.add(attr::SESSION_EPOCH, 1);
         }
     }
-    let item = state
-        .ports
-        .store
-        .update(&Table::tenant(&p.tenant), users::USERS_PK, &users::user_sk(&u.user_id), update, Cond::Exists)
-        .await
-        .map_err(|e| match e {
-            StoreError::ConditionFailed => ServiceError::NotFound,
-            e => ServiceError::internal(e),
-        })?;
+    let item = users::update(state, &p.tenant, &u.user_id, update).await.map_err(|e| match e {
+        StoreError::ConditionFailed => ServiceError::NotFound,
+        e => ServiceError::internal(e),
+    })?;
     let updated = UserRecord::from_item(item).context("patch_user: UserRecord::from_item")?;
     if let Some(r) = role.filter(|r| *r != u.role) {
         let action = format!("user.role_change:{}", r.as_str());
@@ -163,12 +158,7 @@ pub async fn patch_user(
 pub async fn require_password_change(state: &Context, p: &Principal, user_id: &UserId) -> Result<(), ServiceError> {
     let u = users::target(state, &p.tenant, user_id).await?;
     let set = Update::default().set(attr::PASSWORD_CHANGE_REQUIRED, true);
-    state
-        .ports
-        .store
-        .update(&Table::tenant(&p.tenant), users::USERS_PK, &users::user_sk(&u.user_id), set, Cond::Exists)
-        .await
-        .context("require_password_change: Table::tenant")?;
+    users::update(state, &p.tenant, &u.user_id, set).await.context("require_password_change: users::update")?;
     audit::record(&state.ports, &p.tenant, &p.user_id, "user.require_password_change", &u.user_id, "success")
         .await
         .context("require_password_change: audit::record")?;

@@ -189,3 +189,13 @@ pub async fn target(
 ) -> Result<UserRecord, crate::services::error::ServiceError> {
     get(ctx, tenant, id.as_str()).await?.ok_or(crate::services::error::ServiceError::NotFound)
 }
+
+/// Apply `update` to an existing user's item (`ConditionFailed` if there is no such user).
+pub async fn update(
+    ctx: &Context,
+    tenant: &TenantId,
+    user_id: &str,
+    update: crate::ports::store::Update,
+) -> Result<Item, crate::ports::StoreError> {
+    ctx.ports.store.update(&Table::tenant(tenant), USERS_PK, &user_sk(user_id), update, Cond::Exists).await
+}
