@@ -12,6 +12,7 @@ use crate::domain::roles::{self, Privilege};
 use crate::http::error::ApiError;
 use crate::http::extract::BearerToken;
 use crate::http::state::AppState;
+use crate::services::error::ServiceError;
 pub use crate::services::identity::sessions::Principal;
 
 /// Who may call a route.
@@ -37,16 +38,16 @@ pub async fn require(State((state, access)): State<(AppState, Access)>, mut req:
         let BearerToken(token) = BearerToken::from_request_parts(&mut parts, &state).await?;
         let principal = crate::services::identity::sessions::authenticate(&state, &token).await?;
         if principal.user.password_change_required && !during_password_change {
-            return Err(ApiError::PasswordChangeRequired);
+            return Err(ApiError::Service(ServiceError::PasswordChangeRequired));
         }
         if !principal.user.mfa_enabled
             && !during_mfa_enrollment
             && crate::services::tenancy::policy::load(&state, &principal.tenant).await?.mfa_required
         {
-            return Err(ApiError::MfaEnrollmentRequired);
+            return Err(ApiError::Service(ServiceError::MfaEnrollmentRequired));
         }
         if !roles::has(principal.user.role, privilege) {
-            return Err(ApiError::Forbidden);
+            return Err(ApiError::Service(ServiceError::Forbidden));
         }
         req = Request::from_parts(parts, body);
         req.extensions_mut().insert(principal);

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
+use crate::services::error::ServiceError;
 
 /// A JSON body; `Content-Type: application/json` required.
 pub struct ApiJson<T>(pub T);
@@ -25,15 +26,15 @@ where
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
+                ApiError::Service(ServiceError::PayloadTooLarge)
             } else {
-                ApiError::InvalidRequest("the request body could not be read".into())
+                ApiError::Service(ServiceError::InvalidRequest("the request body could not be read".into()))
             }
         })?;
         // API.md's bodies are objects; serde would also fill a struct from an array in field
         // order, which no client means.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::InvalidRequest("the body must be a JSON object".into()));
+            return Err(ApiError::Service(ServiceError::InvalidRequest("the body must be a JSON object".into())));
         }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
@@ -54,10 +55,14 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 fn json_rejection(rej: JsonRejection) -> ApiError {
     match rej {
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-        JsonRejection::JsonDataError(e) => ApiError::InvalidRequest(data_error_message(&e.body_text())),
-        JsonRejection::JsonSyntaxError(_) => ApiError::InvalidRequest("the body is not valid JSON (UTF-8)".into()),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        _ => ApiError::InvalidRequest("the request body could not be read".into()),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::Service(ServiceError::InvalidRequest(data_error_message(&e.body_text())))
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::Service(ServiceError::InvalidRequest("the body is not valid JSON (UTF-8)".into()))
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::Service(ServiceError::PayloadTooLarge),
+        _ => ApiError::Service(ServiceError::InvalidRequest("the request body could not be read".into())),
     }
 }
 
@@ -87,7 +92,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(IdPath(v)),
-            Err(_) => Err(ApiError::InvalidRequest("bad id".into())),
+            Err(_) => Err(ApiError::Service(ServiceError::InvalidRequest("bad id".into()))),
         }
     }
 }
@@ -104,7 +109,8 @@ impl Page {
         default: usize,
         max: usize,
     ) -> Result<Page, ApiError> {
-        let axum::extract::Query(q) = query.map_err(|_| ApiError::InvalidRequest("bad query string".into()))?;
+        let axum::extract::Query(q) =
+            query.map_err(|_| ApiError::Service(ServiceError::InvalidRequest("bad query string".into())))?;
         Ok(Page { limit: page_limit(q.limit.as_deref(), default, max)?, cursor: q.cursor })
     }
 }
@@ -124,7 +130,7 @@ pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::InvalidRequest(format!("limit must be 1..={max}"))),
+            .ok_or_else(|| ApiError::Service(ServiceError::InvalidRequest(format!("limit must be 1..={max}")))),
     }
 }
 
@@ -139,11 +145,11 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized)?;
+            .ok_or(ApiError::Service(ServiceError::Unauthorized))?;
+        let (scheme, token) = value.split_once(' ').ok_or(ApiError::Service(ServiceError::Unauthorized))?;
         let token = token.trim();
         if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 4096 {
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::Service(ServiceError::Unauthorized));
         }
         Ok(BearerToken(token.to_owned()))
     }

@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::http::error::ApiError;
 use crate::http::ratelimit::ClientIp;
 use crate::http::state::AppState;
+use crate::services::error::ServiceError;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -52,7 +53,7 @@ pub async fn limit_anonymous(State(state): State<AppState>, req: Request, next: 
         .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
     if let Some(ip) = ip {
         if let Err(retry_after_secs) = state.anon_limiter.check(ip, Instant::now()) {
-            return ApiError::RateLimited { retry_after_secs }.into_response();
+            return ApiError::Service(ServiceError::RateLimited { retry_after_secs }).into_response();
         }
     }
     next.run(req).await
@@ -68,7 +69,10 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
     use crate::services::idempotency::{self, Answer, Claim};
     let Some(key) = req.headers().get("idempotency-key").cloned() else { return next.run(req).await };
     let Some(key) = key.to_str().ok().filter(|k| idempotency::valid_key(k)).map(str::to_owned) else {
-        return ApiError::InvalidRequest("Idempotency-Key must be 1..=64 URL-safe characters".into()).into_response();
+        return ApiError::Service(ServiceError::InvalidRequest(
+            "Idempotency-Key must be 1..=64 URL-safe characters".into(),
+        ))
+        .into_response();
     };
     let Some(p) = req.extensions().get::<crate::http::access::Principal>().cloned() else {
         return next.run(req).await;
@@ -78,7 +82,7 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
     let json = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let limit = if json { crate::http::JSON_BODY_LIMIT } else { IDEMPOTENT_BODY_LIMIT };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return ApiError::PayloadTooLarge.into_response();
+        return ApiError::Service(ServiceError::PayloadTooLarge).into_response();
     };
     let mut fingerprint = <sha2::Sha256 as sha2::Digest>::new();
     sha2::Digest::update(&mut fingerprint, parts.method.as_str().as_bytes());

@@ -20,6 +20,7 @@ use crate::http::access::Access;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::ports::Port;
+use crate::services::error::ServiceError;
 
 /// JSON bodies are limited to 1 MiB (API.md).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -149,7 +150,7 @@ pub fn build<'a>(state: AppState, routes: impl IntoIterator<Item = &'a RouteDef>
         router = router.route(r.path, method_router.with_state(route_state));
     }
     router
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(|| async { ApiError::Service(ServiceError::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(axum::middleware::from_fn(middleware::request_context))

@@ -13,6 +13,7 @@ use crate::http::access::Principal;
 use crate::http::error::ApiError;
 use crate::http::extract::IdPath;
 use crate::http::state::AppState;
+use crate::services::error::ServiceError;
 use crate::services::messaging::attachments::{self, NewAttachment, MAX_UPLOAD};
 
 /// `POST /v1/attachments` (raw bytes; `Content-Type`; optional `X-Filename`) → 201
@@ -26,22 +27,24 @@ pub async fn upload(
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_UPLOAD) {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(ApiError::Service(ServiceError::PayloadTooLarge));
     }
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     if content_type.len() > 255 || content_type.chars().any(char::is_control) {
-        return Err(ApiError::InvalidRequest("bad Content-Type".into()));
+        return Err(ApiError::Service(ServiceError::InvalidRequest("bad Content-Type".into())));
     }
     let filename = match headers.get("x-filename") {
         None => None,
         Some(v) => {
             let name = v.to_str().map_err(|_| {
-                ApiError::InvalidRequest("X-Filename must be visible ASCII (percent-encode others)".into())
+                ApiError::Service(ServiceError::InvalidRequest(
+                    "X-Filename must be visible ASCII (percent-encode others)".into(),
+                ))
             })?;
             Some(
                 crate::domain::types::parse_display_text(name, "X-Filename", 255)
-                    .map_err(ApiError::ValidationFailed)?,
+                    .map_err(|m| ApiError::Service(ServiceError::ValidationFailed(m)))?,
             )
         }
     };

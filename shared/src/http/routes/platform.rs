@@ -10,6 +10,7 @@ use crate::domain::types::{parse_display_text, Email, TenantSlug};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, BearerToken};
 use crate::http::state::AppState;
+use crate::services::error::ServiceError;
 use crate::services::tenancy::platform::{self, KeyStatus, Rotated};
 use crate::services::tenancy::tenants::{self, NewTenant};
 
@@ -30,9 +31,11 @@ pub async fn create_tenant(
     operator(&state, token).await?;
     let ApiJson(body) = body?;
     let req = NewTenant {
-        slug: TenantSlug::parse(&body.slug).map_err(ApiError::ValidationFailed)?,
-        name: parse_display_text(&body.name, "name", 200).map_err(ApiError::ValidationFailed)?,
-        admin_email: Email::parse(&body.admin_email).map_err(ApiError::ValidationFailed)?,
+        slug: TenantSlug::parse(&body.slug).map_err(|m| ApiError::Service(ServiceError::ValidationFailed(m)))?,
+        name: parse_display_text(&body.name, "name", 200)
+            .map_err(|m| ApiError::Service(ServiceError::ValidationFailed(m)))?,
+        admin_email: Email::parse(&body.admin_email)
+            .map_err(|m| ApiError::Service(ServiceError::ValidationFailed(m)))?,
     };
     let created = tenants::create_tenant(&state, req).await?;
     Ok((StatusCode::CREATED, Json(json!({"tenant_id": created.tenant_id.as_str(), "slug": created.slug.as_str()}))))
@@ -43,7 +46,7 @@ async fn operator(state: &AppState, token: Result<BearerToken, ApiError>) -> Res
     if state.is_operator(&token).await.map_err(ApiError::internal)? {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized)
+        Err(ApiError::Service(ServiceError::Unauthorized))
     }
 }
 
