@@ -24,4 +24,5 @@ mod api_security;
 mod api_tenants;
 mod consistency;
 mod embedded_mode;
+mod ops;
 mod server;

@@ -106,6 +106,7 @@ impl Wiring for Ports {
         let db =
             redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let db = Arc::new(db);
+        let snapshot_db = Arc::clone(&db);
         let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock))
             .map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let secrets: Arc<dyn SecretStore> =
@@ -121,6 +122,10 @@ impl Wiring for Ports {
             clock,
             mode: Mode::Embedded,
             sweeper: Some(Arc::new(store)),
+            snapshots: Some(Arc::new(crate::adapters::embedded::backup::DataDirSnapshots::new(
+                Arc::clone(&snapshot_db),
+                s.data_dir.clone(),
+            ))),
         })
     }
 
@@ -158,6 +163,7 @@ impl Wiring for Ports {
             clock,
             mode: Mode::Aws,
             sweeper: None,
+            snapshots: None,
         }
     }
 }

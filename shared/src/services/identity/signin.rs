@@ -77,6 +77,10 @@ pub async fn finish_login(
             false => Ok(crate::services::tenancy::policy::load(state, tenant).await?.mfa_required),
         }
     };
+    // A tenant the operator disabled starts no session (the same answer as an unknown one).
+    if crate::services::tenancy::status::is_disabled(state, tenant).await? {
+        return Err(ServiceError::InvalidCredentials);
+    }
     let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
     // One commit: the counter's reset, the audit event and the session stand or fall together.
     let (start, session) = sessions::start(state, tenant, &slug, user);
