@@ -87,6 +87,7 @@ pub async fn finish_login(
     let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
     let ops = vec![lockout::reset_op(lock), login, start];
     state.ports.store.transact(ops).await.context("finish_login: store.transact")?;
+    crate::services::metrics::count(crate::services::metrics::LOGIN_SUCCEEDED);
     let mut pair = TokenPair::from(session.tokens(state).await?);
     pair.mfa_enrollment_required = Some(enrol);
     Ok(pair)
@@ -128,6 +129,10 @@ pub async fn record_failure(
     let now = state.ports.clock.now_secs();
     let locked =
         lockout::failed(&*state.ports.store, lock, attempt, now).await.context("record_failure: lockout::failed")?;
+    crate::services::metrics::count(crate::services::metrics::LOGIN_FAILED);
+    if locked {
+        crate::services::metrics::count(crate::services::metrics::ACCOUNT_LOCKED);
+    }
     if let Some(t) = tenant {
         audit::record(&state.ports, t, actor, action, target, "failure")
             .await
