@@ -105,7 +105,7 @@ impl Wiring for Ports {
         let db_path = s.data_dir.join("bulwark.redb");
         // redb's default page cache is 1 GiB, which the expiry sweep and listings fill: bounded.
         let db = redb::Builder::new()
-            .set_cache_size(crate::runtime::settings::store_cache_bytes())
+            .set_cache_size(store_cache_bytes())
             .create(&db_path)
             .map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let db = Arc::new(db);
@@ -169,4 +169,11 @@ impl Wiring for Ports {
             snapshots: None,
         }
     }
+}
+
+/// The embedded store's page cache: `BULWARK_STORE_CACHE_MB` (default 64), read here rather
+/// than in `settings` (which builds on this module's types).
+fn store_cache_bytes() -> usize {
+    let mb = std::env::var("BULWARK_STORE_CACHE_MB").ok().and_then(|v| v.trim().parse::<usize>().ok());
+    mb.unwrap_or(64).clamp(4, 16 * 1024) * 1024 * 1024
 }
