@@ -200,7 +200,12 @@ def provision(endpoint: str, region: str, prefix: str, bucket: str, mail_from: s
     s3.put_bucket_encryption(
         Bucket=bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]},
+                    "BucketKeyEnabled": True,
+                }
+            ]
         },
     )
     s3.put_public_access_block(
@@ -230,6 +235,7 @@ def provision(endpoint: str, region: str, prefix: str, bucket: str, mail_from: s
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key["Arn"]},
         DeletionProtectionEnabled=True,
+        Tags=[{"Key": "bulwark:backup", "Value": "true"}],
     )
     ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     ddb.update_time_to_live(

@@ -83,6 +83,16 @@ async fn operator_creates_a_tenant_and_its_admin_is_invited(app: &TestApp) {
         assert_eq!(status.point_in_time_recovery_status.unwrap().as_str(), "ENABLED");
         let ttl = ddb.describe_time_to_live().table_name(&name).send().await.unwrap();
         assert_eq!(ttl.time_to_live_description.unwrap().attribute_name.as_deref(), Some("expires_at"));
+        // AND it is encrypted with the master key, protected from deletion and tagged for the
+        // backup plan (template.yaml BackupSelection)
+        let table = ddb.describe_table().table_name(&name).send().await.unwrap().table.unwrap();
+        let sse = table.sse_description.expect("encrypted at rest");
+        assert_eq!(sse.sse_type.map(|t| t.as_str().to_owned()).as_deref(), Some("KMS"));
+        assert!(sse.kms_master_key_arn.is_some());
+        assert_eq!(table.deletion_protection_enabled, Some(true));
+        let tags = ddb.list_tags_of_resource().resource_arn(table.table_arn.unwrap()).send().await.unwrap();
+        let tags: Vec<_> = tags.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect();
+        assert!(tags.contains(&("bulwark:backup".to_owned(), "true".to_owned())), "{tags:?}");
     }
 }
 

@@ -83,8 +83,9 @@ fn template_has_one_least_privilege_function_per_route_function() {
 }
 
 /// The AWS services a function's ports call. Secrets Manager's own use of KMS (a `kms:`
-/// statement conditioned on `kms:ViaService`) belongs to the secrets port; push providers are
-/// reached over HTTPS with credentials from the secret store, not through IAM.
+/// statement conditioned on `kms:ViaService` secretsmanager) belongs to the secrets port, S3's
+/// (the bucket's SSE-KMS, `kms:ViaService` s3) to the blobs port; push providers are reached
+/// over HTTPS with credentials from the secret store, not through IAM.
 fn port_services(function: &str) -> BTreeSet<&'static str> {
     let ports = ROUTES
         .iter()
@@ -116,10 +117,14 @@ fn iam_services(name: &str, statements: &Value) -> BTreeSet<&'static str> {
                 Value::Sequence(v) => v.iter().filter_map(Value::as_str).collect(),
                 _ => vec![],
             };
+            let condition = serde_yaml::to_string(&s["Condition"]).unwrap();
+            let via =
+                |service: &str| condition.contains("kms:ViaService") && condition.contains(&format!("{service}."));
             for a in actions {
-                let via_secrets = serde_yaml::to_string(&s["Condition"]).unwrap().contains("kms:ViaService");
                 out.insert(match a.split(':').next().unwrap() {
-                    "kms" if via_secrets => "kms via secretsmanager",
+                    "kms" if via("secretsmanager") => "kms via secretsmanager",
+                    "kms" if via("s3") => "s3",
+                    "kms" if condition.contains("kms:ViaService") => panic!("{name}: kms through an unknown service"),
                     "kms" => "kms",
                     "dynamodb" => "dynamodb",
                     "s3" => "s3",
@@ -225,6 +230,40 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
             "platform-tenant-keys-get" => assert_eq!(reply.json["current_version"], 2, "{}", reply.json),
             "policy-get" => assert_eq!(reply.status, 401),
             _ => {}
+        }
+    }
+}
+
+/// What every function must have comes from `Globals.Function` (so a function added later has
+/// it too), and no function overrides it: environment encrypted with the master key, X-Ray, a
+/// DLQ for asynchronous invocations, and the shared log group, which has a retention and is
+/// encrypted.
+#[test]
+fn every_function_gets_the_operational_settings_from_globals() {
+    let t = yaml("template.yaml");
+    let globals = &t["Globals"]["Function"];
+    let reference = |v: &Value| match v {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned),
+        _ => None,
+    };
+    let key_arn = serde_yaml::to_string(&globals["KmsKeyArn"]).unwrap();
+    assert!(key_arn.contains("MasterKey"), "Globals: KmsKeyArn is the master key, not {key_arn}");
+    assert_eq!(globals["Tracing"].as_str(), Some("Active"));
+    assert_eq!(globals["DeadLetterQueue"]["Type"].as_str(), Some("SQS"));
+    let group =
+        reference(&globals["LoggingConfig"]["LogGroup"]).expect("Globals: LoggingConfig.LogGroup: !Ref <log group>");
+    let group = &t["Resources"][group.as_str()];
+    assert_eq!(group["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+    assert!(!group["Properties"]["RetentionInDays"].is_null(), "the function log group needs a retention");
+    assert!(!group["Properties"]["KmsKeyId"].is_null(), "the function log group is encrypted with the master key");
+    for (name, res) in t["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        for key in
+            ["KmsKeyArn", "Tracing", "DeadLetterQueue", "LoggingConfig", "VpcConfig", "ReservedConcurrentExecutions"]
+        {
+            assert!(res["Properties"][key].is_null(), "{name:?}: {key} comes from Globals, not the function");
         }
     }
 }

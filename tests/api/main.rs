@@ -12,6 +12,7 @@ mod contract_secrets;
 mod contract_store;
 
 mod api_errors;
+mod api_events;
 mod api_faults;
 mod api_idempotency;
 mod api_identity;

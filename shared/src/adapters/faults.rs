@@ -222,6 +222,10 @@ impl JobQueue for FaultyQueue {
         self.faults.fault(Call::Write).await.map_err(QueueError::Unavailable)?;
         self.inner.enqueue_delayed(queue, body, delay_secs).await
     }
+    async fn enqueue_batch(&self, queue: &QueueName, bodies: &[Vec<u8>]) -> Result<(), QueueError> {
+        self.faults.fault(Call::Write).await.map_err(QueueError::Unavailable)?;
+        self.inner.enqueue_batch(queue, bodies).await
+    }
     async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {
         self.faults.fault(Call::Read).await.map_err(QueueError::Unavailable)?;
         self.inner.receive(queue, max).await

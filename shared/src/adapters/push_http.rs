@@ -148,7 +148,7 @@ impl HttpPushProvider {
         let body = json!({"message": {
             "token": token,
             "notification": {"title": p.title, "body": p.body},
-            "data": {"kind": p.kind, "conversation_id": p.conversation_id, "message_id": p.message_id},
+            "data": p.data(),
             "android": {"priority": "high"},
         }});
         let uri = format!("{}/v1/projects/{}/messages:send", self.fcm_url, sa.project_id);
@@ -193,10 +193,9 @@ impl HttpPushProvider {
         if !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(PushError::DeviceGone);
         }
-        let body = json!({
-            "aps": {"alert": {"title": p.title, "body": p.body}, "sound": "default"},
-            "kind": p.kind, "conversation_id": p.conversation_id, "message_id": p.message_id,
-        });
+        let mut body = p.data();
+        body.insert("aps".into(), json!({"alert": {"title": p.title, "body": p.body}, "sound": "default"}));
+        let body = serde_json::Value::Object(body);
         let headers = [
             ("authorization", format!("bearer {provider}")),
             ("apns-topic", key.topic.clone()),

@@ -15,15 +15,21 @@ pub enum Privilege {
     PolicyManage,
     /// Read the audit log.
     AuditRead,
+    /// Run the events CMS: events, agenda, attendees, announcements.
+    EventsManage,
+    /// Connect the tenant's integrations (SSO, Agora).
+    IntegrationsManage,
 }
 
 impl Privilege {
-    pub const ALL: [Privilege; 5] = [
+    pub const ALL: [Privilege; 7] = [
         Privilege::AccountSelf,
         Privilege::AppUse,
         Privilege::UsersManage,
         Privilege::PolicyManage,
         Privilege::AuditRead,
+        Privilege::EventsManage,
+        Privilege::IntegrationsManage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +39,8 @@ impl Privilege {
             Privilege::UsersManage => "users.manage",
             Privilege::PolicyManage => "policy.manage",
             Privilege::AuditRead => "audit.read",
+            Privilege::EventsManage => "events.manage",
+            Privilege::IntegrationsManage => "integrations.manage",
         }
     }
 }
@@ -41,9 +49,10 @@ impl Privilege {
 pub fn privileges(role: Role) -> &'static [Privilege] {
     use Privilege::*;
     match role {
-        Role::Admin => &[AccountSelf, AppUse, UsersManage, PolicyManage, AuditRead],
+        Role::Admin => &[AccountSelf, AppUse, UsersManage, PolicyManage, AuditRead, EventsManage, IntegrationsManage],
         Role::Member => &[AccountSelf, AppUse],
         Role::Auditor => &[AccountSelf, AuditRead],
+        Role::Organizer => &[AccountSelf, AppUse, EventsManage],
     }
 }
 

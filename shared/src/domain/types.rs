@@ -136,6 +136,12 @@ hex_id!(
     AttachmentId,
     /// A push device registration.
     DeviceId,
+    /// An event of the event app.
+    EventId,
+    /// A session of an event's agenda.
+    SessionId,
+    /// An announcement to an event's attendees (time-ordered within its event).
+    AnnouncementId,
 );
 
 /// For an optional body field: absent is `None`, but `null` is refused like any other value
@@ -170,6 +176,7 @@ pub enum Role {
     Admin,
     Member,
     Auditor,
+    Organizer,
 }
 
 impl Role {
@@ -178,6 +185,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Member => "member",
             Role::Auditor => "auditor",
+            Role::Organizer => "organizer",
         }
     }
     pub fn parse(s: &str) -> Result<Role, String> {
@@ -185,7 +193,8 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "auditor" => Ok(Role::Auditor),
-            _ => Err("role must be admin, member or auditor".into()),
+            "organizer" => Ok(Role::Organizer),
+            _ => Err("role must be admin, member, auditor or organizer".into()),
         }
     }
 }

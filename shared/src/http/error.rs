@@ -38,7 +38,7 @@ impl ApiError {
             S::Unauthorized | S::InvalidCredentials | S::SessionExpired => StatusCode::UNAUTHORIZED,
             S::Forbidden | S::PasswordChangeRequired | S::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
             S::NotFound => StatusCode::NOT_FOUND,
-            S::Conflict(_) => StatusCode::CONFLICT,
+            S::Conflict(_) | S::NotConfigured(_) => StatusCode::CONFLICT,
             S::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             S::PasswordPolicy(_) | S::ValidationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             S::AccountLocked { .. } => StatusCode::LOCKED,
@@ -65,6 +65,7 @@ impl ApiError {
             S::MfaEnrollmentRequired => "mfa_enrollment_required",
             S::NotFound => "not_found",
             S::Conflict(_) => "conflict",
+            S::NotConfigured(_) => "not_configured",
             S::PayloadTooLarge => "payload_too_large",
             S::PasswordPolicy(_) => "password_policy",
             S::ValidationFailed(_) => "validation_failed",
@@ -83,7 +84,7 @@ impl ApiError {
             };
         };
         match e {
-            S::InvalidRequest(m) | S::Conflict(m) | S::ValidationFailed(m) => m.clone(),
+            S::InvalidRequest(m) | S::Conflict(m) | S::ValidationFailed(m) | S::NotConfigured(m) => m.clone(),
             S::Unauthorized => "a valid access token is required".into(),
             S::InvalidCredentials => "the credentials are not valid".into(),
             S::SessionExpired => "the session has expired; sign in again".into(),

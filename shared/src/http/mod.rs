@@ -63,7 +63,7 @@ const fn user_enrolling(privilege: Privilege) -> Access {
     Access::User { privilege, during_password_change: false, during_mfa_enrollment: true }
 }
 
-use routes::{admin, attachments, auth as account, device_key, devices, me, messages, mfa, platform, policy};
+use routes::{admin, attachments, auth as account, device_key, devices, events, me, messages, mfa, platform, policy};
 use Port::*;
 use Privilege::*;
 
@@ -110,11 +110,37 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "admin-users-unlock", method: "POST", path: "/v1/admin/users/{user_id}/unlock", access: user(UsersManage), ports: &[Store, Secrets], make: || post(admin::unlock) },
     RouteDef { function: "admin-users-mfa-reset", method: "POST", path: "/v1/admin/users/{user_id}/mfa/reset", access: user(UsersManage), ports: &[Store, Secrets], make: || post(mfa::admin_reset) },
     RouteDef { function: "admin-audit-list", method: "GET", path: "/v1/admin/audit", access: user(AuditRead), ports: &[Store, Secrets], make: || get(admin::audit_log) },
+    RouteDef { function: "events-create", method: "POST", path: "/v1/events", access: user(EventsManage), ports: &[Store, Secrets], make: || post(events::create) },
+    RouteDef { function: "events-list", method: "GET", path: "/v1/events", access: user(AppUse), ports: &[Store, Secrets], make: || get(events::list) },
+    RouteDef { function: "events-get", method: "GET", path: "/v1/events/{id}", access: user(AppUse), ports: &[Store, Secrets], make: || get(events::get) },
+    RouteDef { function: "events-patch", method: "PATCH", path: "/v1/events/{id}", access: user(EventsManage), ports: &[Store, Secrets, Queue], make: || patch(events::patch) },
+    RouteDef { function: "events-publish", method: "POST", path: "/v1/events/{id}/publish", access: user(EventsManage), ports: &[Store, Secrets], make: || post(events::publish) },
+    RouteDef { function: "events-cancel", method: "POST", path: "/v1/events/{id}/cancel", access: user(EventsManage), ports: &[Store, Secrets, Queue], make: || post(events::cancel) },
+    RouteDef { function: "events-sessions-create", method: "POST", path: "/v1/events/{id}/sessions", access: user(EventsManage), ports: &[Store, Secrets], make: || post(events::create_session) },
+    RouteDef { function: "events-sessions-list", method: "GET", path: "/v1/events/{id}/sessions", access: user(AppUse), ports: &[Store, Secrets], make: || get(events::list_sessions) },
+    RouteDef { function: "events-sessions-patch", method: "PATCH", path: "/v1/events/{id}/sessions/{sid}", access: user(EventsManage), ports: &[Store, Secrets], make: || patch(events::patch_session) },
+    RouteDef { function: "events-sessions-delete", method: "DELETE", path: "/v1/events/{id}/sessions/{sid}", access: user(EventsManage), ports: &[Store, Secrets], make: || delete(events::delete_session) },
+    RouteDef { function: "events-sessions-rtc-token", method: "POST", path: "/v1/events/{id}/sessions/{sid}/rtc-token", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || post(events::rtc_token) },
+    RouteDef { function: "events-registration-create", method: "POST", path: "/v1/events/{id}/registration", access: user(AppUse), ports: &[Store, Secrets], make: || post(events::register) },
+    RouteDef { function: "events-registration-delete", method: "DELETE", path: "/v1/events/{id}/registration", access: user(AppUse), ports: &[Store, Secrets, Queue], make: || delete(events::unregister) },
+    RouteDef { function: "events-registrations-list", method: "GET", path: "/v1/events/{id}/registrations", access: user(EventsManage), ports: &[Store, Keys, Secrets], make: || get(events::list_registrations) },
+    RouteDef { function: "events-announcements-create", method: "POST", path: "/v1/events/{id}/announcements", access: user(EventsManage), ports: &[Store, Keys, Secrets, Queue], make: || post(events::announce) },
+    RouteDef { function: "events-announcements-list", method: "GET", path: "/v1/events/{id}/announcements", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || get(events::list_announcements) },
+    RouteDef { function: "admin-integrations-agora-put", method: "PUT", path: "/v1/admin/integrations/agora", access: user(IntegrationsManage), ports: &[Store, Keys, Secrets], make: || put(events::configure_agora) },
 ];
 
 /// The routes that create something and so take an `Idempotency-Key` (API.md "Conventions").
-pub const IDEMPOTENT: &[&str] =
-    &["conversations-create", "messages-send", "attachments-upload", "admin-invitations-create", "devices-register"];
+pub const IDEMPOTENT: &[&str] = &[
+    "conversations-create",
+    "messages-send",
+    "attachments-upload",
+    "admin-invitations-create",
+    "devices-register",
+    "events-create",
+    "events-sessions-create",
+    "events-registration-create",
+    "events-announcements-create",
+];
 
 /// The whole API (local server, tests).
 pub fn app(state: AppState) -> Router {

@@ -144,6 +144,9 @@ impl JobQueue for Ungranted {
     async fn enqueue_delayed(&self, _: &QueueName, _: &[u8], _: u32) -> Result<String, QueueError> {
         Err(QueueError::Backend(self.cause()))
     }
+    async fn enqueue_batch(&self, _: &QueueName, _: &[Vec<u8>]) -> Result<(), QueueError> {
+        Err(QueueError::Backend(self.cause()))
+    }
     async fn receive(&self, _: &QueueName, _: u32) -> Result<Vec<Delivery>, QueueError> {
         Err(QueueError::Backend(self.cause()))
     }

@@ -28,11 +28,11 @@ impl Platform {
 }
 
 /// What a notification may say: ids to fetch with, and a generic line of text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushPayload {
     pub kind: &'static str,
-    pub conversation_id: String,
-    pub message_id: String,
+    /// (name, id) pairs the app fetches the content with; never the content itself.
+    pub ids: Vec<(&'static str, String)>,
     pub title: &'static str,
     pub body: &'static str,
 }
@@ -41,11 +41,35 @@ impl PushPayload {
     pub fn new_message(conversation_id: &str, message_id: &str) -> PushPayload {
         PushPayload {
             kind: "message",
-            conversation_id: conversation_id.into(),
-            message_id: message_id.into(),
+            ids: vec![("conversation_id", conversation_id.into()), ("message_id", message_id.into())],
             title: "Bulwark",
             body: "You have a new secure message",
         }
+    }
+
+    /// A notice about an event: `kind` is `announcement`, `event_cancelled` or
+    /// `registration_promoted`.
+    pub fn event(kind: &'static str, event_id: &str, announcement_id: Option<&str>) -> PushPayload {
+        let mut ids = vec![("event_id", event_id.to_owned())];
+        if let Some(a) = announcement_id {
+            ids.push(("announcement_id", a.to_owned()));
+        }
+        let body = match kind {
+            "announcement" => "There is a new announcement for an event you attend",
+            "event_cancelled" => "An event you registered for was cancelled",
+            _ => "A place opened up: you are now registered for an event",
+        };
+        PushPayload { kind, ids, title: "Bulwark", body }
+    }
+
+    /// The provider's `data` fields: the kind and the ids.
+    pub fn data(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("kind".into(), self.kind.into());
+        for (k, v) in &self.ids {
+            m.insert((*k).into(), v.clone().into());
+        }
+        m
     }
 }
 

@@ -64,6 +64,15 @@ pub trait JobQueue: Send + Sync {
     }
     /// Enqueue a job that becomes visible only after `delay_secs` (0..=900, as SQS allows).
     async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError>;
+    /// Enqueue many jobs with as few backend calls as the backend allows (SQS: SendMessageBatch,
+    /// ten a call; embedded: one transaction). On an error some of the jobs may be queued, so
+    /// callers fan out jobs that are harmless to deliver twice.
+    async fn enqueue_batch(&self, queue: &QueueName, bodies: &[Vec<u8>]) -> Result<(), QueueError> {
+        for body in bodies {
+            self.enqueue(queue, body).await?;
+        }
+        Ok(())
+    }
     /// Up to `max` (1..=10) visible jobs; each becomes invisible for the visibility timeout.
     async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError>;
     /// The job is done: delete it.

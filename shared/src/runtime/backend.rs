@@ -140,7 +140,7 @@ impl Wiring for Ports {
             store: granted!(
                 G,
                 Store,
-                DynamoStore::new(client!(aws_sdk_dynamodb), s.prefix.clone(), Arc::clone(&clock))
+                DynamoStore::new(client!(aws_sdk_dynamodb), s.prefix.clone(), s.kms_key_id.clone(), Arc::clone(&clock))
             ),
             blobs: granted!(G, Blobs, {
                 // Emulators (moto) serve S3 on one host: path-style addressing is required there.

@@ -68,3 +68,44 @@ pub async fn provision_moto(
 }
 
 pub use crate::runtime::app::ensure_platform;
+
+/// `n` users of the tenant `slug`, each signed in: `(user_id, access token)`. Made straight
+/// through the services, without the invitation mail and with one password hash for all,
+/// because races and load runs need hundreds or thousands of accounts; everything they do
+/// afterwards goes through the API like any other client.
+pub async fn seed_users(
+    ctx: &crate::services::context::Context,
+    slug: &str,
+    prefix: &str,
+    n: usize,
+    role: crate::domain::types::Role,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use crate::domain::types::Email;
+    use crate::services::identity::{password, sessions, users};
+    let tenant = crate::services::tenancy::tenants::id_of_slug(ctx, slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no tenant {slug}"))?;
+    let keys = ctx.identity_keys.get(&*ctx.ports.secrets).await?;
+    let hash = password::hash("Correct-Horse-Battery-9".to_owned().into()).await?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let email = Email::parse(&format!("{prefix}{i}@{slug}.test")).map_err(|e| anyhow::anyhow!(e))?;
+        let index = keys.email_index(tenant.as_str(), &email);
+        let user_id = users::new_user_id();
+        let new = users::NewUser {
+            user_id: &user_id,
+            email: &email,
+            email_index: &index,
+            display_name: "Seeded Attendee",
+            role,
+            password_hash: hash.clone(),
+        };
+        ctx.ports.store.transact(users::create_ops(ctx, &tenant, new).await?).await?;
+        let user = users::get(ctx, &tenant, &user_id).await?.ok_or_else(|| anyhow::anyhow!("seeded user vanished"))?;
+        let (start, session) = sessions::start(ctx, &tenant, slug, &user);
+        ctx.ports.store.transact(vec![start]).await?;
+        let tokens = session.tokens(ctx).await?;
+        out.push((user_id, tokens.access_token));
+    }
+    Ok(out)
+}

@@ -24,6 +24,9 @@ pub enum ServiceError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The route needs an integration (SSO, Agora, push) the tenant has not set up.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("password policy")]

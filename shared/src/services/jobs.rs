@@ -28,6 +28,9 @@ pub enum Job {
     },
     /// An email an anonymous route asked for (see `identity::account_mail`).
     AccountMail { mail: AccountMail },
+    /// One page of an event notice's fan-out to the registered attendees' devices (see
+    /// `events::notify`); the next page is its own job.
+    EventFanout { tenant_id: String, notice: crate::services::push::EventNotice, cursor: Option<String> },
 }
 
 pub async fn enqueue(state: &Context, job: &Job, delay_secs: u32) -> anyhow::Result<()> {

@@ -42,6 +42,9 @@ pub async fn run(state: &Context, body: &[u8]) -> anyhow::Result<()> {
     };
     match job {
         Job::AccountMail { mail } => crate::services::identity::account_mail::send(state, mail).await,
+        Job::EventFanout { tenant_id, notice, cursor } => {
+            crate::services::events::notify::fan_out(state, &tenant_id, notice, cursor).await
+        }
         Job::Reencrypt { tenant_id, version, not_before, cursor } => {
             let Ok(tenant) = TenantId::parse(&tenant_id) else {
                 tracing::error!("dropping a re-encryption job for an invalid tenant id");

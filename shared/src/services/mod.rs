@@ -5,6 +5,7 @@
 pub mod context;
 pub mod devices;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod identity;
 pub mod jobs;

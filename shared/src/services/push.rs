@@ -27,14 +27,73 @@ pub fn devices_pk(user_id: &str) -> String {
     format!("DEVICES#{user_id}")
 }
 
-/// One notification to one device.
+/// One notification to one device: a new message, or (with `event`) a notice about an event.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
 pub struct PushJob {
     pub tenant_id: String,
     pub user_id: String,
     pub device_id: String,
+    #[serde(default)]
     pub conversation_id: String,
+    #[serde(default)]
     pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventNotice>,
+}
+
+/// What an event notification is about (ids only).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EventNotice {
+    /// `announcement`, `event_cancelled` or `registration_promoted`.
+    pub kind: EventNoticeKind,
+    pub event_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announcement_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EventNoticeKind {
+    Announcement,
+    EventCancelled,
+    RegistrationPromoted,
+}
+
+impl EventNoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventNoticeKind::Announcement => "announcement",
+            EventNoticeKind::EventCancelled => "event_cancelled",
+            EventNoticeKind::RegistrationPromoted => "registration_promoted",
+        }
+    }
+}
+
+/// The push jobs of one event notice for every device of `users`, queued in batches.
+pub async fn notify_users(
+    state: &Context,
+    tenant: &TenantId,
+    users: &[String],
+    notice: &EventNotice,
+) -> anyhow::Result<usize> {
+    let mut bodies = Vec::new();
+    for user in users {
+        for d in devices_of(state, tenant, user).await? {
+            let job = PushJob {
+                tenant_id: tenant.as_str().into(),
+                user_id: user.clone(),
+                device_id: d.sk.trim_start_matches("DEV#").into(),
+                conversation_id: String::new(),
+                message_id: String::new(),
+                event: Some(notice.clone()),
+            };
+            bodies.push(serde_json::to_vec(&job)?);
+        }
+    }
+    if !bodies.is_empty() {
+        state.ports.queue.enqueue_batch(&queue(), &bodies).await?;
+    }
+    Ok(bodies.len())
 }
 
 async fn devices_of(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow::Result<Vec<crate::ports::Item>> {
@@ -78,6 +137,7 @@ pub async fn notify_new_message(
                 device_id: d.sk.trim_start_matches("DEV#").into(),
                 conversation_id: cid.into(),
                 message_id: mid.into(),
+                event: None,
             };
             let body = serde_json::to_vec(&job).unwrap_or_default();
             if let Err(e) = state.ports.queue.enqueue(&queue(), &body).await {
@@ -108,12 +168,11 @@ pub async fn deliver(state: &Context, body: &[u8]) -> anyhow::Result<()> {
     let token =
         state.tenant_keys.open_field(&state.ports, &tenant, &Field { pk: &pk, sk: &sk, name: "token" }, sealed).await?;
     let token = String::from_utf8(token.to_vec())?;
-    match state
-        .ports
-        .push
-        .send(platform, &token, &PushPayload::new_message(&job.conversation_id, &job.message_id))
-        .await
-    {
+    let payload = match &job.event {
+        Some(n) => PushPayload::event(n.kind.as_str(), &n.event_id, n.announcement_id.as_deref()),
+        None => PushPayload::new_message(&job.conversation_id, &job.message_id),
+    };
+    match state.ports.push.send(platform, &token, &payload).await {
         Ok(()) => Ok(()),
         Err(PushError::DeviceGone) => {
             state.ports.store.delete(&Table::tenant(&tenant), &pk, &sk, Cond::Always).await?;

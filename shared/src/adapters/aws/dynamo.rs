@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, Put, ReturnValue, ScalarAttributeType, SseSpecification, TableStatus,
-    TimeToLiveSpecification, TransactWriteItem, Update as DynUpdate,
+    PointInTimeRecoverySpecification, Put, ReturnValue, ScalarAttributeType, SseSpecification, SseType, TableStatus,
+    Tag, TimeToLiveSpecification, TransactWriteItem, Update as DynUpdate,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -24,8 +24,14 @@ use crate::ports::store::*;
 pub struct DynamoStore {
     client: super::Lazy<Client>,
     prefix: String,
+    /// The master key (`BULWARK_KMS_KEY_ID`): tables this store creates are encrypted at rest
+    /// with it, as the platform table is in `template.yaml`.
+    kms_key_id: String,
     clock: Arc<dyn Clock>,
 }
+
+/// The tag AWS Backup's plan selects tables by (`template.yaml`, `BackupSelection`).
+pub const BACKUP_TAG: (&str, &str) = ("bulwark:backup", "true");
 
 fn be(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(describe(e))
@@ -199,8 +205,8 @@ where
 }
 
 impl DynamoStore {
-    pub fn new(client: super::Lazy<Client>, prefix: String, clock: Arc<dyn Clock>) -> Self {
-        DynamoStore { client, prefix, clock }
+    pub fn new(client: super::Lazy<Client>, prefix: String, kms_key_id: String, clock: Arc<dyn Clock>) -> Self {
+        DynamoStore { client, prefix, kms_key_id, clock }
     }
 
     pub fn table_name(&self, t: &Table) -> String {
@@ -314,8 +320,17 @@ impl ItemStore for DynamoStore {
             .key_schema(key(PK, KeyType::Hash).map_err(bad)?)
             .key_schema(key(SK, KeyType::Range).map_err(bad)?)
             .billing_mode(BillingMode::PayPerRequest)
-            .sse_specification(SseSpecification::builder().enabled(true).build())
+            // Encrypted with the master key (not the AWS-owned one), protected from deletion and
+            // tagged for the nightly backup plan; point-in-time recovery is switched on below.
+            .sse_specification(
+                SseSpecification::builder()
+                    .enabled(true)
+                    .sse_type(SseType::Kms)
+                    .kms_master_key_id(&self.kms_key_id)
+                    .build(),
+            )
             .deletion_protection_enabled(true)
+            .tags(Tag::builder().key(BACKUP_TAG.0).value(BACKUP_TAG.1).build().map_err(bad)?)
             .send()
             .await;
         match created {

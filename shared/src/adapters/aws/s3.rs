@@ -1,12 +1,14 @@
 //! S3 blob store. Uploads stream: bodies are cut into 8 MiB parts and sent as a multipart
 //! upload (a body that fits one part is a single PutObject), so memory stays bounded by one
 //! part whatever the object size; a failed body aborts the upload, leaving nothing. Objects
-//! are also server-side encrypted (SSE-S3) on top of Bulwark's own encryption.
+//! are also server-side encrypted on top of Bulwark's own encryption: by the bucket's default
+//! (SSE-KMS with the master key and a bucket key, `template.yaml`), which the bucket policy
+//! enforces, so requests name no encryption of their own.
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream as SdkStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -53,7 +55,6 @@ impl S3Blobs {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .server_side_encryption(ServerSideEncryption::Aes256)
             .send()
             .await
             .map_err(|e| BlobError::Backend(describe(e)))?;
@@ -110,7 +111,6 @@ impl BlobStore for S3Blobs {
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key.as_str())
-                .server_side_encryption(ServerSideEncryption::Aes256)
                 .body(SdkStream::from(first))
                 .send()
                 .await

@@ -198,6 +198,31 @@ impl JobQueue for EmbeddedQueue {
         Ok(id)
     }
 
+    async fn enqueue_batch(&self, queue: &QueueName, bodies: &[Vec<u8>]) -> Result<(), QueueError> {
+        let mut rows = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let msg = Msg { body: STANDARD.encode(body), visible_at_ms: 0, receive_count: 0, receipt: None };
+            rows.push((uuid::Uuid::now_v7().simple().to_string(), serde_json::to_vec(&msg).map_err(be)?));
+        }
+        let (db, q) = (Arc::clone(&self.db), queue.clone());
+        blocking(move || {
+            let txn = db.begin_write().map_err(be)?;
+            {
+                let queues = txn.open_table(QUEUES).map_err(be)?;
+                if queues.get(q.as_str()).map_err(be)?.is_none() {
+                    return Err(QueueError::NoSuchQueue);
+                }
+                let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
+                for (id, bytes) in &rows {
+                    t.insert(id.as_str(), bytes.as_slice()).map_err(be)?;
+                }
+            }
+            txn.commit().map_err(be)
+        })
+        .await
+        .map_err(QueueError::Backend)?
+    }
+
     async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {
         self.take(queue, max, false).await
     }

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod auth;
 pub mod device_key;
 pub mod devices;
+pub mod events;
 pub mod me;
 pub mod messages;
 pub mod mfa;
