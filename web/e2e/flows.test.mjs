@@ -284,6 +284,61 @@ test('the screens without a session: forgot, reset, recovery, forced password ch
   await h1(grace).filter({ hasText: 'Messages' }).waitFor();
 });
 
+test('events: the organizer runs the CMS, members register and wait, announcements arrive', async () => {
+  const admin = pages.admin;
+  await admin.getByRole('link', { name: 'Events' }).click();
+  await h1(admin).filter({ hasText: 'Events' }).waitFor();
+  await admin.getByRole('link', { name: 'New event' }).click();
+  await h1(admin).filter({ hasText: 'New event' }).waitFor();
+  await admin.getByLabel('Title', { exact: true }).fill('Cardiology update');
+  // An end before the start is caught before it reaches the API.
+  await admin.getByLabel('Starts').fill('2031-03-02T09:00');
+  await admin.getByLabel('Ends').fill('2031-03-02T08:00');
+  await admin.getByRole('button', { name: 'Create the draft' }).click();
+  await admin.getByText('The end must be after the start.').waitFor();
+  await checkScreen(admin, 'event-new');
+  await admin.getByLabel('Ends').fill('2031-03-02T17:00');
+  await admin.getByLabel('Location (optional)').fill('Hall B');
+  await admin.getByLabel('Capacity (optional)').fill('1');
+  await admin.getByRole('button', { name: 'Create the draft' }).click();
+  await h1(admin).filter({ hasText: 'Cardiology update' }).waitFor();
+  await admin.getByLabel('Session title').fill('Opening keynote');
+  await admin.getByLabel('Session starts').fill('2031-03-02T09:00');
+  await admin.getByLabel('Session ends').fill('2031-03-02T10:00');
+  await admin.getByRole('button', { name: 'Add the session' }).click();
+  await admin.getByRole('listitem').filter({ hasText: 'Opening keynote' }).waitFor();
+  await admin.getByRole('button', { name: 'Publish' }).click();
+  await admin.getByText('The event is published').waitFor();
+  // The admin takes the only place; Grace joins the waiting list.
+  await admin.getByRole('button', { name: 'Register' }).click();
+  await admin.getByText('You are registered.', { exact: true }).waitFor();
+
+  const grace = pages.grace;
+  await grace.getByRole('link', { name: 'Events' }).click();
+  await grace.getByRole('link', { name: /Cardiology update/ }).click();
+  await grace.getByRole('button', { name: 'Join the waiting list' }).click();
+  await grace.getByText('You are on the waiting list.', { exact: true }).waitFor();
+  await checkScreen(grace, 'event-attendee');
+
+  // The admin gives the place up: Grace is promoted and sees announcements.
+  await admin.getByRole('button', { name: 'Cancel my registration' }).click();
+  await admin.getByRole('button', { name: 'Give it up' }).click();
+  // Grace took the place, so the event is full again.
+  await admin.getByRole('button', { name: 'Join the waiting list' }).waitFor();
+  await admin.getByLabel('Announcement title').fill('Room change');
+  await admin.getByLabel('Announcement text').fill('The keynote moves to Hall C.');
+  await admin.getByRole('button', { name: 'Send the announcement' }).click();
+  await admin.getByRole('heading', { name: 'Room change' }).waitFor();
+  await admin.getByRole('cell', { name: 'Grace Hopper' }).waitFor();
+  await checkScreen(admin, 'event-organizer');
+  await grace.reload();
+  await grace.getByText('You are registered.', { exact: true }).waitFor();
+  await grace.getByText('The keynote moves to Hall C.').waitFor();
+  await grace.getByRole('link', { name: 'All events' }).click();
+  await h1(grace).filter({ hasText: 'Events' }).waitFor();
+  await checkScreen(grace, 'events');
+});
+
 nodeTest('no console error, CSP violation or serious accessibility violation anywhere', () => {
   assert.deepEqual(problems, []);
   assert.deepEqual(axeFindings, []);

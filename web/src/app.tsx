@@ -12,6 +12,7 @@ import { Link, Screen } from './ui';
 import { ChangePassword, Profile, Security } from './screens/account';
 import { Audit, PolicyEditor, Users } from './screens/admin';
 import { AcceptInvitation, Forgot, RecoverConfirm, RecoverStart, ResetPassword, SignIn } from './screens/auth';
+import { EventDetail, EventForm, EventList } from './screens/events';
 import { ConversationList, ConversationView } from './screens/messages';
 
 /** Screens reachable without a session (email links among them). */
@@ -31,6 +32,7 @@ function Nav(props: { session: Session }) {
     <nav aria-label="Main">
       <ul>
         {!gate && can(me, 'app.use') && item('/messages', 'Messages')}
+        {!gate && can(me, 'app.use') && item('/events', 'Events')}
         {!gate && can(me, 'users.manage') && item('/admin/users', 'Users')}
         {!gate && can(me, 'policy.manage') && item('/admin/policy', 'Policy')}
         {!gate && can(me, 'audit.read') && item('/admin/audit', 'Audit log')}
@@ -102,6 +104,12 @@ function SignedInScreen(props: { session: Session; reload: () => Promise<void> }
   if ((p = match('/messages/:id', path))) {
     const id = p.id;
     return guard('app.use', () => <ConversationView me={me} id={id} key={id} />);
+  }
+  if (path === '/events') return guard('app.use', () => <EventList me={me} />);
+  if (path === '/events/new') return guard('events.manage', () => <EventForm />);
+  if ((p = match('/events/:id', path))) {
+    const id = p.id;
+    return guard('app.use', () => <EventDetail me={me} id={id} key={id} />);
   }
   if (path === '/admin/users') return guard('users.manage', () => <Users me={me} />);
   if (path === '/admin/policy') return guard('policy.manage', () => <PolicyEditor />);

@@ -4,6 +4,7 @@ import { bytes, duration, fromLocalInput } from './format';
 import { checkPassword, describeFailed } from './policy';
 import { match } from './router';
 import { policyErrors } from '../screens/admin';
+import { eventErrors } from '../screens/events';
 
 describe('password policy feedback', () => {
   it('lists each rule and whether it is met', () => {
@@ -52,5 +53,12 @@ describe('policy form validation', () => {
     expect(Object.keys(policyErrors('30', ''))).toEqual(['timeout']);
     expect(Object.keys(policyErrors('0', '4000'))).toEqual(['timeout', 'retention']);
     expect(Object.keys(policyErrors('2.5', 'abc'))).toEqual(['timeout', 'retention']);
+  });
+});
+
+describe('event form validation', () => {
+  it('wants a title and an end after the start', () => {
+    expect(eventErrors('Congress', '2030-01-01T09:00', '2030-01-01T17:00', '')).toEqual({});
+    expect(Object.keys(eventErrors('', '2030-01-01T09:00', '2030-01-01T08:00', '0'))).toEqual(['title', 'ends', 'capacity']);
   });
 });
