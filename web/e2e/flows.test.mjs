@@ -100,6 +100,15 @@ test('a member accepts, enrols TOTP with the QR code and signs in again with a c
   await page.getByRole('link', { name: 'Security' }).click();
   await h1(page).filter({ hasText: 'Security' }).waitFor();
   await checkScreen(page, 'security');
+  // Security questions first (with MFA off they need only the password), for the recovery later.
+  const questions = page.locator('form', { has: page.getByRole('heading', { name: 'Security questions' }) });
+  await questions.getByLabel('First question').fill('First hospital?');
+  await questions.getByLabel('First answer').fill('St Mary');
+  await questions.getByLabel('Second question').fill('First pet?');
+  await questions.getByLabel('Second answer').fill('Rex');
+  await questions.getByLabel('Password', { exact: true }).fill(PW);
+  await questions.getByRole('button', { name: 'Save the questions' }).click();
+  await page.getByText('Your security questions are saved').waitFor();
   await page.getByLabel('Password', { exact: true }).first().fill(PW);
   await page.getByRole('button', { name: 'Start' }).click();
   await page.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
@@ -337,6 +346,25 @@ test('events: the organizer runs the CMS, members register and wait, announcemen
   await grace.getByRole('link', { name: 'All events' }).click();
   await h1(grace).filter({ hasText: 'Events' }).waitFor();
   await checkScreen(grace, 'events');
+});
+
+test('the alternate recovery: security answers, the emailed link, MFA off and enrolment again', async () => {
+  const page = (pages.recovery = await newPage(browser, server.url, 'recovery'));
+  await page.goto('/recover');
+  await page.getByLabel('Organisation').fill('acme');
+  await page.getByLabel('Email').fill('grace@acme.test');
+  await page.getByLabel('Answer to your first question').fill('st mary ');
+  await page.getByLabel('Answer to your second question').fill('REX');
+  await page.getByRole('button', { name: 'Send the recovery link' }).click();
+  await page.getByText('If the answers are right').waitFor();
+  await page.goto(await server.mailedLink('grace@acme.test', 'Recover'));
+  await h1(page).filter({ hasText: 'Sign in without your authenticator' }).waitFor();
+  await checkScreen(page, 'recover-confirm');
+  await page.getByLabel('Password', { exact: true }).fill('Another-Strong-Pass-42');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await h1(page).filter({ hasText: 'Security' }).waitFor();
+  await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
+  await page.context().close();
 });
 
 nodeTest('no console error, CSP violation or serious accessibility violation anywhere', () => {

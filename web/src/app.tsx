@@ -74,7 +74,9 @@ function Forbidden() {
   );
 }
 
-function SignedIn(props: { session: Session; reload: () => Promise<void> }) {
+type SignedInProps = { session: Session; reload: () => Promise<void>; next: string | null; takeNext: () => void };
+
+function SignedIn(props: SignedInProps) {
   // Following a link to the screen already shown loads it afresh (e.g. the user list).
   useLocation();
   return (
@@ -84,12 +86,17 @@ function SignedIn(props: { session: Session; reload: () => Promise<void> }) {
   );
 }
 
-function SignedInScreen(props: { session: Session; reload: () => Promise<void> }) {
+function SignedInScreen(props: SignedInProps) {
   const { session, reload } = props;
   const { me, gate } = session;
   const { path } = useLocation();
 
   useEffect(() => {
+    if (props.next) {
+      const to = props.next;
+      props.takeNext();
+      if (!gate) return navigate(to, true);
+    }
     if (gate === 'password' && path !== '/change-password') navigate('/change-password', true);
     else if (gate === 'mfa' && path !== '/security') navigate('/security', true);
     else if (path === '/' || PUBLIC.includes(path)) navigate(home(session), true);
@@ -121,7 +128,7 @@ function SignedInScreen(props: { session: Session; reload: () => Promise<void> }
   return <NotFound />;
 }
 
-function SignedOut(props: { onSignedIn: () => void; notice: string | null }) {
+function SignedOut(props: { onSignedIn: (t: api.TokenAnswer, next?: string) => void; notice: string | null }) {
   const { path } = useLocation();
   useEffect(() => {
     if (path !== '/' && !PUBLIC.includes(path)) navigate('/', true);
@@ -168,8 +175,12 @@ export function App() {
     start.then((ok) => (ok ? reload() : setSession(null)), () => setSession(null));
   }, []);
 
-  const onSignedIn = () => {
+  // Where a sign-in asked to go next (MFA recovery: straight to enrolment); taken by the
+  // signed-in shell once it is mounted, so the signed-out screens' redirects cannot undo it.
+  const [next, setNext] = useState<string | null>(null);
+  const onSignedIn = (_: api.TokenAnswer, then?: string) => {
     setNotice(null);
+    setNext(then ?? null);
     void reload();
   };
 
@@ -195,7 +206,7 @@ export function App() {
       ) : session === null ? (
         <SignedOut onSignedIn={onSignedIn} notice={notice} />
       ) : (
-        <SignedIn session={session} reload={reload} />
+        <SignedIn session={session} reload={reload} next={next} takeNext={() => setNext(null)} />
       )}
     </>
   );

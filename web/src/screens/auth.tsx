@@ -7,7 +7,7 @@ import * as api from '../api';
 import { ApiError } from '../api';
 import { duration } from '../lib/format';
 import { checkPassword } from '../lib/policy';
-import { navigate, takeToken } from '../lib/router';
+import { takeToken } from '../lib/router';
 import { Alert, ErrorAlert, Field, Link, Screen, useSubmit } from '../ui';
 
 const TENANT_KEY = 'bulwark.tenant';
@@ -344,12 +344,12 @@ export function RecoverStart() {
   );
 }
 
-export function RecoverConfirm(props: { onSignedIn: (t: api.TokenAnswer) => void }) {
+export function RecoverConfirm(props: { onSignedIn: (t: api.TokenAnswer, next?: string) => void }) {
   const [token] = useState(takeToken);
   const [pw, setPw] = useState('');
   const form = useSubmit(async () => {
-    props.onSignedIn(await api.recoverConfirm(token, pw));
-    navigate('/security', true);
+    // MFA is off now: straight to enrolling again.
+    props.onSignedIn(await api.recoverConfirm(token, pw), '/security');
   });
   return (
     <Screen title="Sign in without your authenticator" narrow>
