@@ -194,6 +194,49 @@ test('two members exchange messages with an attachment; read state and recall', 
   await grace.getByRole('log').getByText(/Seen by 1|Not seen yet/).waitFor();
 });
 
+test('the refresh token is an HttpOnly, Secure, SameSite=Strict cookie that brings a reloaded tab back', async () => {
+  const grace = pages.grace;
+  const cookies = await grace.context().cookies();
+  assert.equal(cookies.length, 1, JSON.stringify(cookies.map((c) => c.name)));
+  const [c] = cookies;
+  assert.deepEqual([c.name, c.path, c.httpOnly, c.secure, c.sameSite], ['bulwark_refresh', '/v1/auth', true, true, 'Strict']);
+  // Not readable by scripts, and no token in any storage.
+  assert.equal(await grace.evaluate(() => document.cookie), '');
+  assert.equal(await grace.evaluate(() => localStorage.length + sessionStorage.length), 1); // the remembered organisation
+  assert.equal(await grace.evaluate(() => localStorage.getItem('bulwark.tenant')), 'acme');
+  // http://127.0.0.1 is a secure context for Chromium, so the Secure cookie works: a reload
+  // restores the session from it.
+  await grace.reload();
+  await h1(grace).filter({ hasText: 'Ward 7 handover' }).waitFor();
+});
+
+test('everything works by keyboard, with a visible focus', async () => {
+  const page = (pages.keyboard = await newPage(browser, server.url, 'keyboard'));
+  await page.goto('/');
+  await h1(page).filter({ hasText: 'Sign in' }).waitFor();
+  await page.keyboard.press('Tab'); // the skip link comes first
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.getByLabel('Organisation').focus();
+  await page.keyboard.type('acme');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('admin@acme.test');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PW);
+  await page.keyboard.press('Enter');
+  await h1(page).filter({ hasText: 'Messages' }).waitFor();
+  // Tab to the Users link in the navigation; its focus ring is drawn; Enter follows it.
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press('Tab');
+    if ((await page.evaluate(() => document.activeElement.textContent)) === 'Users') break;
+  }
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none');
+  await page.keyboard.press('Enter');
+  await h1(page).filter({ hasText: 'Users' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.context().close();
+});
+
 test('a member cannot reach the admin screens', async () => {
   const grace = pages.grace;
   assert.equal(await grace.getByRole('link', { name: 'Users' }).count(), 0);

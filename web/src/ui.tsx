@@ -11,11 +11,15 @@ import { duration } from './lib/format';
 import { describeFailed } from './lib/policy';
 import { navigate } from './lib/router';
 
+/** The page load's first screen leaves focus at the document's start (the skip link first). */
+let firstScreen = true;
+
 export function Screen(props: { title: string; children: ComponentChildren; narrow?: boolean }) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `${props.title} · Bulwark`;
-    heading.current?.focus();
+    if (firstScreen) firstScreen = false;
+    else heading.current?.focus();
   }, [props.title]);
   return (
     <main id="main" class={props.narrow ? 'screen narrow' : 'screen'}>
