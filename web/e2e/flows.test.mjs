@@ -318,16 +318,18 @@ test('the screens without a session: forgot, reset, recovery, forced password ch
   await checkScreen(page, 'recover');
   await page.context().close();
 
-  // The admin forces a password change on Grace; her next screen is the change itself.
+  // The admin forces a password change on Grace while her tab is open: its next poll meets
+  // 403 password_change_required and the change itself is the only screen left.
+  const grace = pages.grace;
+  await grace.getByRole('link', { name: 'Messages' }).click();
+  await h1(grace).filter({ hasText: 'Messages' }).waitFor();
   const admin = pages.admin;
   await admin.getByRole('link', { name: 'Users' }).click();
   const row = admin.getByRole('listitem').filter({ hasText: 'grace@acme.test' });
   await row.getByRole('button', { name: 'Require password change' }).click();
   await row.getByRole('button', { name: 'Confirm' }).click();
   await admin.getByText('must change their password').waitFor();
-  const grace = pages.grace;
-  await grace.goto('/messages');
-  await h1(grace).filter({ hasText: 'Change your password to continue' }).waitFor();
+  await h1(grace).filter({ hasText: 'Change your password to continue' }).waitFor({ timeout: 10_000 });
   await checkScreen(grace, 'forced-password-change');
   await grace.getByLabel('Current password').fill(PW);
   await grace.getByLabel('New password').fill('Another-Strong-Pass-42');
@@ -408,6 +410,29 @@ test('the alternate recovery: security answers, the emailed link, MFA off and en
   await h1(page).filter({ hasText: 'Security' }).waitFor();
   await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
   await page.context().close();
+});
+
+test("the tenant's MFA requirement gates a session without MFA until it enrols", async () => {
+  const admin = pages.admin;
+  await admin.getByRole('link', { name: 'Policy' }).click();
+  await admin.getByLabel('Require two-step verification for everyone').check();
+  await admin.getByRole('button', { name: 'Save the policy' }).click();
+  // The admin has no MFA: the next call meets 403 mfa_enrollment_required.
+  await admin.getByRole('link', { name: 'Audit log' }).click();
+  await h1(admin).filter({ hasText: 'Security' }).waitFor();
+  await admin.getByText('Your organisation requires two-step verification').waitFor();
+  await checkScreen(admin, 'mfa-required');
+  assert.equal(await admin.getByRole('link', { name: 'Messages' }).count(), 0);
+  await admin.getByLabel('Password', { exact: true }).fill(PW);
+  await admin.getByRole('button', { name: 'Start' }).click();
+  await admin.getByText("Can't scan it?").click();
+  const secret = (await admin.locator('code.secret').textContent()).trim();
+  await admin.getByLabel('Code from the app').fill(totp(secret));
+  await admin.getByRole('button', { name: 'Turn on two-step verification' }).click();
+  await admin.getByRole('button', { name: 'I have saved them' }).click();
+  await admin.getByRole('link', { name: 'Audit log' }).click();
+  await h1(admin).filter({ hasText: 'Audit log' }).waitFor();
+  await admin.getByRole('cell', { name: 'mfa.enable' }).first().waitFor();
 });
 
 nodeTest('no console error, CSP violation or serious accessibility violation anywhere', () => {

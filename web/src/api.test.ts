@@ -67,6 +67,19 @@ describe('the API client', () => {
     await expect(api.call('POST', '/v1/invitations/accept', {})).rejects.toMatchObject({ details: { failed: ['min_length'] } });
   });
 
+  it('reports a gate that closes while the session is open', async () => {
+    const gate = vi.fn();
+    api.onGate(gate);
+    answers.push(tokens('a1'));
+    await api.login('acme', 'a@acme.test', 'pw');
+    answers.push(json(403, { error: { code: 'password_change_required', message: 'x' } }));
+    await expect(api.call('GET', '/v1/conversations')).rejects.toMatchObject({ code: 'password_change_required' });
+    expect(gate).toHaveBeenCalledWith('password_change_required');
+    answers.push(json(403, { error: { code: 'forbidden', message: 'x' } }));
+    await expect(api.call('GET', '/v1/admin/users')).rejects.toMatchObject({ code: 'forbidden' });
+    expect(gate).toHaveBeenCalledTimes(1);
+  });
+
   it('names a download from its Content-Disposition', () => {
     expect(api.dispositionName("attachment; filename*=UTF-8''scan%201.pdf")).toBe('scan 1.pdf');
     expect(api.dispositionName('attachment')).toBeNull();

@@ -35,6 +35,7 @@ let base = '';
 let access: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let signedOut: (reason: SignedOutReason) => void = () => {};
+let gated: (code: string) => void = () => {};
 
 /** The API's base URL (empty: the same origin), from /config.json. */
 export function configure(apiUrl: string): void {
@@ -44,6 +45,17 @@ export function configure(apiUrl: string): void {
 export function onSignedOut(handler: (reason: SignedOutReason) => void): void {
   signedOut = handler;
 }
+
+/**
+ * Called when the API answers 403 `password_change_required` or `mfa_enrollment_required`:
+ * an administrator forced a password change, or the tenant now requires MFA, while this
+ * session was open; the app shows the gate's screen at once.
+ */
+export function onGate(handler: (code: string) => void): void {
+  gated = handler;
+}
+
+const GATES = ['password_change_required', 'mfa_enrollment_required'];
 
 export function hasSession(): boolean {
   return access !== null;
@@ -127,7 +139,12 @@ export function refresh(): Promise<boolean> {
 }
 
 /** A JSON call. A refused access token gets one refresh and one retry, then signs out. */
-export async function call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T = unknown>(
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { probe?: boolean } = {},
+): Promise<T> {
   const hadSession = access !== null;
   let resp = await send(method, path, body);
   if (resp.status === 401 && hadSession) {
@@ -139,7 +156,12 @@ export async function call<T = unknown>(method: string, path: string, body?: unk
       signedOut('expired');
     }
   }
-  if (!resp.ok) throw await errorOf(resp);
+  if (!resp.ok) {
+    const err = await errorOf(resp);
+    // A probe (the session's own gate check) reads the gate from the answer itself.
+    if (err.status === 403 && GATES.includes(err.code) && !opts.probe) gated(err.code);
+    throw err;
+  }
   if (resp.status === 204) return undefined as T;
   const text = await resp.text();
   return (text ? JSON.parse(text) : undefined) as T;

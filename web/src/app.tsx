@@ -164,6 +164,11 @@ export function App() {
   };
 
   useEffect(() => {
+    // The route that answered knows best: each route (each Lambda) caches the tenant policy
+    // for a while, so a fresh probe of GET /v1/policy may not see the change yet.
+    api.onGate((code) =>
+      setSession((s) => s && { ...s, gate: code === 'password_change_required' ? 'password' : 'mfa' }),
+    );
     api.onSignedOut((reason) => {
       setSession(null);
       setNotice(reason === 'expired' ? 'Your session has ended. Sign in again.' : 'You are signed out.');

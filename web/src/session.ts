@@ -35,8 +35,9 @@ export interface Session {
 
 export async function loadSession(): Promise<Session> {
   const me = await api.call<Me>('GET', '/v1/me');
+  if (me.password_change_required) return { me, gate: 'password', policy: null };
   try {
-    const policy = await api.call<Policy>('GET', '/v1/policy');
+    const policy = await api.call<Policy>('GET', '/v1/policy', undefined, { probe: true });
     return { me, gate: null, policy };
   } catch (e) {
     if (e instanceof ApiError && e.code === 'password_change_required') return { me, gate: 'password', policy: null };
