@@ -359,6 +359,7 @@ test('events: the organizer runs the CMS, members register and wait, announcemen
   await admin.getByLabel('Session title').fill('Opening keynote');
   await admin.getByLabel('Session starts').fill('2031-03-02T09:00');
   await admin.getByLabel('Session ends').fill('2031-03-02T10:00');
+  await admin.getByLabel('Streamed live').check();
   await admin.getByRole('button', { name: 'Add the session' }).click();
   await admin.getByRole('listitem').filter({ hasText: 'Opening keynote' }).waitFor();
   await admin.getByRole('button', { name: 'Publish' }).click();
@@ -388,6 +389,21 @@ test('events: the organizer runs the CMS, members register and wait, announcemen
   await grace.reload();
   await grace.getByText('You are registered.', { exact: true }).waitFor();
   await grace.getByText('The keynote moves to Hall C.').waitFor();
+
+  // A live session's pass needs the tenant's Agora credentials (Integrations, admin only).
+  await grace.getByRole('button', { name: 'Get my live pass' }).click();
+  await grace.getByRole('alert').filter({ hasText: /not (been )?(set up|configured)|integration/i }).waitFor();
+  await admin.getByRole('link', { name: 'Integrations' }).click();
+  await admin.getByLabel('App ID').fill('nothex');
+  await admin.getByRole('button', { name: 'Save the credentials' }).click();
+  await admin.getByText('The App ID is 32 hexadecimal characters.').waitFor();
+  await admin.getByLabel('App ID').fill('0123456789abcdef0123456789abcdef');
+  await admin.getByLabel('App Certificate').fill('fedcba9876543210fedcba9876543210');
+  await admin.getByRole('button', { name: 'Save the credentials' }).click();
+  await admin.getByText('The Agora credentials are saved').waitFor();
+  await checkScreen(admin, 'admin-integrations');
+  await grace.getByRole('button', { name: 'Get my live pass' }).click();
+  await grace.getByText('You may join as a viewer').waitFor();
   await grace.getByRole('link', { name: 'All events' }).click();
   await h1(grace).filter({ hasText: 'Events' }).waitFor();
   await checkScreen(grace, 'events');

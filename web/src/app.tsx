@@ -10,7 +10,7 @@ import { match, navigate, useLocation, visitCount } from './lib/router';
 import { type Session, can, loadSession } from './session';
 import { Link, Screen } from './ui';
 import { ChangePassword, Profile, Security } from './screens/account';
-import { Audit, PolicyEditor, Users } from './screens/admin';
+import { Audit, Integrations, PolicyEditor, Users } from './screens/admin';
 import { AcceptInvitation, Forgot, RecoverConfirm, RecoverStart, ResetPassword, SignIn } from './screens/auth';
 import { EventDetail, EventForm, EventList } from './screens/events';
 import { ConversationList, ConversationView } from './screens/messages';
@@ -36,6 +36,7 @@ function Nav(props: { session: Session }) {
         {!gate && can(me, 'users.manage') && item('/admin/users', 'Users')}
         {!gate && can(me, 'policy.manage') && item('/admin/policy', 'Policy')}
         {!gate && can(me, 'audit.read') && item('/admin/audit', 'Audit log')}
+        {!gate && can(me, 'integrations.manage') && item('/admin/integrations', 'Integrations')}
         {gate !== 'password' && item('/security', 'Security')}
         {!gate && item('/account', 'Account')}
         <li>
@@ -121,6 +122,7 @@ function SignedInScreen(props: SignedInProps) {
   if (path === '/admin/users') return guard('users.manage', () => <Users me={me} />);
   if (path === '/admin/policy') return guard('policy.manage', () => <PolicyEditor />);
   if (path === '/admin/audit') return guard('audit.read', () => <Audit />);
+  if (path === '/admin/integrations') return guard('integrations.manage', () => <Integrations />);
   if (path === '/security') return <Security me={me} enrolmentRequired={false} onChanged={() => void reload()} />;
   if (path === '/change-password') return <ChangePassword forced={false} onChanged={() => void reload()} />;
   if (path === '/account') return <Profile me={me} />;

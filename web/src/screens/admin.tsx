@@ -305,6 +305,55 @@ export function PolicyEditor() {
   );
 }
 
+const HEX32 = /^[0-9a-fA-F]{32}$/;
+
+/** The tenant's Agora credentials for live sessions (stored encrypted, never shown again). */
+export function Integrations() {
+  const [appId, setAppId] = useState('');
+  const [cert, setCert] = useState('');
+  const [saved, setSaved] = useState(false);
+  const [touched, setTouched] = useState(false);
+  const errors = {
+    appId: HEX32.test(appId.trim()) ? null : 'The App ID is 32 hexadecimal characters.',
+    cert: HEX32.test(cert.trim()) ? null : 'The App Certificate is 32 hexadecimal characters.',
+  };
+  const form = useSubmit(async () => {
+    setTouched(true);
+    setSaved(false);
+    if (errors.appId || errors.cert) return;
+    await api.call('PUT', '/v1/admin/integrations/agora', { app_id: appId.trim(), app_certificate: cert.trim() });
+    setCert('');
+    setSaved(true);
+  });
+  return (
+    <Screen title="Integrations">
+      <form class="panel" onSubmit={form.submit} novalidate aria-labelledby="agora-h">
+        <h2 id="agora-h">Agora (live event sessions)</h2>
+        <p>
+          Live sessions of events are streamed with Agora. The certificate is stored encrypted and never shown again;
+          saving replaces the current credentials.
+        </p>
+        {saved && <Alert kind="success">The Agora credentials are saved.</Alert>}
+        <ErrorAlert error={form.error} />
+        <Field label="App ID" value={appId} onValue={setAppId} autoComplete="off" error={touched ? errors.appId : null} />
+        <Field
+          label="App Certificate"
+          type="password"
+          value={cert}
+          onValue={setCert}
+          autoComplete="off"
+          error={touched ? errors.cert : null}
+        />
+        <div class="actions">
+          <button type="submit" disabled={form.busy}>
+            Save the credentials
+          </button>
+        </div>
+      </form>
+    </Screen>
+  );
+}
+
 interface AuditEvent {
   at: string;
   actor: string;

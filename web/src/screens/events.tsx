@@ -160,6 +160,33 @@ export function EventForm(props: { existing?: EventView; onSaved?: (e: EventView
   return <Screen title="New event">{form_}</Screen>;
 }
 
+/**
+ * A live session's pass: the Agora RTC token the API issues to speakers, organizers and
+ * registered attendees. The stream itself plays in the mobile apps (the web app ships no
+ * Agora SDK); here the person sees whether they may join and until when.
+ */
+function LivePass(props: { eventId: string; session: AgendaSession }) {
+  const [pass, setPass] = useState<{ role: string; expires_at: string } | null>(null);
+  const get = useSubmit(async () => {
+    setPass(await api.call('POST', `/v1/events/${props.eventId}/sessions/${props.session.session_id}/rtc-token`));
+  });
+  return (
+    <span class="live-pass">
+      {pass ? (
+        <span role="status">
+          You may join as {pass.role === 'publisher' ? 'a speaker' : 'a viewer'} until {dateTime(pass.expires_at)}; open
+          the session in the Bulwark mobile app.
+        </span>
+      ) : (
+        <button type="button" class="secondary small" onClick={get.submit} disabled={get.busy}>
+          Get my live pass <span class="sr-only">for {props.session.title}</span>
+        </button>
+      )}
+      <ErrorAlert error={get.error} />
+    </span>
+  );
+}
+
 function SessionForm(props: { event: EventView; onAdded: () => void }) {
   const [title, setTitle] = useState('');
   const [starts, setStarts] = useState(toLocalInput(props.event.starts_at));
@@ -466,6 +493,7 @@ export function EventDetail(props: { me: Me; id: string }) {
                   {dateTime(s.starts_at)} – {dateTime(s.ends_at)}
                   {s.room ? ` · ${s.room}` : ''}
                 </div>
+                {s.live && event.status === 'published' && <LivePass eventId={event.event_id} session={s} />}
                 {organizer && (
                   <ConfirmButton
                     label="Remove"
