@@ -192,6 +192,29 @@ test('two members exchange messages with an attachment; read state and recall', 
   await wrong.waitFor({ state: 'detached' });
   await henry.getByRole('log').getByText('Wrong ward, sorry').waitFor({ state: 'detached', timeout: 10_000 });
   await grace.getByRole('log').getByText(/Seen by 1|Not seen yet/).waitFor();
+
+  // History pages backwards as Henry scrolls up: 35 more messages (sent through the API's
+  // JSON mode, as a mobile client would), then a fresh load shows the newest page only.
+  const login = await fetch(`${server.url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ tenant: 'acme', email: 'henry@acme.test', password: PW }),
+  }).then((r) => r.json());
+  const conversationId = new URL(henry.url()).pathname.split('/').pop();
+  for (let i = 0; i < 35; i++) {
+    const r = await fetch(`${server.url}/v1/conversations/${conversationId}/messages`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ body: `Filler ${i}` }),
+    });
+    assert.equal(r.status, 201);
+  }
+  await henry.reload();
+  await henry.getByRole('log').getByText('Filler 34').waitFor();
+  assert.equal(await henry.getByRole('log').getByText('Bed 3 needs a scan review.').count(), 0);
+  await henry.getByRole('log').evaluate((el) => (el.scrollTop = 0));
+  await henry.getByRole('log').getByText('Bed 3 needs a scan review.').waitFor();
+  await henry.getByText('Start of the conversation').waitFor();
 });
 
 test('the refresh token is an HttpOnly, Secure, SameSite=Strict cookie that brings a reloaded tab back', async () => {
@@ -433,9 +456,10 @@ test("the tenant's MFA requirement gates a session without MFA until it enrols",
   await admin.getByRole('link', { name: 'Policy' }).click();
   await admin.getByLabel('Require two-step verification for everyone').check();
   await admin.getByRole('button', { name: 'Save the policy' }).click();
-  // The admin has no MFA: the next call meets 403 mfa_enrollment_required.
-  await admin.getByRole('link', { name: 'Audit log' }).click();
-  await h1(admin).filter({ hasText: 'Security' }).waitFor();
+  // The admin has no MFA: the open conversation list's polling meets 403
+  // mfa_enrollment_required once its route's policy cache (10 s) has expired.
+  await admin.getByRole('link', { name: 'Messages' }).click();
+  await h1(admin).filter({ hasText: 'Security' }).waitFor({ timeout: 20_000 });
   await admin.getByText('Your organisation requires two-step verification').waitFor();
   await checkScreen(admin, 'mfa-required');
   assert.equal(await admin.getByRole('link', { name: 'Messages' }).count(), 0);
