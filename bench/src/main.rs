@@ -8,7 +8,8 @@
 //! 4. message send and list latency/throughput under `wrk` at concurrency 1, 16 and 64;
 //! 5. attachment upload+download throughput vs the raw attachment cipher, and the RSS growth
 //!    of 16 concurrent 4 MiB uploads;
-//! 6. AWS API calls per route (AWS mode against moto, counted by the SDK interceptor).
+//! 6. AWS API calls per route (AWS mode against moto, counted by the SDK interceptor);
+//! 7. the event app: registrations/s at concurrency 16, announcement fan-out to 5,000 attendees.
 //!
 //! Usage: `bulwark-bench <bin-dir> <results.json> [sizes.json]` with `BULWARK_BENCH_AWS_ENDPOINT`
 //! pointing at a moto server for part 6.
@@ -17,6 +18,7 @@ mod attachments;
 mod aws_calls;
 mod client;
 mod cold_start;
+mod events;
 mod fixture;
 mod login;
 mod messaging;
@@ -66,6 +68,10 @@ async fn main() -> Result<()> {
     if wanted("attachments") {
         eprintln!("bench: attachments");
         results["attachments"] = attachments::attachments(&bins).await?;
+    }
+    if wanted("events") {
+        eprintln!("bench: events");
+        results["events"] = events::events().await?;
     }
     if wanted("aws_calls") {
         eprintln!("bench: AWS calls per route");

@@ -122,6 +122,22 @@ pub fn markdown(r: &Value) -> String {
             verdict(a["rss_growth_mib"].as_f64().unwrap_or(f64::MAX) <= 64.0)
         ));
     }
+    let e = &r["events"];
+    if !e.is_null() {
+        s.push_str(&format!(
+            "| Event registrations/s, concurrency 16 (embedded, {} attendees) | {} | | | >= 2000/s | {} |\n",
+            e["registrations"],
+            f(&e["registrations_per_s"]),
+            verdict(e["registrations_per_s"].as_f64().unwrap_or(0.0) >= 2000.0)
+        ));
+        s.push_str(&format!(
+            "| Announcement to 5,000 attendees: post (ms); all {} push jobs queued (s) | {}; {} | | | queued < 2 s | {} |\n",
+            e["push_jobs_queued"],
+            f(&e["announcement_post_ms"]),
+            f(&e["announcement_fanout_s"]),
+            verdict(e["announcement_fanout_s"].as_f64().unwrap_or(f64::MAX) < 2.0 && e["push_jobs_queued"] == 5000)
+        ));
+    }
     if let Some(routes) = r["aws_calls"]["routes"].as_array() {
         s.push_str("\nAWS API calls per route (AWS mode against moto; cold = first call in a fresh process):\n\n");
         s.push_str("| Route | Cold | Warm | Warm calls |\n|---|---|---|---|\n");

@@ -25,4 +25,5 @@ mod api_tenants;
 mod api_web_session;
 mod consistency;
 mod embedded_mode;
+mod ops;
 mod server;

@@ -4,8 +4,10 @@
 
 pub mod app;
 pub mod backend;
+pub mod backup;
 pub mod jobs;
 pub mod lambda;
+pub mod ops;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

@@ -55,6 +55,11 @@ pub fn web_dir() -> Option<PathBuf> {
     }
 }
 
+/// The embedded store's page cache: `BULWARK_STORE_CACHE_MB` (default 64).
+pub fn store_cache_bytes() -> usize {
+    var("BULWARK_STORE_CACHE_MB").and_then(|v| v.parse::<usize>().ok()).unwrap_or(64).clamp(4, 16 * 1024) * 1024 * 1024
+}
+
 pub fn data_dir(default: &str) -> PathBuf {
     PathBuf::from(var("BULWARK_DATA_DIR").unwrap_or_else(|| default.into()))
 }

@@ -88,24 +88,38 @@ pub async fn seed_users(
     let keys = ctx.identity_keys.get(&*ctx.ports.secrets).await?;
     let hash = password::hash("Correct-Horse-Battery-9".to_owned().into()).await?;
     let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let email = Email::parse(&format!("{prefix}{i}@{slug}.test")).map_err(|e| anyhow::anyhow!(e))?;
-        let index = keys.email_index(tenant.as_str(), &email);
-        let user_id = users::new_user_id();
-        let new = users::NewUser {
-            user_id: &user_id,
-            email: &email,
-            email_index: &index,
-            display_name: "Seeded Attendee",
-            role,
-            password_hash: hash.clone(),
-        };
-        ctx.ports.store.transact(users::create_ops(ctx, &tenant, new).await?).await?;
-        let user = users::get(ctx, &tenant, &user_id).await?.ok_or_else(|| anyhow::anyhow!("seeded user vanished"))?;
-        let (start, session) = sessions::start(ctx, &tenant, slug, &user);
-        ctx.ports.store.transact(vec![start]).await?;
-        let tokens = session.tokens(ctx).await?;
-        out.push((user_id, tokens.access_token));
+    // Thirty users (two writes each, and a session) per transaction: thousands in seconds.
+    for chunk in (0..n).collect::<Vec<_>>().chunks(30) {
+        let (mut ops, mut made) = (Vec::new(), Vec::new());
+        for i in chunk {
+            let email = Email::parse(&format!("{prefix}{i}@{slug}.test")).map_err(|e| anyhow::anyhow!(e))?;
+            let index = keys.email_index(tenant.as_str(), &email);
+            let user_id = users::new_user_id();
+            let new = users::NewUser {
+                user_id: &user_id,
+                email: &email,
+                email_index: &index,
+                display_name: "Seeded Attendee",
+                role,
+                password_hash: hash.clone(),
+            };
+            ops.extend(users::create_ops(ctx, &tenant, new).await?);
+            made.push(user_id);
+        }
+        ctx.ports.store.transact(ops).await?;
+        let mut starts = Vec::new();
+        let mut sessions = Vec::new();
+        for user_id in made {
+            let user =
+                users::get(ctx, &tenant, &user_id).await?.ok_or_else(|| anyhow::anyhow!("seeded user vanished"))?;
+            let (start, session) = sessions::start(ctx, &tenant, slug, &user);
+            starts.push(start);
+            sessions.push((user_id, session));
+        }
+        ctx.ports.store.transact(starts).await?;
+        for (user_id, session) in sessions {
+            out.push((user_id, session.tokens(ctx).await?.access_token));
+        }
     }
     Ok(out)
 }

@@ -51,6 +51,8 @@ pub struct Context {
     pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
     /// tenant → (read at, policy); see `policy::load`.
     pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, Policy)>>>,
+    /// tenant → (read at, epoch seconds; disabled); see `tenancy::status`.
+    pub tenant_status: Arc<Mutex<HashMap<String, (i64, bool)>>>,
 }
 
 impl Context {
@@ -67,6 +69,7 @@ impl Context {
             verified_tokens: Arc::default(),
             slugs: Arc::default(),
             policies: Arc::default(),
+            tenant_status: Arc::default(),
         }
     }
 

@@ -103,6 +103,9 @@ async fn validate(
     let (starts, ends) = (instant(&f.starts_at, "starts_at")?, instant(&f.ends_at, "ends_at")?);
     let mut speakers = Vec::new();
     if let Some(ids) = &f.speaker_ids {
+        if ids.len() > MAX_SPEAKERS * 2 {
+            return Err(invalid(format!("a session has at most {MAX_SPEAKERS} speakers")));
+        }
         for id in ids {
             if !speakers.contains(id) {
                 speakers.push(id.clone());
@@ -261,8 +264,9 @@ pub async fn delete(ctx: &Context, p: &Principal, eid: &EventId, sid: &SessionId
     let item = load_session(ctx, &p.tenant, eid, sid).await?;
     let s = Session::from_item(&item)?;
     let (table, pk) = (Table::tenant(&p.tenant), event_pk(eid.as_str()));
+    let same = Cond::And(vec![Cond::Exists, Cond::eq("version", item.n("version").unwrap_or(0))]);
     let ops = vec![
-        TxOp::Delete { table: table.clone(), pk: pk.clone(), sk: sess_sk(sid.as_str()), cond: Cond::Exists },
+        TxOp::Delete { table: table.clone(), pk: pk.clone(), sk: sess_sk(sid.as_str()), cond: same },
         TxOp::Delete { table: table.clone(), pk, sk: agenda_sk(s.starts, sid.as_str()), cond: Cond::Always },
         bump(&table, &event),
         audit::event(&ctx.ports, &p.tenant, &p.user_id, "event.session.delete", sid.as_str(), "success"),

@@ -284,13 +284,12 @@ pub async fn patch(ctx: &Context, p: &Principal, eid: &EventId, f: EventFields) 
         ops.push(audit::event(&ctx.ports, &p.tenant, &p.user_id, "event.update", eid.as_str(), "success"));
         match ctx.ports.store.transact(ops).await {
             Ok(()) => {
-                if v.capacity.is_some_and(|c| rec.capacity.is_some_and(|old| c > old)) {
-                    registration::promote_into_free_seats(ctx, &p.tenant, eid).await?;
-                }
+                // Into any seats free now (a raise, or a promotion an earlier failure deferred).
+                registration::settle(ctx, &p.tenant, eid).await;
                 return get(ctx, p, eid).await;
             }
             // Someone registered, edited the agenda or the event meanwhile: check again.
-            Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(StoreError::TransactionCancelled { .. } | StoreError::Unavailable(_)) => continue,
             Err(e) => return Err(anyhow::Error::from(e).context("edit the event").into()),
         }
     }

@@ -112,7 +112,8 @@ pub fn is_organizer(p: &Principal) -> bool {
 /// The event's record, read as `p` may see it: a draft is 404 for anyone but organizers.
 pub async fn load(ctx: &Context, p: &Principal, eid: &EventId) -> Result<EventRecord, ServiceError> {
     let rec = load_any(ctx, &p.tenant, eid).await?;
-    if rec.status == Status::Draft && !is_organizer(p) {
+    // Never published (a draft, or a draft cancelled): organizers only.
+    if !rec.listed && rec.status != Status::Published && !is_organizer(p) {
         return Err(ServiceError::NotFound);
     }
     Ok(rec)

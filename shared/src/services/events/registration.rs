@@ -21,6 +21,22 @@ pub use crate::services::events::record::{REGISTERED, WAITLISTED};
 /// How often a write that lost a race to other registrations is tried again.
 const TRIES: usize = 16;
 
+/// The capacity the caller saw is still the event's (an edit commits against the counters, so
+/// a registration must commit against the capacity).
+fn same_capacity(capacity: Option<i64>) -> Cond {
+    match capacity {
+        Some(c) => Cond::eq(attr::CAPACITY, c),
+        None => Cond::Missing(attr::CAPACITY.into()),
+    }
+}
+
+/// A short, jittered pause before trying a write that lost a race again (DynamoDB reports
+/// concurrent transactions on one item as a conflict, answered as `Unavailable`).
+async fn back_off(attempt: usize) {
+    let ms = rand::random::<u64>() % (5 * (attempt as u64 + 1)) + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
 /// The caller's registration status, if any.
 pub async fn status_of(
     ctx: &Context,
@@ -47,7 +63,7 @@ pub struct Registered {
 pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Registered, ServiceError> {
     let table = Table::tenant(&p.tenant);
     let pk = event_pk(eid.as_str());
-    for _ in 0..TRIES {
+    for attempt in 0..TRIES {
         let rec = load(ctx, p, eid).await?;
         if rec.status != Status::Published {
             return Err(ServiceError::ValidationFailed("only published events take registrations".into()));
@@ -58,7 +74,7 @@ pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Reg
         let now = rfc3339(ctx.ports.clock.now());
         let published = Cond::eq(attr::STATUS, Status::Published.as_str());
         let (status, ops) = if !rec.full() {
-            let mut seat = vec![Cond::Exists, published, Cond::eq(attr::WAITLISTED, 0i64)];
+            let mut seat = vec![Cond::Exists, published, Cond::eq(attr::WAITLISTED, 0i64), same_capacity(rec.capacity)];
             if let Some(c) = rec.capacity {
                 seat.push(Cond::lt(attr::REGISTERED, c));
             }
@@ -91,7 +107,7 @@ pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Reg
                     pk: pk.clone(),
                     sk: META.into(),
                     update: Update::default().add(attr::WAITLISTED, 1),
-                    cond: Cond::And(vec![Cond::Exists, published, Cond::Or(full)]),
+                    cond: Cond::And(vec![Cond::Exists, published, same_capacity(rec.capacity), Cond::Or(full)]),
                 },
                 TxOp::Put { table: table.clone(), item: reg, cond: Cond::NotExists },
                 TxOp::Put { table: table.clone(), item: wait, cond: Cond::NotExists },
@@ -99,9 +115,16 @@ pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Reg
             (WAITLISTED, ops)
         };
         match ctx.ports.store.transact(ops).await {
-            Ok(()) => return Ok(Registered { status }),
+            Ok(()) => {
+                if status == WAITLISTED {
+                    // Seats may have opened (a capacity raise) between the read and the write.
+                    settle(ctx, &p.tenant, eid).await;
+                }
+                return Ok(Registered { status });
+            }
             // Seats, the waitlist or the caller's own registration changed: look again.
             Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(StoreError::Unavailable(_)) => back_off(attempt).await,
             Err(e) => return Err(anyhow::Error::from(e).context("register").into()),
         }
     }
@@ -143,10 +166,11 @@ fn promotion(table: &Table, pk: &str, wait_sk: &str, user: &str, now: &str) -> [
 /// `DELETE /v1/events/{id}/registration`: the caller leaves; a freed seat goes to the first
 /// waitlisted attendee in the same transaction, who is then notified.
 pub async fn cancel(ctx: &Context, p: &Principal, eid: &EventId) -> Result<(), ServiceError> {
-    load(ctx, p, eid).await?;
     let table = Table::tenant(&p.tenant);
     let pk = event_pk(eid.as_str());
-    for _ in 0..TRIES {
+    for attempt in 0..TRIES {
+        // A cancelled event promotes nobody: its seats are gone with it.
+        let published = load(ctx, p, eid).await?.status == Status::Published;
         let reg = ctx.ports.store.get(&table, &pk, &reg_sk(&p.user_id)).await.context("read the registration")?;
         let Some(reg) = reg else { return Err(ServiceError::NotFound) };
         let mine = TxOp::Delete {
@@ -171,16 +195,25 @@ pub async fn cancel(ctx: &Context, p: &Principal, eid: &EventId) -> Result<(), S
                 meta(Update::default().add(attr::WAITLISTED, -1), Cond::gt(attr::WAITLISTED, 0i64)),
             ]
         } else {
-            match first_waiting(ctx, &p.tenant, &pk).await? {
+            let first = if published { first_waiting(ctx, &p.tenant, &pk).await? } else { None };
+            match first {
                 Some((wait_sk, user)) => {
                     let now = rfc3339(ctx.ports.clock.now());
                     let mut ops = vec![mine];
                     ops.extend(promotion(&table, &pk, &wait_sk, &user, &now));
-                    ops.push(meta(Update::default().add(attr::WAITLISTED, -1), Cond::gt(attr::WAITLISTED, 0i64)));
+                    let still = Cond::And(vec![
+                        Cond::gt(attr::WAITLISTED, 0i64),
+                        Cond::eq(attr::STATUS, Status::Published.as_str()),
+                    ]);
+                    ops.push(meta(Update::default().add(attr::WAITLISTED, -1), still));
                     promoted = Some(user);
                     ops
                 }
-                None => vec![mine, meta(Update::default().add(attr::REGISTERED, -1), Cond::eq(attr::WAITLISTED, 0i64))],
+                // Nobody waits (checked by the write), or the event is cancelled.
+                None => {
+                    let nobody = if published { Cond::eq(attr::WAITLISTED, 0i64) } else { Cond::Always };
+                    vec![mine, meta(Update::default().add(attr::REGISTERED, -1), nobody)]
+                }
             }
         };
         match ctx.ports.store.transact(ops).await {
@@ -188,9 +221,13 @@ pub async fn cancel(ctx: &Context, p: &Principal, eid: &EventId) -> Result<(), S
                 if let Some(user) = promoted {
                     notify::tell(ctx, &p.tenant, eid, EventNoticeKind::RegistrationPromoted, &[user]).await;
                 }
+                if published {
+                    settle(ctx, &p.tenant, eid).await;
+                }
                 return Ok(());
             }
             Err(StoreError::TransactionCancelled { .. }) => continue,
+            Err(StoreError::Unavailable(_)) => back_off(attempt).await,
             Err(e) => return Err(anyhow::Error::from(e).context("cancel the registration").into()),
         }
     }
@@ -211,7 +248,12 @@ pub async fn promote_into_free_seats(ctx: &Context, tenant: &TenantId, eid: &Eve
         }
         let Some((wait_sk, user)) = first_waiting(ctx, tenant, &pk).await? else { break };
         let now = rfc3339(ctx.ports.clock.now());
-        let mut seat = vec![Cond::Exists, Cond::gt(attr::WAITLISTED, 0i64)];
+        let mut seat = vec![
+            Cond::Exists,
+            Cond::gt(attr::WAITLISTED, 0i64),
+            Cond::eq(attr::STATUS, Status::Published.as_str()),
+            same_capacity(rec.capacity),
+        ];
         if let Some(c) = rec.capacity {
             seat.push(Cond::lt(attr::REGISTERED, c));
         }
@@ -226,6 +268,10 @@ pub async fn promote_into_free_seats(ctx: &Context, tenant: &TenantId, eid: &Eve
         match ctx.ports.store.transact(ops).await {
             Ok(()) => promoted.push(user),
             Err(StoreError::TransactionCancelled { .. }) => misses += 1,
+            Err(StoreError::Unavailable(_)) => {
+                misses += 1;
+                back_off(misses).await
+            }
             Err(e) => return Err(anyhow::Error::from(e).context("promote from the waitlist").into()),
         }
     }
@@ -233,6 +279,14 @@ pub async fn promote_into_free_seats(ctx: &Context, tenant: &TenantId, eid: &Eve
         notify::tell(ctx, tenant, eid, EventNoticeKind::RegistrationPromoted, &promoted).await;
     }
     Ok(())
+}
+
+/// Promote into any free seat, best effort: a failure here leaves a consistent state that the
+/// next registration, cancellation or edit settles again.
+pub async fn settle(ctx: &Context, tenant: &TenantId, eid: &EventId) {
+    if let Err(e) = promote_into_free_seats(ctx, tenant, eid).await {
+        tracing::warn!(tenant = %tenant, event_id = %eid, error = format!("{e:#}"), "waitlist promotion deferred");
+    }
 }
 
 #[derive(Serialize)]
