@@ -22,6 +22,7 @@ mod api_mfa;
 mod api_push;
 mod api_security;
 mod api_tenants;
+mod api_web_session;
 mod consistency;
 mod embedded_mode;
 mod ops;

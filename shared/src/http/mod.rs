@@ -10,6 +10,7 @@ mod middleware;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod web_session;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};

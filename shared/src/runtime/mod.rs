@@ -13,3 +13,4 @@ pub mod settings;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod web;

@@ -147,7 +147,12 @@ async fn serve() -> anyhow::Result<()> {
     tracing::info!(listen = %listen, "bulwark listening");
     eprintln!("bulwark: serving the API on http://{listen}");
     // The peer address is the client IP of the anonymous routes' rate limits.
-    let app = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let web_dir = config::web_dir();
+    if let Some(dir) = &web_dir {
+        eprintln!("bulwark: serving the web app from {} at http://{listen}/", dir.display());
+    }
+    let app = crate::runtime::web::with_app(crate::http::app(state), web_dir)
+        .into_make_service_with_connect_info::<SocketAddr>();
     // Responses that leave in two writes (a streamed download) must not wait for the client's
     // delayed ACK (~40 ms per download on a kept-alive connection, measured by scripts/soak).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
