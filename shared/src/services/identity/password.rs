@@ -4,15 +4,20 @@
 //!
 //! Each computation holds 19 MiB, so at most [`HashPool::size`] run at once (sized to the
 //! machine's memory, `BULWARK_HASH_CONCURRENCY` to override); the rest wait their turn in
-//! order. A flood of logins then costs queueing time, never the process's memory.
+//! order. A flood of logins then costs queueing time, never the process's memory. Their
+//! working memory is reused: each computation borrows a 19 MiB block array kept by the pool
+//! (at most one per permit), so the footprint is fixed instead of an allocation, page faults
+//! and a release per login.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use tokio::sync::Semaphore;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+#[cfg(test)]
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use crate::domain::policy::{PASSWORD_MAX_LENGTH as MAX_LENGTH, PASSWORD_MIN_LENGTH as MIN_LENGTH};
@@ -66,13 +71,21 @@ pub struct HashPool {
     size: usize,
     running: AtomicUsize,
     peak: AtomicUsize,
+    /// Working memory returned by finished computations, for the next ones.
+    spare: std::sync::Mutex<Vec<Vec<Block>>>,
 }
 
 impl HashPool {
     pub fn new(size: usize) -> Self {
         return_large_blocks_to_the_os();
         let size = size.max(1);
-        HashPool { permits: Semaphore::new(size), size, running: AtomicUsize::new(0), peak: AtomicUsize::new(0) }
+        HashPool {
+            permits: Semaphore::new(size),
+            size,
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            spare: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// The process's pool: [`HashPool::configure`]d at start-up, else sized to memory.
@@ -106,6 +119,75 @@ impl HashPool {
         self.running.fetch_sub(1, Ordering::Relaxed);
         Ok(out?)
     }
+}
+
+impl HashPool {
+    /// Run `work` with `blocks` argon2 blocks of working memory, reused from earlier
+    /// computations when one of that size is spare (a permit holder has at most one).
+    pub async fn run_with_memory<T: Send + 'static>(
+        &'static self,
+        blocks: usize,
+        work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.run(move || {
+            let reused = self.spare.lock().ok().and_then(|mut s| {
+                let i = s.iter().position(|m| m.len() == blocks)?;
+                Some(s.swap_remove(i))
+            });
+            let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
+            let out = work(&mut memory);
+            if let Ok(mut spare) = self.spare.lock() {
+                if spare.len() < self.size {
+                    spare.push(memory);
+                }
+            }
+            out
+        })
+        .await
+    }
+
+    /// Working memory arrays kept for reuse.
+    pub fn spare(&self) -> usize {
+        self.spare.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+/// argon2id of `password` with `salt` (a PHC salt) into a PHC string, in `memory`.
+fn hash_in(password: &[u8], salt: &SaltString, memory: &mut [Block]) -> anyhow::Result<String> {
+    let params = params();
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let mut out = [0u8; 32];
+    argon2()
+        .hash_password_into_with_memory(password, salt_raw, &mut out, memory)
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| anyhow::anyhow!("params: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("output: {e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the parsed PHC hash, computed in `memory` when it fits (a hash
+/// at other parameters gets memory of its own).
+fn matches(password: &[u8], phc: &PasswordHash<'_>, memory: &mut [Block]) -> bool {
+    let Ok(algorithm) = Algorithm::try_from(phc.algorithm) else { return false };
+    let Ok(params) = Params::try_from(phc) else { return false };
+    let version = phc.version.and_then(|v| Version::try_from(v).ok()).unwrap_or(Version::V0x13);
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else { return false };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    let computed = if memory.len() >= params.block_count() {
+        hasher.hash_password_into_with_memory(password, salt_raw, &mut out, &mut memory[..params.block_count()])
+    } else {
+        hasher.hash_password_into(password, salt_raw, &mut out)
+    };
+    computed.is_ok() && bool::from(subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()))
 }
 
 /// glibc serves a freed 19 MiB block's successors from its heap and keeps them there (its mmap
@@ -145,12 +227,9 @@ fn memory_bytes() -> Option<u64> {
 /// Hash a password (argon2id, random salt) on a blocking thread.
 pub async fn hash(password: SecretString) -> anyhow::Result<String> {
     HashPool::global()
-        .run(move || {
+        .run_with_memory(params().block_count(), move |memory| {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            argon2()
-                .hash_password(password.expose_secret().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+            hash_in(password.expose_secret().as_bytes(), &salt, memory)
         })
         .await?
 }
@@ -162,7 +241,8 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let pw = hex::encode(*crate::domain::crypto::random_32());
-        argon2().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+        let mut memory = vec![Block::default(); params().block_count()];
+        hash_in(pw.as_bytes(), &salt, &mut memory).unwrap_or_default()
     })
 }
 
@@ -177,12 +257,12 @@ pub struct Verified {
 /// (always false, same cost). Runs on a blocking thread.
 pub async fn verify(password: SecretString, stored: Option<String>) -> anyhow::Result<Verified> {
     HashPool::global()
-        .run(move || {
+        .run_with_memory(params().block_count(), move |memory| {
             let real = stored.is_some();
             let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
             let parsed =
                 PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored password hash is invalid: {e}"))?;
-            let ok = argon2().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok() && real;
+            let ok = matches(password.expose_secret().as_bytes(), &parsed, memory) && real;
             let current = params();
             let same_cost = Params::try_from(&parsed).is_ok_and(|p| {
                 (p.m_cost(), p.t_cost(), p.p_cost()) == (current.m_cost(), current.t_cost(), current.p_cost())
@@ -241,6 +321,20 @@ mod tests {
         assert_eq!(pool.peak(), 2);
     }
 
+    #[test]
+    fn pooled_memory_hashes_exactly_like_the_crate() {
+        // GIVEN a salt WHEN hashed in pooled memory and by argon2's own PasswordHasher
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let mut memory = vec![Block::default(); params().block_count()];
+        let ours = hash_in(b"Tr0ub4dor&3-horse", &salt, &mut memory).unwrap();
+        let theirs = argon2().hash_password(b"Tr0ub4dor&3-horse", &salt).unwrap().to_string();
+        // THEN the PHC strings are identical, and each side verifies the other's
+        assert_eq!(ours, theirs);
+        assert!(argon2().verify_password(b"Tr0ub4dor&3-horse", &PasswordHash::new(&ours).unwrap()).is_ok());
+        assert!(matches(b"Tr0ub4dor&3-horse", &PasswordHash::new(&theirs).unwrap(), &mut memory));
+        assert!(!matches(b"tr0ub4dor&3-horse", &PasswordHash::new(&theirs).unwrap(), &mut memory));
+    }
+
     #[tokio::test]
     async fn hash_verify_and_dummy() {
         let h = hash(SecretString::from("Tr0ub4dor&3-horse".to_owned())).await.unwrap();
@@ -257,5 +351,7 @@ mod tests {
             .to_string();
         let v = verify(SecretString::from("Tr0ub4dor&3-horse".to_owned()), Some(old)).await.unwrap();
         assert!(v.ok && v.needs_rehash);
+        // The working memory went back to the pool for the next computation.
+        assert!((1..=HashPool::global().size()).contains(&HashPool::global().spare()));
     }
 }
