@@ -26,16 +26,7 @@ pub async fn aws_calls(endpoint: &str) -> Result<Value> {
     );
     ensure_platform(&ports).await?;
     let sent = capture_mail(&mut ports);
-    let state = bulwark::runtime::app::application(
-        ports,
-        bulwark::runtime::settings::AppSettings {
-            app_url: "https://app.bench.test".into(),
-            operator: bulwark::services::context::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
-            anon_rate_per_ip: 120,
-            mail_rate_per_account: 5,
-            hash_concurrency: None,
-        },
-    );
+    let state = bulwark::runtime::app::application(ports, crate::app_settings());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
     tokio::spawn(async move { axum::serve(listener, bulwark::http::app(state)).await });

@@ -28,16 +28,7 @@ pub async fn events() -> Result<Value> {
     };
     let ports = <bulwark::ports::Ports as Wiring>::embedded(settings, Arc::new(bulwark::ports::clock::SystemClock))?;
     bulwark::runtime::test_support::ensure_platform(&ports).await?;
-    let state = bulwark::runtime::app::application(
-        ports,
-        bulwark::runtime::settings::AppSettings {
-            app_url: "https://app.bench.test".into(),
-            operator: bulwark::services::context::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
-            anon_rate_per_ip: 120,
-            mail_rate_per_account: 5,
-            hash_concurrency: None,
-        },
-    );
+    let state = bulwark::runtime::app::application(ports, crate::app_settings());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
     let app = bulwark::http::app(state.clone());

@@ -36,6 +36,17 @@ const OPERATOR: &str = "bench-operator-token";
 const PASSWORD: &str = "Correct-Horse-Battery-9";
 const MIB: usize = 1024 * 1024;
 
+/// The settings of the applications the bench runs in its own process.
+fn app_settings() -> bulwark::runtime::settings::AppSettings {
+    bulwark::runtime::settings::AppSettings {
+        app_url: "https://app.bench.test".into(),
+        operator: bulwark::services::context::OperatorAuth::from_token(&OPERATOR.to_owned().into()),
+        anon_rate_per_ip: 120,
+        mail_rate_per_account: 5,
+        hash_concurrency: None,
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();

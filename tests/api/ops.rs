@@ -125,18 +125,16 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
     .unwrap();
     let state = bulwark::runtime::app::application(ports, crate::helpers::test_settings(120));
     let router = bulwark::http::app(state);
-    let r = send(
-        router.clone(),
-        json_request(
-            "POST",
-            "/v1/auth/login",
-            None,
-            Some(json!({"tenant": "acme", "email": "nurse@acme.test", "password": PW})),
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    let token = r.json["access_token"].as_str().unwrap().to_owned();
+    let sign_in = |email: &'static str| {
+        let router = router.clone();
+        async move {
+            let body = json!({"tenant": "acme", "email": email, "password": PW});
+            let r = send(router, json_request("POST", "/v1/auth/login", None, Some(body))).await;
+            assert_eq!(r.status, 200, "{}", r.json);
+            r.json["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let token = sign_in("nurse@acme.test").await;
     let mut bodies = Vec::new();
     let mut cursor = String::new();
     loop {
@@ -153,17 +151,7 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
         assert!(bodies.contains(b), "{b} was acknowledged before the snapshot but is missing");
     }
     // The uploader downloads the attachment: the same bytes, decrypted from the restored blob.
-    let r = send(
-        router.clone(),
-        json_request(
-            "POST",
-            "/v1/auth/login",
-            None,
-            Some(json!({"tenant": "acme", "email": "admin@acme.test", "password": PW})),
-        ),
-    )
-    .await;
-    let admin_token = r.json["access_token"].as_str().unwrap().to_owned();
+    let admin_token = sign_in("admin@acme.test").await;
     let req =
         http::Request::get(format!("/v1/attachments/{aid}")).header("authorization", format!("Bearer {admin_token}"));
     let (status, _, bytes) = crate::helpers::send_raw(router, req.body(axum::body::Body::empty()).unwrap()).await;

@@ -93,6 +93,11 @@ export function Field(props: FieldProps) {
   );
 }
 
+/** The password a person already has (sign-in and every re-authentication). */
+export function CurrentPassword(props: { label: string; value: string; onValue: (v: string) => void; required?: boolean }) {
+  return <Field type="password" autoComplete="current-password" {...props} />;
+}
+
 export function Select(props: {
   label: string;
   value: string;

@@ -178,15 +178,18 @@ mod tests {
     const APP: &str = "970ca35de60c44645bbae8a215061b33";
     const CERT: &str = "5cfd2fd1755d40ecb72977518be15d3b";
 
+    /// The inputs of the reference token (a publisher grant with fixed salt and time).
+    fn reference(privileges: Vec<(u16, u32)>) -> (TokenHeader, RtcGrant) {
+        let h = TokenHeader { app_id: APP.into(), issue_ts: 1_111_111, expire: 3600, salt: 12_345_678 };
+        let g =
+            RtcGrant { channel: "7d72365eb983485397e3e3f9d460bdda".into(), account: "2882341273".into(), privileges };
+        (h, g)
+    }
+
     #[test]
     fn a_token_verifies_with_its_certificate_only() {
         // GIVEN a publisher grant
-        let h = TokenHeader { app_id: APP.into(), issue_ts: 1_111_111, expire: 3600, salt: 12_345_678 };
-        let g = RtcGrant {
-            channel: "7d72365eb983485397e3e3f9d460bdda".into(),
-            account: "2882341273".into(),
-            privileges: vec![(PUBLISH_AUDIO, 3600), (JOIN_CHANNEL, 3600)],
-        };
+        let (h, g) = reference(vec![(PUBLISH_AUDIO, 3600), (JOIN_CHANNEL, 3600)]);
         // WHEN it is built
         let token = build(CERT, &h, &g).unwrap();
         // THEN it parses back with the same fields, sorted privileges, and only this certificate
@@ -201,12 +204,7 @@ mod tests {
     fn the_content_matches_agoras_reference_bytes() {
         // The uncompressed content of the token `agora-token@2.0.6` builds for these inputs
         // (AccessToken2 with salt 12345678, issue_ts 1111111, expire 3600, join + publish audio).
-        let h = TokenHeader { app_id: APP.into(), issue_ts: 1_111_111, expire: 3600, salt: 12_345_678 };
-        let g = RtcGrant {
-            channel: "7d72365eb983485397e3e3f9d460bdda".into(),
-            account: "2882341273".into(),
-            privileges: vec![(JOIN_CHANNEL, 3600), (PUBLISH_AUDIO, 3600)],
-        };
+        let (h, g) = reference(vec![(JOIN_CHANNEL, 3600), (PUBLISH_AUDIO, 3600)]);
         let want = include_str!("agora_reference.hex").trim();
         assert_eq!(hex::encode(content(CERT, &h, &g).unwrap()), want);
     }

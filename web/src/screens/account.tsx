@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 
 import * as api from '../api';
 import type { Me } from '../session';
-import { Alert, ErrorAlert, Field, Qr, Screen, saveText, useSubmit } from '../ui';
+import { Alert, CurrentPassword, ErrorAlert, Field, Qr, Screen, saveText, useSubmit } from '../ui';
 import { NewPassword, passwordReady } from './auth';
 
 export function Profile(props: { me: Me }) {
@@ -53,14 +53,7 @@ export function ChangePassword(props: { forced: boolean; onChanged: () => void }
       {done && <Alert kind="success">Your password is changed. Your other sessions are signed out.</Alert>}
       <form onSubmit={form.submit} novalidate>
         <ErrorAlert error={form.error} />
-        <Field
-          label="Current password"
-          type="password"
-          value={current}
-          onValue={setCurrent}
-          autoComplete="current-password"
-          required
-        />
+        <CurrentPassword label="Current password" value={current} onValue={setCurrent} required />
         <NewPassword value={pw} onValue={setPw} confirm={confirm} onConfirm={setConfirm} />
         <div class="actions">
           <button type="submit" disabled={form.busy || !current || !passwordReady(pw, confirm)}>
@@ -156,14 +149,7 @@ function Enrol(props: { onEnabled: () => void }) {
       <h2 id="enrol-h">Set up two-step verification</h2>
       <p>You will need an authenticator app on your phone. Confirm your password to start.</p>
       <ErrorAlert error={start.error} />
-      <Field
-        label="Password"
-        type="password"
-        value={password}
-        onValue={setPassword}
-        autoComplete="current-password"
-        required
-      />
+      <CurrentPassword label="Password" value={password} onValue={setPassword} required />
       <div class="actions">
         <button type="submit" disabled={start.busy || !password}>
           Start
@@ -184,7 +170,7 @@ function Disable(props: { onDisabled: () => void }) {
     <form onSubmit={form.submit} novalidate aria-labelledby="disable-h">
       <h2 id="disable-h">Turn off two-step verification</h2>
       <ErrorAlert error={form.error} />
-      <Field label="Password" type="password" value={password} onValue={setPassword} autoComplete="current-password" />
+      <CurrentPassword label="Password" value={password} onValue={setPassword} />
       <Field label="Current code" value={code} onValue={setCode} inputMode="numeric" autoComplete="one-time-code" />
       <div class="actions">
         <button type="submit" class="danger" disabled={form.busy || !password || !code}>
@@ -230,14 +216,7 @@ function SecurityQuestions(props: { mfaOn: boolean }) {
       <Field label="First answer" value={a1} onValue={setA1} autoComplete="off" required />
       <Field label="Second question" value={q2} onValue={setQ2} required />
       <Field label="Second answer" value={a2} onValue={setA2} autoComplete="off" required />
-      <Field
-        label="Password"
-        type="password"
-        value={password}
-        onValue={setPassword}
-        autoComplete="current-password"
-        required
-      />
+      <CurrentPassword label="Password" value={password} onValue={setPassword} required />
       {props.mfaOn && (
         <Field label="Current code" value={code} onValue={setCode} inputMode="numeric" autoComplete="one-time-code" />
       )}

@@ -8,7 +8,7 @@ import { ApiError } from '../api';
 import { duration } from '../lib/format';
 import { checkPassword } from '../lib/policy';
 import { takeToken } from '../lib/router';
-import { Alert, ErrorAlert, Field, Link, Screen, useSubmit } from '../ui';
+import { Alert, CurrentPassword, ErrorAlert, Field, Link, Screen, useSubmit } from '../ui';
 
 const TENANT_KEY = 'bulwark.tenant';
 
@@ -132,14 +132,7 @@ export function SignIn(props: { onSignedIn: (t: api.TokenAnswer) => void; notice
           required
         />
         <Field label="Email" type="email" value={email} onValue={setEmail} autoComplete="username" required />
-        <Field
-          label="Password"
-          type="password"
-          value={password}
-          onValue={setPassword}
-          autoComplete="current-password"
-          required
-        />
+        <CurrentPassword label="Password" value={password} onValue={setPassword} required />
         <div class="actions">
           <button type="submit" disabled={signIn.busy}>
             Sign in
@@ -359,14 +352,7 @@ export function RecoverConfirm(props: { onSignedIn: (t: api.TokenAnswer, next?: 
         <form onSubmit={form.submit} novalidate>
           <p>Enter your password. Two-step verification will be turned off; set it up again right after.</p>
           <ErrorAlert error={form.error} />
-          <Field
-            label="Password"
-            type="password"
-            value={pw}
-            onValue={setPw}
-            autoComplete="current-password"
-            required
-          />
+          <CurrentPassword label="Password" value={pw} onValue={setPw} required />
           <div class="actions">
             <button type="submit" disabled={form.busy}>
               Sign in

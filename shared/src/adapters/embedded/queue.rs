@@ -45,6 +45,34 @@ fn def(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
 }
 
 impl EmbeddedQueue {
+    /// Add jobs visible from `visible_at_ms` (0: at once) in one transaction; their ids.
+    async fn insert(&self, queue: &QueueName, bodies: &[&[u8]], visible_at_ms: i64) -> Result<Vec<String>, QueueError> {
+        let mut rows = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let msg = Msg { body: STANDARD.encode(body), visible_at_ms, receive_count: 0, receipt: None };
+            rows.push((uuid::Uuid::now_v7().simple().to_string(), serde_json::to_vec(&msg).map_err(be)?));
+        }
+        let ids = rows.iter().map(|(id, _)| id.clone()).collect();
+        let (db, q) = (Arc::clone(&self.db), queue.clone());
+        blocking(move || {
+            let txn = db.begin_write().map_err(be)?;
+            {
+                let queues = txn.open_table(QUEUES).map_err(be)?;
+                if queues.get(q.as_str()).map_err(be)?.is_none() {
+                    return Err(QueueError::NoSuchQueue);
+                }
+                let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
+                for (id, bytes) in &rows {
+                    t.insert(id.as_str(), bytes.as_slice()).map_err(be)?;
+                }
+            }
+            txn.commit().map_err(be)
+        })
+        .await
+        .map_err(QueueError::Backend)??;
+        Ok(ids)
+    }
+
     pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>, visibility: Duration) -> Self {
         EmbeddedQueue { db, clock, visibility }
     }
@@ -176,51 +204,14 @@ impl JobQueue for EmbeddedQueue {
         if delay_secs > MAX_DELAY_SECS {
             return Err(QueueError::InvalidDelay);
         }
-        let id = uuid::Uuid::now_v7().simple().to_string();
         let visible_at_ms = if delay_secs == 0 { 0 } else { self.now_ms() + i64::from(delay_secs) * 1000 };
-        let msg = Msg { body: STANDARD.encode(body), visible_at_ms, receive_count: 0, receipt: None };
-        let bytes = serde_json::to_vec(&msg).map_err(be)?;
-        let (db, q, id2) = (Arc::clone(&self.db), queue.clone(), id.clone());
-        blocking(move || {
-            let txn = db.begin_write().map_err(be)?;
-            {
-                let queues = txn.open_table(QUEUES).map_err(be)?;
-                if queues.get(q.as_str()).map_err(be)?.is_none() {
-                    return Err(QueueError::NoSuchQueue);
-                }
-                let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
-                t.insert(id2.as_str(), bytes.as_slice()).map_err(be)?;
-            }
-            txn.commit().map_err(be)
-        })
-        .await
-        .map_err(QueueError::Backend)??;
-        Ok(id)
+        let mut ids = self.insert(queue, &[body], visible_at_ms).await?;
+        Ok(ids.pop().unwrap_or_default())
     }
 
     async fn enqueue_batch(&self, queue: &QueueName, bodies: &[Vec<u8>]) -> Result<(), QueueError> {
-        let mut rows = Vec::with_capacity(bodies.len());
-        for body in bodies {
-            let msg = Msg { body: STANDARD.encode(body), visible_at_ms: 0, receive_count: 0, receipt: None };
-            rows.push((uuid::Uuid::now_v7().simple().to_string(), serde_json::to_vec(&msg).map_err(be)?));
-        }
-        let (db, q) = (Arc::clone(&self.db), queue.clone());
-        blocking(move || {
-            let txn = db.begin_write().map_err(be)?;
-            {
-                let queues = txn.open_table(QUEUES).map_err(be)?;
-                if queues.get(q.as_str()).map_err(be)?.is_none() {
-                    return Err(QueueError::NoSuchQueue);
-                }
-                let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
-                for (id, bytes) in &rows {
-                    t.insert(id.as_str(), bytes.as_slice()).map_err(be)?;
-                }
-            }
-            txn.commit().map_err(be)
-        })
-        .await
-        .map_err(QueueError::Backend)?
+        let bodies: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+        self.insert(queue, &bodies, 0).await.map(|_| ())
     }
 
     async fn receive(&self, queue: &QueueName, max: u32) -> Result<Vec<Delivery>, QueueError> {

@@ -84,22 +84,13 @@ pub async fn list_tenants(
     Ok(Json(platform::list_tenants(&state, page.limit, page.cursor).await?))
 }
 
-/// `POST /v1/platform/tenants/{tenant_id}/disable` (operator token) → 200 the tenant.
-pub async fn disable_tenant(
+/// `POST /v1/platform/tenants/{tenant_id}/disable` (`DISABLED`) and `.../enable` (operator
+/// token) → 200 the tenant.
+pub async fn set_tenant_status<const DISABLED: bool>(
     State(state): State<AppState>,
     token: Result<BearerToken, ApiError>,
     Path(tenant_id): Path<String>,
 ) -> Result<Json<platform::TenantView>, ApiError> {
     operator(&state, token).await?;
-    Ok(Json(platform::set_disabled(&state, &tenant_id, true).await?))
-}
-
-/// `POST /v1/platform/tenants/{tenant_id}/enable` (operator token) → 200 the tenant.
-pub async fn enable_tenant(
-    State(state): State<AppState>,
-    token: Result<BearerToken, ApiError>,
-    Path(tenant_id): Path<String>,
-) -> Result<Json<platform::TenantView>, ApiError> {
-    operator(&state, token).await?;
-    Ok(Json(platform::set_disabled(&state, &tenant_id, false).await?))
+    Ok(Json(platform::set_disabled(&state, &tenant_id, DISABLED).await?))
 }

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::domain::schedule::Instant;
 use crate::domain::types::{parse_display_text, EventId, SessionId, TenantId, UserId};
-use crate::ports::store::{query_all, AttrValue, Cond, Direction, Item, QueryRequest, SkRange, Table, TxOp, Update};
+use crate::ports::store::{query_all, AttrValue, Cond, Direction, Item, SkRange, Table, TxOp, Update};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
-use crate::services::events::record::{attr, event_pk, load, load_any, EventRecord, Status, META};
+use crate::services::events::record::{attr, event_pk, load, load_any, query, EventRecord, Status, META};
 use crate::services::identity::sessions::Principal;
 use crate::services::identity::users;
 use crate::services::tenancy::audit;
@@ -312,14 +312,7 @@ pub async fn list(
     cursor: Option<String>,
 ) -> Result<SessionPage, ServiceError> {
     load(ctx, p, eid).await?;
-    let req = QueryRequest {
-        table: Table::tenant(&p.tenant),
-        pk: event_pk(eid.as_str()),
-        range: SkRange::Prefix("AGENDA#".into()),
-        direction: Direction::Forward,
-        limit,
-        cursor,
-    };
+    let req = query(&p.tenant, eid, "AGENDA#", Direction::Forward, limit, cursor);
     let page = ctx.page(req, "read the agenda").await?;
     let mut sessions = Vec::with_capacity(page.items.len());
     for item in &page.items {

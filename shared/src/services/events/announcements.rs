@@ -8,11 +8,11 @@ use serde::Serialize;
 use crate::domain::schedule::parse_long_text;
 use crate::domain::types::{parse_display_text, AnnouncementId, EventId};
 use crate::ports::clock::rfc3339;
-use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, Table, TxOp};
+use crate::ports::store::{Cond, Direction, Item, Table, TxOp};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::events::notify;
-use crate::services::events::record::{event_pk, is_organizer, load, Status, META};
+use crate::services::events::record::{event_pk, is_organizer, load, query, Status, META};
 use crate::services::events::registration::{status_of, REGISTERED};
 use crate::services::identity::sessions::Principal;
 use crate::services::push::EventNoticeKind;
@@ -88,14 +88,7 @@ pub async fn list(
     if !is_organizer(p) && status_of(ctx, &p.tenant, eid, &p.user_id).await? != Some(REGISTERED) {
         return Err(ServiceError::NotFound);
     }
-    let req = QueryRequest {
-        table: Table::tenant(&p.tenant),
-        pk: event_pk(eid.as_str()),
-        range: SkRange::Prefix("ANN#".into()),
-        direction: Direction::Backward,
-        limit,
-        cursor,
-    };
+    let req = query(&p.tenant, eid, "ANN#", Direction::Backward, limit, cursor);
     let page = ctx.page(req, "read the announcements").await?;
     let mut out = Vec::with_capacity(page.items.len());
     for item in &page.items {

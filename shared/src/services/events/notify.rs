@@ -4,9 +4,9 @@
 //! waitlist tells the one attendee at once.
 
 use crate::domain::types::{EventId, TenantId};
-use crate::ports::store::{Direction, QueryRequest, SkRange, Table};
+use crate::ports::store::Direction;
 use crate::services::context::Context;
-use crate::services::events::record::{event_pk, REGISTERED};
+use crate::services::events::record::{query, REGISTERED};
 use crate::services::jobs::{self, Job};
 use crate::services::push::{self, EventNotice, EventNoticeKind};
 
@@ -47,18 +47,7 @@ pub async fn fan_out(
         tracing::error!("dropping an event fan-out job with invalid ids");
         return Ok(());
     };
-    let page = ctx
-        .ports
-        .store
-        .query(QueryRequest {
-            table: Table::tenant(&tenant),
-            pk: event_pk(eid.as_str()),
-            range: SkRange::Prefix("REG#".into()),
-            direction: Direction::Forward,
-            limit: FANOUT_PAGE,
-            cursor,
-        })
-        .await?;
+    let page = ctx.ports.store.query(query(&tenant, &eid, "REG#", Direction::Forward, FANOUT_PAGE, cursor)).await?;
     let users: Vec<String> = page
         .items
         .iter()

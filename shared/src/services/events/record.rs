@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use crate::domain::roles::{has, Privilege};
 use crate::domain::schedule::Instant;
 use crate::domain::types::{EventId, TenantId};
-use crate::ports::store::{Item, Table};
+use crate::ports::store::{Direction, Item, QueryRequest, SkRange, Table};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::sessions::Principal;
@@ -21,6 +21,26 @@ pub const INDEX_LISTED: &str = "EVENTS#LISTED";
 
 pub fn event_pk(eid: &str) -> String {
     format!("EVENT#{eid}")
+}
+
+/// A query of the event's items whose sort keys start with `prefix` (agenda, registrations,
+/// waitlist, announcements).
+pub fn query(
+    tenant: &TenantId,
+    eid: &EventId,
+    prefix: &str,
+    direction: Direction,
+    limit: usize,
+    cursor: Option<String>,
+) -> QueryRequest {
+    QueryRequest {
+        table: Table::tenant(tenant),
+        pk: event_pk(eid.as_str()),
+        range: SkRange::Prefix(prefix.into()),
+        direction,
+        limit,
+        cursor,
+    }
 }
 
 pub fn index_sk(starts: Instant, eid: &str) -> String {

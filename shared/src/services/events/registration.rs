@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use crate::domain::types::{EventId, TenantId};
 use crate::ports::clock::rfc3339;
-use crate::ports::store::{Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update};
+use crate::ports::store::{Cond, Direction, Item, StoreError, Table, TxOp, Update};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::events::notify;
-use crate::services::events::record::{attr, event_pk, load, load_any, reg_sk, Status, META};
+use crate::services::events::record::{attr, event_pk, load, load_any, query, reg_sk, Status, META};
 use crate::services::identity::sessions::Principal;
 use crate::services::identity::users;
 use crate::services::push::EventNoticeKind;
@@ -28,6 +28,11 @@ fn same_capacity(capacity: Option<i64>) -> Cond {
         Some(c) => Cond::eq(attr::CAPACITY, c),
         None => Cond::Missing(attr::CAPACITY.into()),
     }
+}
+
+/// The write of the event's registration counters that a registration change commits with.
+fn counters(table: &Table, pk: &str, update: Update, cond: Cond) -> TxOp {
+    TxOp::Update { table: table.clone(), pk: pk.into(), sk: META.into(), update, cond }
 }
 
 /// A short, jittered pause before trying a write that lost a race again (DynamoDB reports
@@ -80,13 +85,7 @@ pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Reg
             }
             let reg = Item::new(&pk, reg_sk(&p.user_id)).with("status", REGISTERED).with("registered_at", now.as_str());
             let ops = vec![
-                TxOp::Update {
-                    table: table.clone(),
-                    pk: pk.clone(),
-                    sk: META.into(),
-                    update: Update::default().add(attr::REGISTERED, 1),
-                    cond: Cond::And(seat),
-                },
+                counters(&table, &pk, Update::default().add(attr::REGISTERED, 1), Cond::And(seat)),
                 TxOp::Put { table: table.clone(), item: reg, cond: Cond::NotExists },
             ];
             (REGISTERED, ops)
@@ -102,13 +101,12 @@ pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Reg
                 .with("wait_sk", wait_sk.as_str());
             let wait = Item::new(&pk, &wait_sk).with("user_id", p.user_id.as_str());
             let ops = vec![
-                TxOp::Update {
-                    table: table.clone(),
-                    pk: pk.clone(),
-                    sk: META.into(),
-                    update: Update::default().add(attr::WAITLISTED, 1),
-                    cond: Cond::And(vec![Cond::Exists, published, same_capacity(rec.capacity), Cond::Or(full)]),
-                },
+                counters(
+                    &table,
+                    &pk,
+                    Update::default().add(attr::WAITLISTED, 1),
+                    Cond::And(vec![Cond::Exists, published, same_capacity(rec.capacity), Cond::Or(full)]),
+                ),
                 TxOp::Put { table: table.clone(), item: reg, cond: Cond::NotExists },
                 TxOp::Put { table: table.clone(), item: wait, cond: Cond::NotExists },
             ];
@@ -132,20 +130,13 @@ pub async fn register(ctx: &Context, p: &Principal, eid: &EventId) -> Result<Reg
 }
 
 /// The first waitlisted attendee: (WAIT sort key, user id).
-async fn first_waiting(ctx: &Context, tenant: &TenantId, pk: &str) -> Result<Option<(String, String)>, ServiceError> {
-    let page = ctx
-        .ports
-        .store
-        .query(QueryRequest {
-            table: Table::tenant(tenant),
-            pk: pk.into(),
-            range: SkRange::Prefix("WAIT#".into()),
-            direction: Direction::Forward,
-            limit: 1,
-            cursor: None,
-        })
-        .await
-        .context("read the waitlist")?;
+async fn first_waiting(
+    ctx: &Context,
+    tenant: &TenantId,
+    eid: &EventId,
+) -> Result<Option<(String, String)>, ServiceError> {
+    let req = query(tenant, eid, "WAIT#", Direction::Forward, 1, None);
+    let page = ctx.ports.store.query(req).await.context("read the waitlist")?;
     Ok(page.items.into_iter().next().and_then(|w| Some((w.sk.clone(), w.s("user_id")?.to_owned()))))
 }
 
@@ -179,13 +170,7 @@ pub async fn cancel(ctx: &Context, p: &Principal, eid: &EventId) -> Result<(), S
             sk: reg_sk(&p.user_id),
             cond: Cond::eq("status", reg.s("status").unwrap_or_default()),
         };
-        let meta = |update: Update, cond: Cond| TxOp::Update {
-            table: table.clone(),
-            pk: pk.clone(),
-            sk: META.into(),
-            update,
-            cond: Cond::And(vec![Cond::Exists, cond]),
-        };
+        let meta = |update: Update, cond: Cond| counters(&table, &pk, update, Cond::And(vec![Cond::Exists, cond]));
         let mut promoted = None;
         let ops = if reg.s("status") == Some(WAITLISTED) {
             let wait_sk = reg.s("wait_sk").unwrap_or_default().to_owned();
@@ -195,7 +180,7 @@ pub async fn cancel(ctx: &Context, p: &Principal, eid: &EventId) -> Result<(), S
                 meta(Update::default().add(attr::WAITLISTED, -1), Cond::gt(attr::WAITLISTED, 0i64)),
             ]
         } else {
-            let first = if published { first_waiting(ctx, &p.tenant, &pk).await? } else { None };
+            let first = if published { first_waiting(ctx, &p.tenant, eid).await? } else { None };
             match first {
                 Some((wait_sk, user)) => {
                     let now = rfc3339(ctx.ports.clock.now());
@@ -246,7 +231,7 @@ pub async fn promote_into_free_seats(ctx: &Context, tenant: &TenantId, eid: &Eve
         if rec.waitlisted == 0 || !free || rec.status != Status::Published {
             break;
         }
-        let Some((wait_sk, user)) = first_waiting(ctx, tenant, &pk).await? else { break };
+        let Some((wait_sk, user)) = first_waiting(ctx, tenant, eid).await? else { break };
         let now = rfc3339(ctx.ports.clock.now());
         let mut seat = vec![
             Cond::Exists,
@@ -258,13 +243,12 @@ pub async fn promote_into_free_seats(ctx: &Context, tenant: &TenantId, eid: &Eve
             seat.push(Cond::lt(attr::REGISTERED, c));
         }
         let mut ops = promotion(&table, &pk, &wait_sk, &user, &now).to_vec();
-        ops.push(TxOp::Update {
-            table: table.clone(),
-            pk: pk.clone(),
-            sk: META.into(),
-            update: Update::default().add(attr::REGISTERED, 1).add(attr::WAITLISTED, -1),
-            cond: Cond::And(seat),
-        });
+        ops.push(counters(
+            &table,
+            &pk,
+            Update::default().add(attr::REGISTERED, 1).add(attr::WAITLISTED, -1),
+            Cond::And(seat),
+        ));
         match ctx.ports.store.transact(ops).await {
             Ok(()) => promoted.push(user),
             Err(StoreError::TransactionCancelled { .. }) => misses += 1,
@@ -312,14 +296,7 @@ pub async fn list(
     cursor: Option<String>,
 ) -> Result<RegistrationPage, ServiceError> {
     load(ctx, p, eid).await?;
-    let req = QueryRequest {
-        table: Table::tenant(&p.tenant),
-        pk: event_pk(eid.as_str()),
-        range: SkRange::Prefix("REG#".into()),
-        direction: Direction::Forward,
-        limit,
-        cursor,
-    };
+    let req = query(&p.tenant, eid, "REG#", Direction::Forward, limit, cursor);
     let page = ctx.page(req, "read the registrations").await?;
     let mut out = Vec::with_capacity(page.items.len());
     for r in page.items {
