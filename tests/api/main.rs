@@ -21,6 +21,7 @@ mod api_messages;
 mod api_mfa;
 mod api_push;
 mod api_security;
+mod api_sso;
 mod api_tenants;
 mod consistency;
 mod embedded_mode;

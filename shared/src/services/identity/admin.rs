@@ -237,6 +237,9 @@ pub struct PasscodeBody {
 pub struct PolicyBody {
     app_passcode: PasscodeBody,
     mfa_required: bool,
+    /// Absent: unchanged (a client that predates SSO must not switch it off by omission).
+    #[serde(default)]
+    sso_required: Option<bool>,
     /// Extension: 1..=3650 days, or null/absent to keep messages.
     message_retention_days: Option<i64>,
 }
@@ -253,10 +256,15 @@ pub async fn put_policy(state: &Context, p: &Principal, body: PolicyBody) -> Res
             return Err(ServiceError::ValidationFailed("message_retention_days must be 1..=3650 or null".into()))
         }
     };
+    let sso_required = match body.sso_required {
+        Some(v) => v,
+        None => crate::services::tenancy::policy::load(state, &p.tenant).await?.sso_required,
+    };
     let policy = Policy {
         app_passcode_required: body.app_passcode.required,
         app_passcode_timeout_minutes: body.app_passcode.timeout_minutes as u8,
         mfa_required: body.mfa_required,
+        sso_required,
         message_retention_days: retention,
     };
     crate::services::tenancy::policy::save(state, &p.tenant, &policy).await?;
