@@ -36,6 +36,7 @@ pub async fn events() -> Result<Value> {
             anon_rate_per_ip: 120,
             mail_rate_per_account: 5,
             hash_concurrency: None,
+            sso: bulwark::runtime::settings::sso_settings(),
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

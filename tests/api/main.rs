@@ -3,6 +3,7 @@
 
 mod flows;
 mod helpers;
+mod sso_idp;
 
 mod contract_blob;
 mod contract_keys;

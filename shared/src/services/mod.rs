@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod maintenance;
 pub mod messaging;
 pub mod push;
+pub mod sso;
 pub mod tenancy;
 #[cfg(test)]
 pub(crate) mod testing;

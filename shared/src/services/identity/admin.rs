@@ -184,6 +184,12 @@ pub struct AuditEvent {
     pub action: Option<String>,
     pub target: Option<String>,
     pub outcome: Option<String>,
+    /// Sign-ins: how (`password`, `mfa`, `oidc`...), where recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Single sign-on: the IdP's subject, keyed-hashed (never the IdP's identifier itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -222,6 +228,8 @@ pub async fn audit_log(
             action: text(i, "action"),
             target: text(i, "target"),
             outcome: text(i, "outcome"),
+            method: text(i, "method"),
+            subject: text(i, "subject"),
         })
         .collect();
     Ok(AuditPage { events, next_cursor: page.next_cursor })

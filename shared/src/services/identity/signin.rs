@@ -71,6 +71,19 @@ pub async fn finish_login(
     user: &users::UserRecord,
     how: &str,
 ) -> Result<TokenPair, ServiceError> {
+    finish_login_with(state, tenant, lock, user, how, &[]).await
+}
+
+/// [`finish_login`] whose audit event carries `details` too (single sign-on: the IdP's
+/// hashed subject).
+pub async fn finish_login_with(
+    state: &Context,
+    tenant: &TenantId,
+    lock: &LockKey,
+    user: &users::UserRecord,
+    how: &str,
+    details: &[(&str, &str)],
+) -> Result<TokenPair, ServiceError> {
     let enrolment = async {
         match user.mfa_enabled {
             true => Ok(false),
@@ -80,7 +93,9 @@ pub async fn finish_login(
     let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
     // One commit: the counter's reset, the audit event and the session stand or fall together.
     let (start, session) = sessions::start(state, tenant, &slug, user);
-    let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
+    let mut details = details.to_vec();
+    details.push(("method", how));
+    let login = audit::event_with(&state.ports, tenant, &user.user_id, "login.success", how, "success", &details);
     let ops = vec![lockout::reset_op(lock), login, start];
     state.ports.store.transact(ops).await.context("finish_login: store.transact")?;
     let mut pair = TokenPair::from(session.tokens(state).await?);
