@@ -41,8 +41,12 @@ async fn sso_required_leaves_a_password_only_to_admins(app: &TestApp) {
     assert_eq!((r.status, &r.json["sso_required"]), (200, &json!(true)), "{}", r.json);
     let r = app.call("GET", "/v1/policy", Some(&member.access), None).await;
     assert_eq!(r.json["sso_required"], true);
-    // A client that predates SSO does not switch it off by leaving the field out.
+    // A client that predates SSO does not switch it off by leaving the field out; null is no boolean.
     assert_eq!(put_policy(app, &admin, None).await.json["sso_required"], true);
+    let mut null = policy(None);
+    null["sso_required"] = Value::Null;
+    let r = app.call("PUT", "/v1/admin/policy", Some(&admin.access), Some(null)).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"));
 
     // Non-admins: right password, wrong password, unknown account all answer sso_required.
     for (email, pw) in [("member@acme.test", PW), ("member@acme.test", "Wrong-Password-1"), ("nobody@acme.test", PW)] {
@@ -119,9 +123,11 @@ async fn oidc_configuration_is_validated_and_its_secret_never_returned(app: &Tes
     for (field, value, r) in bad {
         assert_eq!((r.status, r.code()), (422, "validation_failed"), "{field} = {value}: {}", r.json);
     }
-    let mut extra = good.clone();
-    extra["surprise"] = json!(1);
-    assert_eq!(configure(app, &admin, extra).await.code(), "invalid_request");
+    for (field, value) in [("surprise", json!(1)), ("scopes", Value::Null), ("jit", Value::Null)] {
+        let mut b = good.clone();
+        b[field] = value;
+        assert_eq!(configure(app, &admin, b).await.code(), "invalid_request", "{field}");
+    }
     // Only admins.
     assert_eq!(configure(app, &member, good.clone()).await.status, 403);
     assert_eq!(app.call("GET", "/v1/admin/sso", Some(&member.access), None).await.status, 403);
@@ -238,6 +244,20 @@ async fn oidc_sign_in_through_a_real_identity_provider(app: &TestApp) {
     assert!(events.iter().any(|e| e["action"] == "login.failure" && e["outcome"] == "access_denied"));
     assert!(events.iter().any(|e| e["action"] == "user.jit_create"));
     assert!(!serde_json::to_string(&events).unwrap().contains("idp-user-4711"), "subject in clear");
+
+    // The tenant requires MFA: a password session must enrol first, an SSO session need not
+    // (the IdP's MFA applies).
+    let mut mfa = policy(Some(false));
+    mfa["mfa_required"] = json!(true);
+    assert_eq!(app.call("PUT", "/v1/admin/policy", Some(&admin.access), Some(mfa)).await.status, 200);
+    let landing = Browser::new(app).follow(&start, &idp.issuer).await;
+    let (Some(code), None) = outcome(&landing.url) else { panic!("no login code: {}", landing.url) };
+    let sso = exchange(app, &code).await;
+    assert_eq!(sso.json["mfa_enrollment_required"], false, "{}", sso.json);
+    let r = app.call("GET", "/v1/conversations", sso.json["access_token"].as_str(), None).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let r = app.call("GET", "/v1/admin/users", Some(&admin.access), None).await;
+    assert_eq!(r.code(), "mfa_enrollment_required");
 }
 
 fn urlencode(s: &str) -> String {
@@ -378,6 +398,24 @@ async fn oidc_attacks_fail_closed(app: &TestApp) {
         .filter(|e| e["action"] == "login.failure" && e["method"] == "oidc")
         .count();
     assert!(failures >= 16, "{failures} OIDC failures audited");
+
+    // The IdP rotates its signing key: a token under the new kid refreshes the cached JWKS —
+    // though not more than once a minute, so a burst of unknown kids cannot hammer the IdP.
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/v1/admin/users/{}", user.user_id),
+            Some(&admin.access),
+            Some(json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(configure(app, &admin, oidc_body(&idp.issuer, FAKE_CLIENT, FAKE_SECRET, false)).await.status, 200);
+    idp.rotate();
+    assert_eq!(outcome(&sign_in(app, &idp, Tweak::default()).await), (None, Some("invalid_token".into())));
+    app.backend.clock.advance(time::Duration::seconds(61));
+    let landing = sign_in(app, &idp, Tweak::default()).await;
+    assert!(outcome(&landing).0.is_some(), "after the refresh the new key verifies: {landing}");
 
     // A state outlives its 10 minutes by nothing (last: the clock moves past the IdP's).
     let authorize = begin(app).await;

@@ -114,6 +114,8 @@ struct FakeState {
     issuer: String,
     tweak: Tweak,
     codes: HashMap<String, Grant>,
+    /// Signing with the second key (`ec-2`), which the JWKS now publishes too.
+    rotated: bool,
     /// Token requests seen: (Authorization header, form).
     token_requests: Vec<(String, HashMap<String, String>)>,
 }
@@ -146,6 +148,12 @@ fn jwk() -> Value {
     json!({"kty": "EC", "crv": "P-256", "kid": "ec-1", "use": "sig", "alg": "ES256", "x": EC_X, "y": EC_Y})
 }
 
+/// The second key, published (as `ec-2`) once the stand-in rotates.
+fn rotated_jwk() -> Value {
+    json!({"kty": "EC", "crv": "P-256", "kid": "ec-2", "use": "sig", "alg": "ES256",
+        "x": "9WnDbd5d2CC6yttYaVkpKEaUPLFGSYaDvs8Km7oonr4", "y": "74DaYBk0zmL0fezz4qBXXN9AaMonGDJI0zfExMhNLPg"})
+}
+
 impl FakeIdp {
     pub async fn start() -> FakeIdp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -153,7 +161,7 @@ impl FakeIdp {
         let state = Arc::new(Mutex::new(FakeState { issuer: issuer.clone(), ..Default::default() }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
-            .route("/jwks", get(|| async { Json(json!({"keys": [jwk()]})) }))
+            .route("/jwks", get(jwks))
             .route("/token", post(token))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -182,8 +190,21 @@ impl FakeIdp {
         code
     }
 
+    /// Key rotation at the IdP: from now on tokens are signed with a new key under a new
+    /// `kid`, which the JWKS publishes beside the old one.
+    pub fn rotate(&self) {
+        self.state.lock().unwrap().rotated = true;
+    }
+
     pub fn token_requests(&self) -> Vec<(String, HashMap<String, String>)> {
         self.state.lock().unwrap().token_requests.clone()
+    }
+}
+
+async fn jwks(State(s): State<Arc<Mutex<FakeState>>>) -> Json<Value> {
+    match s.lock().unwrap().rotated {
+        false => Json(json!({"keys": [jwk()]})),
+        true => Json(json!({"keys": [jwk(), rotated_jwk()]})),
     }
 }
 
@@ -246,7 +267,15 @@ async fn token(State(s): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, body:
             v => claims[k] = v.clone(),
         }
     }
-    let id_token = sign(&claims, st.tweak.sign);
+    let id_token = match (st.rotated, st.tweak.sign) {
+        (true, Sign::Good) => {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some("ec-2".into());
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_pem(FOREIGN_PRIVATE.as_bytes()).unwrap())
+                .unwrap()
+        }
+        (_, how) => sign(&claims, how),
+    };
     Json(json!({"access_token": "opaque", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))
         .into_response()
 }

@@ -246,7 +246,7 @@ pub struct PolicyBody {
     app_passcode: PasscodeBody,
     mfa_required: bool,
     /// Absent: unchanged (a client that predates SSO must not switch it off by omission).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
     sso_required: Option<bool>,
     /// Extension: 1..=3650 days, or null/absent to keep messages.
     message_retention_days: Option<i64>,

@@ -85,14 +85,15 @@ pub async fn finish_login_with(
     details: &[(&str, &str)],
 ) -> Result<TokenPair, ServiceError> {
     let enrolment = async {
-        match user.mfa_enabled {
+        // An SSO sign-in is the IdP's to protect with MFA.
+        match user.mfa_enabled || sessions::is_sso(how) {
             true => Ok(false),
             false => Ok(crate::services::tenancy::policy::load(state, tenant).await?.mfa_required),
         }
     };
     let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
     // One commit: the counter's reset, the audit event and the session stand or fall together.
-    let (start, session) = sessions::start(state, tenant, &slug, user);
+    let (start, session) = sessions::start(state, tenant, &slug, user, how);
     let mut details = details.to_vec();
     details.push(("method", how));
     let login = audit::event_with(&state.ports, tenant, &user.user_id, "login.success", how, "success", &details);

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::types::{Role, TenantId};
+use crate::domain::types::{present, Role, TenantId};
 use crate::ports::clock::rfc3339;
 use crate::ports::idp::{url_allowed, IdpError, IdpRequest};
 use crate::ports::store::{AttrValue, Cond, Item, StoreError, Table, Update};
@@ -47,12 +47,12 @@ pub struct OidcBody {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub scopes: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub email_claim: Option<String>,
     pub redirect_uris: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub jit: Option<Jit>,
 }
 
