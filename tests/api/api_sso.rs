@@ -123,6 +123,18 @@ async fn oidc_configuration_is_validated_and_its_secret_never_returned(app: &Tes
     for (field, value, r) in bad {
         assert_eq!((r.status, r.code()), (422, "validation_failed"), "{field} = {value}: {}", r.json);
     }
+    // Never into the deployment's own network: named by address, or by a name resolving there.
+    for (issuer, why) in [
+        ("https://169.254.169.254/latest", "private, link-local or reserved"),
+        ("https://10.0.0.7/", "private, link-local or reserved"),
+        ("https://localhost:9/", "no public address"),
+    ] {
+        let mut b = good.clone();
+        b["issuer"] = json!(issuer);
+        let r = configure(app, &admin, b).await;
+        assert_eq!(r.status, 422, "{issuer}");
+        assert!(r.json["error"]["message"].as_str().unwrap().contains(why), "{issuer}: {}", r.json);
+    }
     for (field, value) in [("surprise", json!(1)), ("scopes", Value::Null), ("jit", Value::Null)] {
         let mut b = good.clone();
         b[field] = value;

@@ -2,23 +2,60 @@
 //! client already uses, so SSO adds no second TLS or crypto library). Each call is bounded:
 //! 5 s to connect, 10 s in all, at most [`MAX_RESPONSE_BYTES`] of body; redirects are not
 //! followed (an IdP's endpoints come from its discovery document, and a redirect could point
-//! anywhere). The client is built on first use, so functions that never call an IdP pay
+//! anywhere). Host names must resolve to public addresses only (`PublicOnly`), checked at
+//! connect time on the very addresses connected to; URLs naming an address are checked by
+//! `url_allowed`. The client is built on first use, so functions that never call an IdP pay
 //! nothing at init.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use secrecy::ExposeSecret;
 
-use crate::ports::idp::{url_allowed, IdpClient, IdpError, IdpRequest, IdpResponse, MAX_RESPONSE_BYTES};
+use crate::ports::idp::{is_public_ip, url_allowed, IdpClient, IdpError, IdpRequest, IdpResponse, MAX_RESPONSE_BYTES};
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+type Https = hyper_rustls::HttpsConnector<HttpConnector<PublicOnly>>;
+
+/// DNS resolution that drops every non-public address (`is_public_ip`) and fails when none is
+/// left, so a name pointing into the deployment's network (or re-pointed there after a check)
+/// is never connected to.
+#[derive(Clone)]
+struct PublicOnly(GaiResolver);
+
+impl tower::Service<Name> for PublicOnly {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let lookup = self.0.call(name);
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = lookup.await?.filter(|a| is_public_ip(a.ip())).collect();
+            if public.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "the host resolves to no public address",
+                ));
+            }
+            Ok(public.into_iter())
+        })
+    }
+}
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +67,19 @@ pub struct HttpIdpClient {
 
 fn unreachable(e: impl std::fmt::Display) -> IdpError {
     IdpError::Unreachable(e.to_string())
+}
+
+/// An error with its causes ("client error (Connect): dns error: the host resolves to no
+/// public address"); hyper's own message names only the outermost.
+fn unreachable_chain(e: &(dyn std::error::Error + 'static)) -> IdpError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    IdpError::Unreachable(text)
 }
 
 /// `application/x-www-form-urlencoded` of `s`, as RFC 6749 §2.3.1 asks for the client id and
@@ -44,7 +94,7 @@ impl HttpIdpClient {
             return Ok(c);
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut http = HttpConnector::new();
+        let mut http = HttpConnector::new_with_resolver(PublicOnly(GaiResolver::new()));
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         // The scheme is checked per request (url_allowed) before anything connects.
         http.enforce_http(false);
@@ -81,7 +131,7 @@ impl IdpClient for HttpIdpClient {
         .map_err(|e| IdpError::Refused(e.to_string()))?;
         let client = self.client()?;
         let call = async {
-            let resp = client.request(request).await.map_err(unreachable)?;
+            let resp = client.request(request).await.map_err(|e| unreachable_chain(&e))?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES).collect().await.map_err(unreachable)?;
             Ok(IdpResponse { status, body: body.to_bytes().to_vec() })
