@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::flows::{admin_of, join, login, Account, PW};
-use crate::helpers::{contains, stored_bytes, Reply, TestApp, API_URL};
+use crate::helpers::{contains, json_request, statuses_in_parallel, stored_bytes, Reply, TestApp, API_URL};
 use crate::on_both_backends;
 use crate::sso_idp::{query_of, Browser, FakeIdp, RealIdp, Sign, Tweak, CALLBACK, FAKE_CLIENT, FAKE_SECRET};
 
@@ -380,6 +380,21 @@ async fn oidc_attacks_fail_closed(app: &TestApp) {
         assert!(r.headers.get("location").is_none());
     }
     assert_eq!(app.call("GET", "/v1/sso/acme/oidc/start", None, None).await.status, 400);
+
+    // Single use even when raced: ten callbacks with one state, ten exchanges of one code.
+    let authorize = begin(app).await;
+    let state = query_of(&authorize)["state"].clone();
+    let code = idp.authorize(&authorize, None);
+    let path = format!("{CALLBACK}?code={}&state={}", urlencode(&code), urlencode(&state));
+    let reqs = (0..10).map(|_| json_request("GET", &path, None, None)).collect();
+    let statuses = statuses_in_parallel(app.router(), reqs).await;
+    assert_eq!(statuses, [vec![302], vec![400; 9]].concat(), "one callback per state");
+    let landing = sign_in(app, &idp, Tweak::default()).await;
+    let (Some(code), None) = outcome(&landing) else { panic!("{landing}") };
+    let body = json!({"login_code": code});
+    let reqs = (0..10).map(|_| json_request("POST", "/v1/auth/sso/exchange", None, Some(body.clone()))).collect();
+    let statuses = statuses_in_parallel(app.router(), reqs).await;
+    assert_eq!(statuses, [vec![200], vec![401; 9]].concat(), "one session per login code");
 
     // A login code lives 60 seconds.
     let landing = sign_in(app, &idp, Tweak::default()).await;
