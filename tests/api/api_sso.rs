@@ -278,7 +278,12 @@ fn urlencode(s: &str) -> String {
 
 /// Start a sign-in; the IdP's authorization URL.
 async fn begin(app: &TestApp) -> String {
-    let r = app.call("GET", &format!("/v1/sso/acme/oidc/start?redirect_uri={APP_DONE}"), None, None).await;
+    begin_with(app, "").await
+}
+
+/// The same, with more query parameters (`&name=value...`).
+async fn begin_with(app: &TestApp, extra: &str) -> String {
+    let r = app.call("GET", &format!("/v1/sso/acme/oidc/start?redirect_uri={APP_DONE}{extra}"), None, None).await;
     assert_eq!(r.status, 302, "{}", r.json);
     r.headers["location"].to_str().unwrap().to_owned()
 }
@@ -290,8 +295,12 @@ async fn callback(app: &TestApp, code: &str, state: &str) -> Reply {
 
 /// A whole sign-in against the stand-in: the client app's landing URL.
 async fn sign_in(app: &TestApp, idp: &FakeIdp, tweak: Tweak) -> String {
+    sign_in_with(app, idp, tweak, "").await
+}
+
+async fn sign_in_with(app: &TestApp, idp: &FakeIdp, tweak: Tweak, extra: &str) -> String {
     idp.tweak(tweak);
-    let authorize = begin(app).await;
+    let authorize = begin_with(app, extra).await;
     let code = idp.authorize(&authorize, None);
     let r = callback(app, &code, &query_of(&authorize)["state"]).await;
     assert_eq!(r.status, 302, "{}", r.json);
@@ -395,6 +404,34 @@ async fn oidc_attacks_fail_closed(app: &TestApp) {
     let reqs = (0..10).map(|_| json_request("POST", "/v1/auth/sso/exchange", None, Some(body.clone()))).collect();
     let statuses = statuses_in_parallel(app.router(), reqs).await;
     assert_eq!(statuses, [vec![200], vec![401; 9]].concat(), "one session per login code");
+
+    // Extension: an app that starts with its own PKCE challenge must prove it at the exchange,
+    // so an app that intercepted the redirect (a hijacked custom scheme) cannot use the code.
+    let verifier = "dBjftJeZ4CVP-mJ92K9LzYtxq3t6pr9Kh5xRw0oP1mQ";
+    let challenge = {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use sha2::{Digest, Sha256};
+        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    };
+    let bound = format!("&code_challenge={challenge}&code_challenge_method=S256");
+    for (sent, want) in
+        [(None, 401), (Some("wrong-verifier-wrong-verifier-wrong-verifier-x"), 401), (Some(verifier), 200)]
+    {
+        let landing = sign_in_with(app, &idp, Tweak::default(), &bound).await;
+        let (Some(code), None) = outcome(&landing) else { panic!("{landing}") };
+        let mut body = json!({"login_code": code});
+        if let Some(v) = sent {
+            body["code_verifier"] = json!(v);
+        }
+        let r = app.call("POST", "/v1/auth/sso/exchange", None, Some(body)).await;
+        assert_eq!(r.status, want, "verifier {sent:?}: {}", r.json);
+        // Spent either way.
+        assert_eq!(exchange(app, &code).await.status, 401);
+    }
+    for bad in ["&code_challenge=short", "&code_challenge_method=plain", &format!("{bound}x")] {
+        let r = app.call("GET", &format!("/v1/sso/acme/oidc/start?redirect_uri={APP_DONE}{bad}"), None, None).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{bad}");
+    }
 
     // A login code lives 60 seconds.
     let landing = sign_in(app, &idp, Tweak::default()).await;

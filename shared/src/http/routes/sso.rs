@@ -58,6 +58,9 @@ pub async fn delete_oidc(State(state): State<AppState>, p: Principal) -> Result<
 #[derive(Deserialize)]
 pub struct StartQuery {
     redirect_uri: Option<String>,
+    /// Extension: the app's PKCE challenge (S256) for the login code.
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 /// `GET /v1/sso/{tenant}/oidc/start?redirect_uri=` → 302 to the IdP.
@@ -68,7 +71,11 @@ pub async fn oidc_start(
 ) -> Result<Response, ApiError> {
     let Path(slug) = slug.map_err(|_| bad_query("tenant"))?;
     let Query(q) = query.map_err(|_| bad_query("query"))?;
-    Ok(redirect(oidc::start(&state, &slug, q.redirect_uri.as_deref()).await?))
+    if q.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
+        return Err(ApiError::Service(ServiceError::InvalidRequest("code_challenge_method must be S256".into())));
+    }
+    let url = oidc::start(&state, &slug, q.redirect_uri.as_deref(), q.code_challenge.as_deref()).await?;
+    Ok(redirect(url))
 }
 
 /// `GET /v1/sso/oidc/callback?code=&state=` → 302 to the client's redirect URI.

@@ -58,6 +58,17 @@ pub struct Asserted<'a> {
     pub display_name: Option<&'a str>,
     /// Provision unknown emails with this role (never admin), or refuse them.
     pub jit_role: Option<Role>,
+    /// The app's PKCE challenge from the start of the sign-in, if it sent one.
+    pub app_challenge: Option<&'a str>,
+}
+
+/// An S256 `code_challenge`: 43 characters of unpadded base64url (RFC 7636 §4.2).
+pub fn check_challenge_syntax(c: &str) -> Result<(), ServiceError> {
+    if c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidRequest("code_challenge must be an S256 challenge (43 base64url characters)".into()))
+    }
 }
 
 /// Audit a failed SSO sign-in.
@@ -94,11 +105,14 @@ pub async fn issue_code(ctx: &Context, tenant: &TenantId, who: &Asserted<'_>) ->
     };
     let code = tenants::issue_token(tenant);
     let now = ctx.ports.clock.now_secs();
-    let item = Item::new(format!("{CODE_KIND}#{}", code.hash), CODE_KIND)
+    let mut item = Item::new(format!("{CODE_KIND}#{}", code.hash), CODE_KIND)
         .with("user_id", user.user_id.as_str())
         .with("method", who.method)
         .with("subject", who.subject)
         .with(EXPIRES_AT, now + LOGIN_CODE_TTL_SECS);
+    if let Some(c) = who.app_challenge {
+        item = item.with("app_challenge", c);
+    }
     let put = ctx.ports.store.put(&Table::tenant(tenant), item, Cond::NotExists).await;
     put.context("store the login code").map_err(server)?;
     Ok(code.token)
@@ -148,10 +162,16 @@ async fn provision(
 #[derive(Deserialize)]
 pub struct ExchangeBody {
     pub login_code: String,
+    /// Required when the sign-in was started with a `code_challenge`.
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
+    pub code_verifier: Option<String>,
 }
 
-/// `POST /v1/auth/sso/exchange` `{"login_code"}` → the token pair. Single use, 60 s; anything
-/// else is 401 `invalid_credentials`.
+/// `POST /v1/auth/sso/exchange` `{"login_code", "code_verifier"?}` → the token pair. Single
+/// use, 60 s; anything else is 401 `invalid_credentials`. A code whose sign-in was started
+/// with a `code_challenge` needs its verifier: an app that intercepted the redirect (another
+/// app registered for the same custom scheme, RFC 8252 §8.1) holds the code but not the
+/// verifier. A wrong verifier still spends the code.
 pub async fn exchange(ctx: &Context, body: ExchangeBody) -> Result<TokenPair, ServiceError> {
     let (tenant, record) = token_record(ctx, &body.login_code, CODE_KIND).await?;
     // Only one exchange can delete it.
@@ -159,6 +179,16 @@ pub async fn exchange(ctx: &Context, body: ExchangeBody) -> Result<TokenPair, Se
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => return Err(ServiceError::InvalidCredentials),
         Err(e) => return Err(ServiceError::internal(e)),
+    }
+    if let Some(challenge) = record.s("app_challenge") {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let verifier = body.code_verifier.as_deref().unwrap_or_default();
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if !(43..=128).contains(&verifier.len()) || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+            return Err(ServiceError::InvalidCredentials);
+        }
     }
     let user = users::get(ctx, &tenant, record.s("user_id").unwrap_or_default())
         .await

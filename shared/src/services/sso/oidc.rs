@@ -49,9 +49,16 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(*random_32())
 }
 
-/// `GET /v1/sso/{tenant}/oidc/start?redirect_uri=` → the IdP's authorization URL. An unknown
-/// tenant answers like one without SSO (slugs are not enumerable here either).
-pub async fn start(ctx: &Context, slug: &str, redirect_uri: Option<&str>) -> Result<String, ServiceError> {
+/// `GET /v1/sso/{tenant}/oidc/start?redirect_uri=&code_challenge=` → the IdP's authorization
+/// URL. An unknown tenant answers like one without SSO (slugs are not enumerable here either).
+/// `code_challenge` (extension, RFC 7636 S256) binds the login code to the app that started
+/// the sign-in: see `login::exchange`.
+pub async fn start(
+    ctx: &Context,
+    slug: &str,
+    redirect_uri: Option<&str>,
+    app_challenge: Option<&str>,
+) -> Result<String, ServiceError> {
     let tenant = match TenantSlug::parse(slug) {
         Ok(s) => tenants::id_of_slug(ctx, s.as_str()).await?,
         Err(_) => None,
@@ -61,6 +68,9 @@ pub async fn start(ctx: &Context, slug: &str, redirect_uri: Option<&str>) -> Res
     let redirect_uri = redirect_uri.ok_or_else(|| ServiceError::InvalidRequest("redirect_uri is required".into()))?;
     if !oidc.redirect_uris.iter().any(|u| u == redirect_uri) {
         return Err(ServiceError::InvalidRequest("redirect_uri is not one of the configured redirect_uris".into()));
+    }
+    if let Some(c) = app_challenge {
+        login::check_challenge_syntax(c)?;
     }
     let now = ctx.ports.clock.now_secs();
     if oidc.fetched_at + METADATA_TTL_SECS <= now {
@@ -73,12 +83,15 @@ pub async fn start(ctx: &Context, slug: &str, redirect_uri: Option<&str>) -> Res
     let state = tenants::issue_token(&tenant);
     let (nonce, verifier) = (random_token(), random_token());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let item = Item::new(format!("{STATE_KIND}#{}", state.hash), STATE_KIND)
+    let mut item = Item::new(format!("{STATE_KIND}#{}", state.hash), STATE_KIND)
         .with("redirect_uri", redirect_uri)
         .with("nonce", nonce.as_str())
         .with("verifier", verifier.as_str())
         .with("version", oidc.version.as_str())
         .with(EXPIRES_AT, now + STATE_TTL_SECS);
+    if let Some(c) = app_challenge {
+        item = item.with("app_challenge", c);
+    }
     ctx.ports.store.put(&Table::tenant(&tenant), item, Cond::NotExists).await.context("start: store the state")?;
     let scope = oidc.scopes.join(" ");
     let callback = callback_url(ctx);
@@ -192,6 +205,7 @@ async fn finish(ctx: &Context, tenant: &TenantId, record: &Item, q: &CallbackQue
         email,
         display_name: claims.get("name").and_then(Value::as_str),
         jit_role,
+        app_challenge: record.s("app_challenge"),
     };
     login::issue_code(ctx, tenant, &who).await
 }
