@@ -10,7 +10,7 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
         ("GET", "/", 404, "not_found"),
         ("GET", "/v2/policy", 404, "not_found"),
         ("POST", "/v1/platform/tenants/extra", 404, "not_found"),
-        ("GET", "/v1/platform/tenants", 405, "method_not_allowed"),
+        ("PUT", "/v1/platform/tenants", 405, "method_not_allowed"),
         ("DELETE", "/v1/policy", 405, "method_not_allowed"),
     ] {
         let r = app.call(method, path, None, None).await;

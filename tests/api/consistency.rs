@@ -206,7 +206,7 @@ async fn every_sample_event_reaches_its_handler_through_its_function() {
     let mut created_tenant: Option<String> = None;
     for function in functions() {
         let mut text = std::fs::read_to_string(root().join(format!("events/{function}.json"))).unwrap();
-        if let (true, Some(id)) = (function.starts_with("platform-tenant-keys"), &created_tenant) {
+        if let (true, Some(id)) = (function.starts_with("platform-tenant"), &created_tenant) {
             text = text.replace("01a2079572bb71069ebe53575ee58d18", id.as_str());
         }
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{function}: {e}"));

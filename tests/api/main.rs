@@ -24,6 +24,8 @@ mod api_push;
 mod api_security;
 mod api_sso;
 mod api_tenants;
+mod api_web_session;
 mod consistency;
 mod embedded_mode;
+mod ops;
 mod server;

@@ -126,6 +126,23 @@ message = call("POST", f"/v1/conversations/{conversation}/messages", {"body": "h
 call("POST", f"/v1/conversations/{conversation}/messages", {"body": "hi back"}, token=member, want=201)
 device = call("POST", "/v1/me/devices", {"platform": "fcm", "token": "fuzz-device-token"}, token=admin,
               want=201)["device_id"]
+# A tenant of its own for the operator's disable/enable routes: disabling the main tenant would
+# end every session the main pass runs with.
+spare = call("POST", "/v1/platform/tenants", {"slug": "fuzz-spare", "name": "Fuzz Spare",
+                                               "admin_email": "admin@fuzz-spare.test"}, token=OPERATOR, want=201)
+# The event app: a published event with a live session, the tenant's Agora credentials and the
+# member registered, so the event routes reach their handlers rather than 404s.
+event = call("POST", "/v1/events", {"title": "Fuzz congress", "starts_at": "2027-03-01T08:00:00Z",
+                                     "ends_at": "2027-03-02T17:00:00Z", "timezone": "Europe/Berlin",
+                                     "capacity": 50}, token=admin, want=201)["event_id"]
+call("POST", f"/v1/events/{event}/publish", token=admin, want=200)
+session = call("POST", f"/v1/events/{event}/sessions", {"title": "Keynote", "starts_at": "2027-03-01T09:00:00Z",
+                                                        "ends_at": "2027-03-01T10:00:00Z", "live": True},
+               token=admin, want=201)["session_id"]
+call("PUT", "/v1/admin/integrations/agora", {"app_id": "970ca35de60c44645bbae8a215061b33",
+                                             "app_certificate": "5cfd2fd1755d40ecb72977518be15d3b"},
+     token=admin, want=204)
+call("POST", f"/v1/events/{event}/registration", token=member, want=201)
 
 # The access gates (API.md): sessions that every gated route must refuse with 403, each in a
 # tenant of its own that the main pass never touches.
@@ -149,6 +166,7 @@ seed = {
     "member_email": MEMBER_EMAIL, "member_password": MEMBER_PASSWORD, "member_id": member_id,
     "session_email": SESSION_EMAIL, "session_password": SESSION_PASSWORD, "session_user_id": session_user,
     "conversation_id": conversation, "message_id": message, "attachment_id": attachment, "device_id": device,
+    "event_id": event, "session_id": session,
 }
 (OUT / "seed.json").write_text(json.dumps(seed, indent=2))
 
@@ -171,6 +189,14 @@ per_operation = {
     "messages-delete": {"path.id": conversation},
     "attachments-get": {"path.id": attachment},
 }
+for op in ["platform-tenants-disable", "platform-tenants-enable"]:
+    per_operation[op] = {"path.tenant_id": spare["tenant_id"]}
+for op in ["events-get", "events-patch", "events-publish", "events-cancel", "events-sessions-create",
+           "events-sessions-list", "events-registration-create", "events-registration-delete",
+           "events-registrations-list", "events-announcements-create", "events-announcements-list"]:
+    per_operation[op] = {"path.id": event}
+for op in ["events-sessions-patch", "events-sessions-delete", "events-sessions-rtc-token"]:
+    per_operation[op] = {"path.id": event, "path.sid": session}
 
 
 def operations_toml():

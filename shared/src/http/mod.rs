@@ -10,6 +10,7 @@ mod middleware;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;
+pub mod web_session;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
@@ -75,6 +76,9 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "platform-create-tenant", method: "POST", path: "/v1/platform/tenants", access: Access::Operator, ports: &[Store, Keys, Secrets, Mail], make: || post(platform::create_tenant) },
     RouteDef { function: "platform-tenant-keys-rotate", method: "POST", path: "/v1/platform/tenants/{tenant_id}/keys/rotate", access: Access::Operator, ports: &[Store, Keys, Secrets, Queue], make: || post(platform::rotate_tenant_key) },
     RouteDef { function: "platform-tenant-keys-get", method: "GET", path: "/v1/platform/tenants/{tenant_id}/keys", access: Access::Operator, ports: &[Store, Secrets], make: || get(platform::tenant_keys) },
+    RouteDef { function: "platform-tenants-list", method: "GET", path: "/v1/platform/tenants", access: Access::Operator, ports: &[Store, Secrets], make: || get(platform::list_tenants) },
+    RouteDef { function: "platform-tenants-disable", method: "POST", path: "/v1/platform/tenants/{tenant_id}/disable", access: Access::Operator, ports: &[Store, Secrets], make: || post(platform::disable_tenant) },
+    RouteDef { function: "platform-tenants-enable", method: "POST", path: "/v1/platform/tenants/{tenant_id}/enable", access: Access::Operator, ports: &[Store, Secrets], make: || post(platform::enable_tenant) },
     RouteDef { function: "invitations-accept", method: "POST", path: "/v1/invitations/accept", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(account::accept_invitation) },
     RouteDef { function: "auth-login", method: "POST", path: "/v1/auth/login", access: Access::Public, ports: &[Store, Secrets], make: || post(account::login) },
     RouteDef { function: "auth-refresh", method: "POST", path: "/v1/auth/refresh", access: Access::Public, ports: &[Store, Secrets], make: || post(account::refresh) },

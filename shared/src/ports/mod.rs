@@ -46,6 +46,26 @@ pub trait ExpirySweeper: Send + Sync {
     async fn sweep_expired(&self) -> Result<usize, StoreError>;
 }
 
+/// A consistent copy of a whole data directory while it is in use (embedded mode; on AWS,
+/// AWS Backup and point-in-time recovery do this).
+pub trait Snapshots: Send + Sync {
+    /// Copy everything needed to run again — store, blobs, sealed keyring, outbox — into `dest`
+    /// (created; must not exist). Files of `previous` (an earlier snapshot) that are unchanged
+    /// are hard-linked instead of copied. Blocking: call from a blocking task.
+    fn snapshot(&self, dest: &std::path::Path, previous: Option<&std::path::Path>) -> anyhow::Result<SnapshotReport>;
+}
+
+/// What a snapshot holds.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotReport {
+    pub files: u64,
+    pub bytes: u64,
+    /// Files hard-linked from the previous snapshot.
+    pub linked: u64,
+    /// How long writers waited while the store file was copied.
+    pub write_pause_ms: u64,
+}
+
 /// Every port, behind trait objects: the services see only these.
 #[derive(Clone)]
 pub struct Ports {
@@ -62,6 +82,8 @@ pub struct Ports {
     pub mode: Mode,
     /// The embedded store's expiry sweep (`None` on AWS, where DynamoDB's TTL deletes).
     pub sweeper: Option<Arc<dyn ExpirySweeper>>,
+    /// The embedded data directory's online snapshots (`None` on AWS).
+    pub snapshots: Option<Arc<dyn Snapshots>>,
 }
 
 impl Ports {

@@ -103,9 +103,13 @@ impl Wiring for Ports {
         }
         let keyring = Arc::new(Keyring::open_or_create(&s.data_dir, s.passphrase)?);
         let db_path = s.data_dir.join("bulwark.redb");
-        let db =
-            redb::Database::create(&db_path).map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
+        // redb's default page cache is 1 GiB, which the expiry sweep and listings fill: bounded.
+        let db = redb::Builder::new()
+            .set_cache_size(store_cache_bytes())
+            .create(&db_path)
+            .map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let db = Arc::new(db);
+        let snapshot_db = Arc::clone(&db);
         let store = EmbeddedStore::new(Arc::clone(&db), Arc::clone(&clock))
             .map_err(|e| BackendError::Database(s.data_dir.clone(), e.to_string()))?;
         let secrets: Arc<dyn SecretStore> =
@@ -122,6 +126,10 @@ impl Wiring for Ports {
             clock,
             mode: Mode::Embedded,
             sweeper: Some(Arc::new(store)),
+            snapshots: Some(Arc::new(crate::adapters::embedded::backup::DataDirSnapshots::new(
+                Arc::clone(&snapshot_db),
+                s.data_dir.clone(),
+            ))),
         })
     }
 
@@ -160,6 +168,14 @@ impl Wiring for Ports {
             clock,
             mode: Mode::Aws,
             sweeper: None,
+            snapshots: None,
         }
     }
+}
+
+/// The embedded store's page cache: `BULWARK_STORE_CACHE_MB` (default 64), read here rather
+/// than in `settings` (which builds on this module's types).
+fn store_cache_bytes() -> usize {
+    let mb = std::env::var("BULWARK_STORE_CACHE_MB").ok().and_then(|v| v.trim().parse::<usize>().ok());
+    mb.unwrap_or(64).clamp(4, 16 * 1024) * 1024 * 1024
 }

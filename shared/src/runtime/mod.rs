@@ -4,10 +4,13 @@
 
 pub mod app;
 pub mod backend;
+pub mod backup;
 pub mod jobs;
 pub mod lambda;
+pub mod ops;
 pub mod server;
 pub mod settings;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod web;

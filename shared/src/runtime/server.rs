@@ -3,7 +3,7 @@
 //! maintenance command.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,9 +37,11 @@ pub fn main() -> ExitCode {
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => rt.block_on(serve()),
         ["keyring", "change-passphrase"] => change_passphrase(),
+        ["ops", rest @ ..] => rt.block_on(crate::runtime::ops::run(rest)),
         _ => {
             eprintln!(
                 "usage: bulwark-server [serve]\n       bulwark-server keyring change-passphrase\n\
+                 \x20      bulwark-server ops <command> (bulwark-server ops help)\n\
                  (configuration is read from BULWARK_* environment variables; see README)"
             );
             return ExitCode::from(2);
@@ -127,12 +129,30 @@ async fn serve() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("BULWARK_LISTEN is not an address:port: {e}"))?;
     let state = build_state().await?;
     spawn_background_work(&state);
+    if state.ports.snapshots.is_some() {
+        let data_dir = config::data_dir(DEFAULT_DATA_DIR);
+        crate::runtime::ops::write_pid(&data_dir);
+        match std::env::var_os("BULWARK_BACKUP_DIR") {
+            Some(root) => {
+                eprintln!("bulwark: backups: hourly (kept 14 days) and nightly (kept 30 days) into {}", PathBuf::from(&root).display());
+                crate::runtime::backup::spawn_schedule(state.ports.clone(), PathBuf::from(root));
+            }
+            None => eprintln!(
+                "bulwark: backups are off: set BULWARK_BACKUP_DIR to a directory on other storage (README \"Backups, embedded mode\")"
+            ),
+        }
+    }
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!(listen = %listen, "bulwark listening");
     eprintln!("bulwark: serving the API on http://{listen}");
     // The peer address is the client IP of the anonymous routes' rate limits.
-    let app = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let web_dir = config::web_dir();
+    if let Some(dir) = &web_dir {
+        eprintln!("bulwark: serving the web app from {} at http://{listen}/", dir.display());
+    }
+    let app = crate::runtime::web::with_app(crate::http::app(state), web_dir)
+        .into_make_service_with_connect_info::<SocketAddr>();
     // Responses that leave in two writes (a streamed download) must not wait for the client's
     // delayed ACK (~40 ms per download on a kept-alive connection, measured by scripts/soak).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

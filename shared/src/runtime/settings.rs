@@ -57,6 +57,16 @@ pub fn sso_settings() -> SsoSettings {
     }
 }
 
+/// `BULWARK_WEB_DIR`: the built web app the local server serves at `/` (default `web/dist`
+/// when it has been built; `off` serves the API only).
+pub fn web_dir() -> Option<PathBuf> {
+    match var("BULWARK_WEB_DIR") {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => Some(PathBuf::from("web/dist")).filter(|d| d.join("index.html").is_file()),
+    }
+}
+
 pub fn data_dir(default: &str) -> PathBuf {
     PathBuf::from(var("BULWARK_DATA_DIR").unwrap_or_else(|| default.into()))
 }

@@ -63,6 +63,8 @@ pub struct Context {
     pub slugs: Arc<Mutex<HashMap<String, TenantId>>>,
     /// tenant → (read at, policy); see `policy::load`.
     pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, Policy)>>>,
+    /// tenant → (read at, epoch seconds; disabled); see `tenancy::status`.
+    pub tenant_status: Arc<Mutex<HashMap<String, (i64, bool)>>>,
 }
 
 impl Context {
@@ -79,6 +81,7 @@ impl Context {
             verified_tokens: Arc::default(),
             slugs: Arc::default(),
             policies: Arc::default(),
+            tenant_status: Arc::default(),
         }
     }
 

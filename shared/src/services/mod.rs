@@ -11,6 +11,7 @@ pub mod identity;
 pub mod jobs;
 pub mod maintenance;
 pub mod messaging;
+pub mod metrics;
 pub mod push;
 pub mod sso;
 pub mod tenancy;

@@ -8,6 +8,7 @@
 //! queries, its single-writer transactions make conditional writes and multi-item
 //! transactions trivially atomic, and it needs no C toolchain (unlike bundled SQLite).
 
+pub mod backup;
 pub mod blob;
 pub mod keyring;
 pub mod outbox;

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 
@@ -11,6 +12,7 @@ use crate::http::access::Principal;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, IdPath};
 use crate::http::state::AppState;
+use crate::http::web_session::{self, Mode};
 use crate::services::identity::{account, signin};
 
 /// `POST /v1/me/mfa/totp` `{"password"}` → `{"secret", "otpauth_uri"}`; MFA is on only after
@@ -57,9 +59,10 @@ pub async fn set_security_questions(
 /// the lockout; the `mfa_token` dies after 5 wrong codes or 5 minutes.
 pub async fn complete_login(
     State(state): State<AppState>,
+    mode: Mode,
     ApiJson(body): ApiJson<signin::MfaLoginBody>,
-) -> Result<Json<impl Serialize>, ApiError> {
-    Ok(Json(signin::complete_login(&state, body).await?))
+) -> Result<Response, ApiError> {
+    web_session::tokens(mode, signin::complete_login(&state, body).await?)
 }
 
 /// `POST /v1/auth/mfa/recover` → 202 always. The account's hourly mail budget is charged
@@ -78,9 +81,10 @@ pub async fn recover(
 /// and must be enrolled again.
 pub async fn recover_confirm(
     State(state): State<AppState>,
+    mode: Mode,
     ApiJson(body): ApiJson<signin::RecoverConfirmBody>,
-) -> Result<Json<impl Serialize>, ApiError> {
-    Ok(Json(signin::recover_confirm(&state, body).await?))
+) -> Result<Response, ApiError> {
+    web_session::tokens(mode, signin::recover_confirm(&state, body).await?)
 }
 
 /// `POST /v1/admin/users/{user_id}/mfa/reset` → 204: TOTP, recovery codes and security answers

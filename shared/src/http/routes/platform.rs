@@ -72,3 +72,34 @@ pub async fn tenant_keys(
     operator(&state, token).await?;
     Ok(Json(platform::key_status(&state, &tenant_id).await?))
 }
+
+/// `GET /v1/platform/tenants?limit=&cursor=` (operator token) → a page of tenants.
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    query: Result<axum::extract::Query<crate::http::extract::PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<platform::TenantPage>, ApiError> {
+    operator(&state, token).await?;
+    let page = crate::http::extract::Page::parse(query, 50, 100)?;
+    Ok(Json(platform::list_tenants(&state, page.limit, page.cursor).await?))
+}
+
+/// `POST /v1/platform/tenants/{tenant_id}/disable` (operator token) → 200 the tenant.
+pub async fn disable_tenant(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    Path(tenant_id): Path<String>,
+) -> Result<Json<platform::TenantView>, ApiError> {
+    operator(&state, token).await?;
+    Ok(Json(platform::set_disabled(&state, &tenant_id, true).await?))
+}
+
+/// `POST /v1/platform/tenants/{tenant_id}/enable` (operator token) → 200 the tenant.
+pub async fn enable_tenant(
+    State(state): State<AppState>,
+    token: Result<BearerToken, ApiError>,
+    Path(tenant_id): Path<String>,
+) -> Result<Json<platform::TenantView>, ApiError> {
+    operator(&state, token).await?;
+    Ok(Json(platform::set_disabled(&state, &tenant_id, false).await?))
+}

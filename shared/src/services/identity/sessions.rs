@@ -195,6 +195,9 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
         return Err(ServiceError::Unauthorized);
     }
     let tenant = TenantId::parse(&claims.tid).map_err(|_| ServiceError::Unauthorized)?;
+    if crate::services::tenancy::status::is_disabled(state, &tenant).await? {
+        return Err(ServiceError::Unauthorized);
+    }
     let store = &state.ports.store;
     let session = store
         .get(&Table::tenant(&tenant), &session_pk(&claims.sid), SK)
@@ -234,6 +237,9 @@ pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceErro
         Ok(None) | Err(StoreError::NoSuchTable) => return Err(ServiceError::SessionExpired),
         Err(e) => return Err(ServiceError::internal(e)),
     };
+    if crate::services::tenancy::status::is_disabled(state, &tenant).await? {
+        return Err(ServiceError::SessionExpired);
+    }
     let presented = token_hash(token);
     if session.s("refresh_hash") != Some(presented.as_str()) {
         let spent =

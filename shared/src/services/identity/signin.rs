@@ -91,6 +91,10 @@ pub async fn finish_login_with(
             false => Ok(crate::services::tenancy::policy::load(state, tenant).await?.mfa_required),
         }
     };
+    // A tenant the operator disabled starts no session (the same answer as an unknown one).
+    if crate::services::tenancy::status::is_disabled(state, tenant).await? {
+        return Err(ServiceError::InvalidCredentials);
+    }
     let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
     // One commit: the counter's reset, the audit event and the session stand or fall together.
     let (start, session) = sessions::start(state, tenant, &slug, user, how);
@@ -99,6 +103,7 @@ pub async fn finish_login_with(
     let login = audit::event_with(&state.ports, tenant, &user.user_id, "login.success", how, "success", &details);
     let ops = vec![lockout::reset_op(lock), login, start];
     state.ports.store.transact(ops).await.context("finish_login: store.transact")?;
+    crate::services::metrics::count(crate::services::metrics::LOGIN_SUCCEEDED);
     let mut pair = TokenPair::from(session.tokens(state).await?);
     pair.mfa_enrollment_required = Some(enrol);
     Ok(pair)
@@ -140,6 +145,10 @@ pub async fn record_failure(
     let now = state.ports.clock.now_secs();
     let locked =
         lockout::failed(&*state.ports.store, lock, attempt, now).await.context("record_failure: lockout::failed")?;
+    crate::services::metrics::count(crate::services::metrics::LOGIN_FAILED);
+    if locked {
+        crate::services::metrics::count(crate::services::metrics::ACCOUNT_LOCKED);
+    }
     if let Some(t) = tenant {
         audit::record(&state.ports, t, actor, action, target, "failure")
             .await

@@ -298,6 +298,7 @@ pub async fn send(
         Err(StoreError::TransactionCancelled { .. }) if !attachment_ids.is_empty() => return Err(unreadable()),
         Err(e) => return Err(anyhow::Error::from(e).context("write the message").into()),
     }
+    crate::services::metrics::count(crate::services::metrics::MESSAGE_SENT);
     crate::services::push::notify_new_message(ctx, &p.tenant, cid, mid.as_str(), &p.user_id, &members_of(&meta)).await;
     Ok(Sent { message_id: mid, sent_at })
 }

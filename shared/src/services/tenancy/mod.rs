@@ -2,7 +2,9 @@
 //! audit log.
 
 pub mod audit;
+pub mod integrity;
 pub mod keys;
 pub mod platform;
 pub mod policy;
+pub mod status;
 pub mod tenants;

@@ -1,0 +1,19 @@
+// Entry point: read where the API is (/config.json: written at deploy time on AWS, served by
+// the local server as "same origin"), then render the app.
+import { render } from 'preact';
+
+import { configure } from './api';
+import { App } from './app';
+import './style.css';
+
+async function start() {
+  try {
+    const resp = await fetch('/config.json', { cache: 'no-store' });
+    if (resp.ok) configure(((await resp.json()) as { api_url?: string }).api_url ?? '');
+  } catch {
+    // No config: the API is on this origin.
+  }
+  render(<App />, document.getElementById('app')!);
+}
+
+void start();
