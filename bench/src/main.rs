@@ -44,6 +44,7 @@ fn app_settings() -> bulwark::runtime::settings::AppSettings {
         anon_rate_per_ip: 120,
         mail_rate_per_account: 5,
         hash_concurrency: None,
+        sso: bulwark::runtime::settings::sso_settings(),
     }
 }
 

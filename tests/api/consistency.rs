@@ -102,7 +102,7 @@ fn port_services(function: &str) -> BTreeSet<&'static str> {
             Port::Secrets => out.insert("secretsmanager") && out.insert("kms via secretsmanager"),
             Port::Mail => out.insert("ses"),
             Port::Queue => out.insert("sqs"),
-            Port::Push => false,
+            Port::Push | Port::Idp => false,
         };
     }
     out

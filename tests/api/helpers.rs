@@ -143,6 +143,10 @@ macro_rules! on_both_backends {
 /// The platform operator token every test app accepts.
 pub const OPERATOR_TOKEN: &str = "local-operator-token";
 
+/// The public base URL of a test app: IdPs redirect the test's browser to it, and the test
+/// hands what arrives there to the router.
+pub const API_URL: &str = "http://api.bulwark.test";
+
 /// The application settings of a test app: API.md's defaults, with `anon_rate_per_ip`.
 pub fn test_settings(anon_rate_per_ip: u32) -> bulwark::runtime::settings::AppSettings {
     bulwark::runtime::settings::AppSettings {
@@ -151,6 +155,7 @@ pub fn test_settings(anon_rate_per_ip: u32) -> bulwark::runtime::settings::AppSe
         anon_rate_per_ip,
         mail_rate_per_account: 5,
         hash_concurrency: None,
+        sso: bulwark::services::context::SsoSettings { api_url: API_URL.into(), allow_loopback_http: true },
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod flows;
 mod helpers;
+mod sso_idp;
 
 mod contract_blob;
 mod contract_keys;
@@ -21,6 +22,7 @@ mod api_messages;
 mod api_mfa;
 mod api_push;
 mod api_security;
+mod api_sso;
 mod api_tenants;
 mod api_web_session;
 mod consistency;

@@ -31,6 +31,9 @@ pub struct Policy {
     /// Within [`APP_PASSCODE_TIMEOUT_MINUTES`].
     pub app_passcode_timeout_minutes: u8,
     pub mfa_required: bool,
+    /// Password login, forgot and reset are refused (403 `sso_required`) for everyone but
+    /// admins, who keep the password as the break-glass path when the IdP is down.
+    pub sso_required: bool,
     /// Messages (and their attachments) older than this are removed; `None`: kept.
     pub message_retention_days: Option<u16>,
 }
@@ -41,6 +44,7 @@ impl Default for Policy {
             app_passcode_required: false,
             app_passcode_timeout_minutes: 5,
             mfa_required: false,
+            sso_required: false,
             message_retention_days: None,
         }
     }
@@ -62,6 +66,7 @@ impl Policy {
                 "timeout_minutes": self.app_passcode_timeout_minutes,
             },
             "mfa_required": self.mfa_required,
+            "sso_required": self.sso_required,
             "message_retention_days": self.message_retention_days,
         })
     }

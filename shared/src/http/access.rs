@@ -41,6 +41,7 @@ pub async fn require(State((state, access)): State<(AppState, Access)>, mut req:
             return Err(ApiError::Service(ServiceError::PasswordChangeRequired));
         }
         if !principal.user.mfa_enabled
+            && !principal.sso
             && !during_mfa_enrollment
             && crate::services::tenancy::policy::load(&state, &principal.tenant).await?.mfa_required
         {

@@ -36,7 +36,9 @@ impl ApiError {
         match e {
             S::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             S::Unauthorized | S::InvalidCredentials | S::SessionExpired => StatusCode::UNAUTHORIZED,
-            S::Forbidden | S::PasswordChangeRequired | S::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
+            S::Forbidden | S::PasswordChangeRequired | S::MfaEnrollmentRequired | S::SsoRequired => {
+                StatusCode::FORBIDDEN
+            }
             S::NotFound => StatusCode::NOT_FOUND,
             S::Conflict(_) | S::NotConfigured(_) => StatusCode::CONFLICT,
             S::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -63,6 +65,7 @@ impl ApiError {
             S::Forbidden => "forbidden",
             S::PasswordChangeRequired => "password_change_required",
             S::MfaEnrollmentRequired => "mfa_enrollment_required",
+            S::SsoRequired => "sso_required",
             S::NotFound => "not_found",
             S::Conflict(_) => "conflict",
             S::NotConfigured(_) => "not_configured",
@@ -91,6 +94,7 @@ impl ApiError {
             S::Forbidden => "your role does not allow this".into(),
             S::PasswordChangeRequired => "you must change your password first".into(),
             S::MfaEnrollmentRequired => "you must enrol in multi-factor authentication first".into(),
+            S::SsoRequired => "your organisation requires single sign-on; sign in through its identity provider".into(),
             S::NotFound => "not found".into(),
             S::PayloadTooLarge => "the request body is too large".into(),
             S::PasswordPolicy(_) => "the password does not meet the password policy".into(),

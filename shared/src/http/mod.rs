@@ -63,7 +63,9 @@ const fn user_enrolling(privilege: Privilege) -> Access {
     Access::User { privilege, during_password_change: false, during_mfa_enrollment: true }
 }
 
-use routes::{admin, attachments, auth as account, device_key, devices, events, me, messages, mfa, platform, policy};
+use routes::{
+    admin, attachments, auth as account, device_key, devices, events, me, messages, mfa, platform, policy, sso,
+};
 use Port::*;
 use Privilege::*;
 
@@ -130,6 +132,12 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "events-announcements-create", method: "POST", path: "/v1/events/{id}/announcements", access: user(EventsManage), ports: &[Store, Keys, Secrets, Queue], make: || post(events::announce) },
     RouteDef { function: "events-announcements-list", method: "GET", path: "/v1/events/{id}/announcements", access: user(AppUse), ports: &[Store, Keys, Secrets], make: || get(events::list_announcements) },
     RouteDef { function: "admin-integrations-agora-put", method: "PUT", path: "/v1/admin/integrations/agora", access: user(IntegrationsManage), ports: &[Store, Keys, Secrets], make: || put(events::configure_agora) },
+    RouteDef { function: "admin-sso-get", method: "GET", path: "/v1/admin/sso", access: user(IntegrationsManage), ports: &[Store, Secrets], make: || get(sso::get) },
+    RouteDef { function: "admin-sso-oidc-put", method: "PUT", path: "/v1/admin/sso/oidc", access: user(IntegrationsManage), ports: &[Store, Keys, Secrets, Idp], make: || put(sso::put_oidc) },
+    RouteDef { function: "admin-sso-oidc-delete", method: "DELETE", path: "/v1/admin/sso/oidc", access: user(IntegrationsManage), ports: &[Store, Secrets], make: || delete(sso::delete_oidc) },
+    RouteDef { function: "sso-oidc-start", method: "GET", path: "/v1/sso/{tenant}/oidc/start", access: Access::Public, ports: &[Store, Idp], make: || get(sso::oidc_start) },
+    RouteDef { function: "sso-oidc-callback", method: "GET", path: "/v1/sso/oidc/callback", access: Access::Public, ports: &[Store, Keys, Secrets, Idp], make: || get(sso::oidc_callback) },
+    RouteDef { function: "auth-sso-exchange", method: "POST", path: "/v1/auth/sso/exchange", access: Access::Public, ports: &[Store, Secrets], make: || post(sso::exchange) },
 ];
 
 /// The routes that create something and so take an `Idempotency-Key` (API.md "Conventions").

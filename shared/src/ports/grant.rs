@@ -21,11 +21,13 @@ pub enum Port {
     Mail,
     Queue,
     Push,
+    /// Outbound HTTPS to identity providers (no AWS service: no IAM grant).
+    Idp,
 }
 
 impl Port {
-    pub const ALL: [Port; 7] =
-        [Port::Store, Port::Blobs, Port::Keys, Port::Secrets, Port::Mail, Port::Queue, Port::Push];
+    pub const ALL: [Port; 8] =
+        [Port::Store, Port::Blobs, Port::Keys, Port::Secrets, Port::Mail, Port::Queue, Port::Push, Port::Idp];
 
     /// Whether `set` holds `self`; usable in constants, so a build can depend on it.
     pub const fn in_set(self, set: &[Port]) -> bool {
@@ -165,5 +167,12 @@ impl JobQueue for Ungranted {
 impl PushProvider for Ungranted {
     async fn send(&self, _: Platform, _: &str, _: &PushPayload) -> Result<(), PushError> {
         Err(PushError::Retry(self.cause()))
+    }
+}
+
+#[async_trait]
+impl IdpClient for Ungranted {
+    async fn send(&self, _: IdpRequest, _: bool) -> Result<IdpResponse, IdpError> {
+        Err(IdpError::Unreachable(self.cause().to_string()))
     }
 }

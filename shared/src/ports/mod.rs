@@ -4,6 +4,7 @@
 
 pub mod blob;
 pub mod clock;
+pub mod idp;
 pub mod keys;
 pub mod mail;
 pub mod push;
@@ -12,6 +13,7 @@ pub mod secrets;
 pub mod store;
 
 pub use blob::{BlobError, BlobKey, BlobStore, ByteStream};
+pub use idp::{IdpClient, IdpError, IdpRequest, IdpResponse};
 pub use keys::{DataKey, EncryptionContext, KeyError, KeyService};
 pub use mail::{MailError, Mailer, OutgoingEmail};
 pub use push::{Platform, PushError, PushPayload, PushProvider};
@@ -74,6 +76,8 @@ pub struct Ports {
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
     pub push: Arc<dyn PushProvider>,
+    /// Outbound HTTPS to tenants' identity providers (single sign-on).
+    pub idp: Arc<dyn IdpClient>,
     pub clock: Arc<dyn Clock>,
     pub mode: Mode,
     /// The embedded store's expiry sweep (`None` on AWS, where DynamoDB's TTL deletes).
@@ -94,7 +98,7 @@ impl Ports {
                 }
             )*};
         }
-        ungrant!(store: Store, blobs: Blobs, keys: Keys, secrets: Secrets, mailer: Mail, queue: Queue, push: Push);
+        ungrant!(store: Store, blobs: Blobs, keys: Keys, secrets: Secrets, mailer: Mail, queue: Queue, push: Push, idp: Idp);
         p
     }
 }

@@ -8,11 +8,11 @@ use crate::services::context::{Context, ServiceSettings};
 
 /// The state of the whole API over `ports`.
 pub fn application(ports: Ports, settings: AppSettings) -> AppState {
-    let AppSettings { app_url, operator, anon_rate_per_ip, mail_rate_per_account, hash_concurrency } = settings;
+    let AppSettings { app_url, operator, anon_rate_per_ip, mail_rate_per_account, hash_concurrency, sso } = settings;
     if let Some(n) = hash_concurrency {
         crate::services::identity::password::HashPool::configure(n);
     }
-    let ctx = Context::new(ports, ServiceSettings { app_url, operator, mail_rate_per_account });
+    let ctx = Context::new(ports, ServiceSettings { app_url, operator, mail_rate_per_account, sso });
     AppState::new(ctx, anon_rate_per_ip)
 }
 

@@ -189,6 +189,7 @@ pub async fn restore(
             app_url: crate::runtime::settings::app_url(),
             operator: crate::services::context::OperatorAuth::Digest([0; 32]),
             mail_rate_per_account: 5,
+            sso: crate::runtime::settings::sso_settings(),
         },
     );
     let report = crate::services::tenancy::integrity::check(&ctx).await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 
 use crate::runtime::backend::{AwsSettings, BackendError, EmbeddedSettings, PushSettings};
-use crate::services::context::OperatorAuth;
+use crate::services::context::{OperatorAuth, SsoSettings};
 
 /// Push provider endpoints (`BULWARK_FCM_URL`, `BULWARK_APNS_URL`; the real services by default).
 pub fn push_settings() -> PushSettings {
@@ -43,6 +43,18 @@ pub fn mail_from() -> String {
 /// Base URL of the client app, used in links sent by email.
 pub fn app_url() -> String {
     var("BULWARK_APP_URL").unwrap_or_else(|| "http://localhost:8080".into()).trim_end_matches('/').to_owned()
+}
+
+/// Single sign-on: the API's public base URL (`BULWARK_API_URL`, default
+/// `http://localhost:8080`) and whether loopback IdPs may use plain http (never inside a
+/// Lambda function, where loopback is the runtime API; elsewhere unless
+/// `BULWARK_SSO_LOOPBACK_HTTP=false`).
+pub fn sso_settings() -> SsoSettings {
+    let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some() || var("AWS_LAMBDA_RUNTIME_API").is_some();
+    SsoSettings {
+        api_url: var("BULWARK_API_URL").unwrap_or_else(|| "http://localhost:8080".into()).trim_end_matches('/').into(),
+        allow_loopback_http: !in_lambda && var("BULWARK_SSO_LOOPBACK_HTTP").as_deref() != Some("false"),
+    }
 }
 
 /// `BULWARK_WEB_DIR`: the built web app the local server serves at `/` (default `web/dist`
@@ -113,6 +125,7 @@ pub struct AppSettings {
     pub mail_rate_per_account: u32,
     /// Password hashes computed at once; `None`: sized to the machine's memory.
     pub hash_concurrency: Option<usize>,
+    pub sso: SsoSettings,
 }
 
 impl AppSettings {
@@ -124,6 +137,7 @@ impl AppSettings {
             anon_rate_per_ip: anon_rate_per_ip(),
             mail_rate_per_account: mail_rate_per_account(),
             hash_concurrency: hash_concurrency(),
+            sso: sso_settings(),
         }
     }
 }

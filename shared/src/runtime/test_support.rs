@@ -112,7 +112,7 @@ pub async fn seed_users(
         for user_id in made {
             let user =
                 users::get(ctx, &tenant, &user_id).await?.ok_or_else(|| anyhow::anyhow!("seeded user vanished"))?;
-            let (start, session) = sessions::start(ctx, &tenant, slug, &user);
+            let (start, session) = sessions::start(ctx, &tenant, slug, &user, "password");
             starts.push(start);
             sessions.push((user_id, session));
         }

@@ -31,6 +31,17 @@ impl OperatorAuth {
     }
 }
 
+/// Single sign-on settings.
+#[derive(Clone, Debug)]
+pub struct SsoSettings {
+    /// The public base URL of this API (`BULWARK_API_URL`): IdPs send users back to
+    /// `<api_url>/v1/sso/oidc/callback`, which is registered at the IdP.
+    pub api_url: String,
+    /// Plain `http` to loopback IdPs (local runs and tests). Never in a Lambda function, where
+    /// loopback is the Lambda runtime API.
+    pub allow_loopback_http: bool,
+}
+
 /// The settings the rules depend on.
 pub struct ServiceSettings {
     /// Base URL of the client app for links in emails.
@@ -38,6 +49,7 @@ pub struct ServiceSettings {
     pub operator: OperatorAuth,
     /// Account emails (reset, recovery) one account may be sent in an hour.
     pub mail_rate_per_account: u32,
+    pub sso: SsoSettings,
 }
 
 #[derive(Clone)]

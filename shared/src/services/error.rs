@@ -20,6 +20,9 @@ pub enum ServiceError {
     PasswordChangeRequired,
     #[error("MFA enrollment required")]
     MfaEnrollmentRequired,
+    /// The tenant requires single sign-on and this user may not use a password.
+    #[error("single sign-on required")]
+    SsoRequired,
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]

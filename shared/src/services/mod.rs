@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod messaging;
 pub mod metrics;
 pub mod push;
+pub mod sso;
 pub mod tenancy;
 #[cfg(test)]
 pub(crate) mod testing;

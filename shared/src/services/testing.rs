@@ -46,6 +46,10 @@ impl Fixture {
                 app_url: "https://app.bulwark.test".into(),
                 operator: OperatorAuth::from_token(&"operator".to_owned().into()),
                 mail_rate_per_account: 5,
+                sso: crate::services::context::SsoSettings {
+                    api_url: "https://api.bulwark.test".into(),
+                    allow_loopback_http: true,
+                },
             },
         );
         let req = NewTenant {

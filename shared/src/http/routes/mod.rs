@@ -13,3 +13,4 @@ pub mod messages;
 pub mod mfa;
 pub mod platform;
 pub mod policy;
+pub mod sso;

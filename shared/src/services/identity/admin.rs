@@ -184,6 +184,12 @@ pub struct AuditEvent {
     pub action: Option<String>,
     pub target: Option<String>,
     pub outcome: Option<String>,
+    /// Sign-ins: how (`password`, `mfa`, `oidc`...), where recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Single sign-on: the IdP's subject, keyed-hashed (never the IdP's identifier itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -222,6 +228,8 @@ pub async fn audit_log(
             action: text(i, "action"),
             target: text(i, "target"),
             outcome: text(i, "outcome"),
+            method: text(i, "method"),
+            subject: text(i, "subject"),
         })
         .collect();
     Ok(AuditPage { events, next_cursor: page.next_cursor })
@@ -237,6 +245,9 @@ pub struct PasscodeBody {
 pub struct PolicyBody {
     app_passcode: PasscodeBody,
     mfa_required: bool,
+    /// Absent: unchanged (a client that predates SSO must not switch it off by omission).
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
+    sso_required: Option<bool>,
     /// Extension: 1..=3650 days, or null/absent to keep messages.
     message_retention_days: Option<i64>,
 }
@@ -253,10 +264,15 @@ pub async fn put_policy(state: &Context, p: &Principal, body: PolicyBody) -> Res
             return Err(ServiceError::ValidationFailed("message_retention_days must be 1..=3650 or null".into()))
         }
     };
+    let sso_required = match body.sso_required {
+        Some(v) => v,
+        None => crate::services::tenancy::policy::load(state, &p.tenant).await?.sso_required,
+    };
     let policy = Policy {
         app_passcode_required: body.app_passcode.required,
         app_passcode_timeout_minutes: body.app_passcode.timeout_minutes as u8,
         mfa_required: body.mfa_required,
+        sso_required,
         message_retention_days: retention,
     };
     crate::services::tenancy::policy::save(state, &p.tenant, &policy).await?;

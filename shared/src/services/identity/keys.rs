@@ -71,6 +71,12 @@ impl KeySet {
         self.keyed("recovery-code", tenant, code.as_bytes())
     }
 
+    /// How the audit log names an IdP's subject: keyed, so the log links one person's SSO
+    /// logins without holding the IdP's identifier (which may be an email or employee id).
+    pub fn sso_subject(&self, tenant: &str, issuer: &str, subject: &str) -> String {
+        self.keyed("sso-subject", tenant, format!("{issuer}\n{subject}").as_bytes())[..32].to_owned()
+    }
+
     /// The same for a login attempt on a tenant that does not exist (its lockout counter
     /// lives in the platform table, keyed by slug and this).
     pub fn unknown_tenant_index(&self, slug: &str, email: &Email) -> String {

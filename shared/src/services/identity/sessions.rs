@@ -47,6 +47,14 @@ pub struct Principal {
     pub user_id: String,
     pub session_id: String,
     pub user: UserRecord,
+    /// The session began with a single sign-on: the IdP's MFA applies, so Bulwark's own MFA
+    /// enrolment requirement does not (API.md "Single sign-on").
+    pub sso: bool,
+}
+
+/// Whether a sign-in method is a single sign-on.
+pub fn is_sso(method: &str) -> bool {
+    matches!(method, "oidc" | "saml")
 }
 
 fn session_pk(sid: &str) -> String {
@@ -94,7 +102,7 @@ pub struct NewSession {
 }
 
 /// The session's write, to commit with the rest of the login, and the session to issue.
-pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord) -> (TxOp, NewSession) {
+pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord, method: &str) -> (TxOp, NewSession) {
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let refresh = new_refresh(tenant, &sid);
     let now = state.ports.clock.now_secs();
@@ -107,6 +115,7 @@ pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord) 
         .with("revoked", false)
         .with("created_at", now)
         .with("last_active", now)
+        .with("method", method)
         .with(EXPIRES_AT, now + IDLE_SECS);
     let session = NewSession {
         tenant: tenant.clone(),
@@ -212,7 +221,8 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
             Err(e) => return Err(ServiceError::internal(e)),
         }
     }
-    Ok(Principal { tenant, tenant_slug: claims.tsl, user_id: claims.sub, session_id: claims.sid, user })
+    let sso = session.s("method").is_some_and(is_sso);
+    Ok(Principal { tenant, tenant_slug: claims.tsl, user_id: claims.sub, session_id: claims.sid, user, sso })
 }
 
 /// Exchange a refresh token for a new pair.
@@ -326,7 +336,7 @@ mod tests {
     /// GIVEN a signed-in nurse: her session committed and her token pair issued.
     async fn signed_in(f: &Fixture) -> (UserRecord, Tokens) {
         let nurse = f.user("nurse@acme.test", Role::Member).await;
-        let (write, session) = start(&f.ctx, &f.tenant, "acme", &nurse);
+        let (write, session) = start(&f.ctx, &f.tenant, "acme", &nurse, "password");
         f.ctx.ports.store.transact(vec![write]).await.unwrap();
         (nurse, session.tokens(&f.ctx).await.unwrap())
     }

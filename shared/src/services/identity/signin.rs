@@ -71,8 +71,22 @@ pub async fn finish_login(
     user: &users::UserRecord,
     how: &str,
 ) -> Result<TokenPair, ServiceError> {
+    finish_login_with(state, tenant, lock, user, how, &[]).await
+}
+
+/// [`finish_login`] whose audit event carries `details` too (single sign-on: the IdP's
+/// hashed subject).
+pub async fn finish_login_with(
+    state: &Context,
+    tenant: &TenantId,
+    lock: &LockKey,
+    user: &users::UserRecord,
+    how: &str,
+    details: &[(&str, &str)],
+) -> Result<TokenPair, ServiceError> {
     let enrolment = async {
-        match user.mfa_enabled {
+        // An SSO sign-in is the IdP's to protect with MFA.
+        match user.mfa_enabled || sessions::is_sso(how) {
             true => Ok(false),
             false => Ok(crate::services::tenancy::policy::load(state, tenant).await?.mfa_required),
         }
@@ -83,8 +97,10 @@ pub async fn finish_login(
     }
     let (slug, enrol) = tokio::try_join!(tenants::slug_of(state, tenant), enrolment)?;
     // One commit: the counter's reset, the audit event and the session stand or fall together.
-    let (start, session) = sessions::start(state, tenant, &slug, user);
-    let login = audit::event(&state.ports, tenant, &user.user_id, "login.success", how, "success");
+    let (start, session) = sessions::start(state, tenant, &slug, user, how);
+    let mut details = details.to_vec();
+    details.push(("method", how));
+    let login = audit::event_with(&state.ports, tenant, &user.user_id, "login.success", how, "success", &details);
     let ops = vec![lockout::reset_op(lock), login, start];
     state.ports.store.transact(ops).await.context("finish_login: store.transact")?;
     crate::services::metrics::count(crate::services::metrics::LOGIN_SUCCEEDED);
@@ -280,10 +296,26 @@ pub async fn login(state: &Context, body: LoginBody) -> Result<SignIn, ServiceEr
     };
     let verified = verified.context("login: password::verify")?;
     let actor = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| "unknown".into());
+    let sso_required = match &tenant {
+        Some(t) => crate::services::tenancy::policy::load(state, t).await?.sso_required,
+        None => false,
+    };
+    // Under `sso_required` every refused password login answers `sso_required`, whoever it
+    // names (so the answer tells nothing about who exists); failures still count toward the
+    // lockout, which guards the admins' break-glass passwords.
+    let refused = || if sso_required { ServiceError::SsoRequired } else { ServiceError::InvalidCredentials };
     let (Some(tenant), Some(user)) = (tenant.clone(), user.filter(|u| verified.ok && !u.disabled)) else {
         record_failure(state, tenant.as_ref(), &lock, attempt, &actor, &index[..16], "login.failure").await?;
-        return Err(ServiceError::InvalidCredentials);
+        return Err(refused());
     };
+    if sso_required && user.role != Role::Admin {
+        // The right password of a user who must use SSO: not a failure, not a login either.
+        lockout::release(store, &lock).await.context("login: lockout::release")?;
+        audit::record(&state.ports, &tenant, &user.user_id, "login.failure", &user.user_id, "sso_required")
+            .await
+            .context("login: audit::record")?;
+        return Err(ServiceError::SsoRequired);
+    }
     if verified.needs_rehash {
         upgrade_hash(state, &tenant, &user, pass).await?;
     }
@@ -363,6 +395,14 @@ pub async fn forgot_password(state: &Context, body: ForgotBody) -> Result<(), Se
     };
     let index = keys.email_index(tenant.as_str(), &email);
     account_mail::claim_budget(state, &Table::tenant(&tenant), &index).await?;
+    if crate::services::tenancy::policy::load(state, &tenant).await?.sso_required {
+        // Only admins keep a password (break-glass); everyone else, known or not, is told
+        // to use SSO.
+        let user = users::find_by_index(state, &tenant, &index).await.context("forgot_password: find_by_index")?;
+        if !user.is_some_and(|u| u.role == Role::Admin && !u.disabled) {
+            return Err(ServiceError::SsoRequired);
+        }
+    }
     let mail = account_mail::AccountMail::PasswordReset { tenant_id: tenant.as_str().into(), email_index: index };
     account_mail::enqueue(state, mail).await?;
     Ok(())
@@ -387,6 +427,9 @@ pub async fn reset_password(state: &Context, body: ResetBody) -> Result<(), Serv
         .await
         .context("reset_password: users::get")?
         .ok_or(ServiceError::InvalidCredentials)?;
+    if user.role != Role::Admin && crate::services::tenancy::policy::load(state, &tenant).await?.sso_required {
+        return Err(ServiceError::SsoRequired);
+    }
     let email = user.email(state, &tenant).await.context("reset_password: user.email")?;
     enforce_policy(&body.new_password, &[&email])?;
     let fresh =

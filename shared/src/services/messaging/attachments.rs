@@ -331,6 +331,7 @@ mod tests {
             user_id: nurse.user_id.clone(),
             session_id: "s".into(),
             user: nurse,
+            sso: false,
         };
         let body: ByteStream =
             Box::pin(futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x-ray")) }));

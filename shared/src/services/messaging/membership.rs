@@ -44,6 +44,7 @@ mod tests {
             user_id: admin.user_id.clone(),
             session_id: "s".into(),
             user: admin.clone(),
+            sso: false,
         };
         let created = crate::services::messaging::conversations::create(&f.ctx, &p, None, vec![nurse.user_id.clone()])
             .await

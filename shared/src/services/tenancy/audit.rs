@@ -17,7 +17,24 @@ pub async fn record(
     target: &str,
     outcome: &str,
 ) -> anyhow::Result<()> {
-    let (table, item) = entry(ports, tenant, actor, action, target, outcome);
+    record_with(ports, tenant, actor, action, target, outcome, &[]).await
+}
+
+/// [`record`] with extra details (`method` and `subject` of a single sign-on), listed with
+/// the event. Like every field here they must never hold secrets or personal data.
+pub async fn record_with(
+    ports: &Ports,
+    tenant: &TenantId,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    details: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let (table, mut item) = entry(ports, tenant, actor, action, target, outcome);
+    for (k, v) in details {
+        item = item.with(k, *v);
+    }
     // NotExists: an audit event is never overwritten.
     ports.store.put(&table, item, Cond::NotExists).await?;
     Ok(())
@@ -26,7 +43,23 @@ pub async fn record(
 /// The write of one audit event, for a transaction that must record it together with the
 /// change it describes.
 pub fn event(ports: &Ports, tenant: &TenantId, actor: &str, action: &str, target: &str, outcome: &str) -> TxOp {
-    let (table, item) = entry(ports, tenant, actor, action, target, outcome);
+    event_with(ports, tenant, actor, action, target, outcome, &[])
+}
+
+/// [`event`] with extra details, as [`record_with`].
+pub fn event_with(
+    ports: &Ports,
+    tenant: &TenantId,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    details: &[(&str, &str)],
+) -> TxOp {
+    let (table, mut item) = entry(ports, tenant, actor, action, target, outcome);
+    for (k, v) in details {
+        item = item.with(k, *v);
+    }
     TxOp::Put { table, item, cond: Cond::NotExists }
 }
 

@@ -1,5 +1,5 @@
 //! Tenant policy: the fixed password/lockout/session rules of API.md plus the settings an
-//! admin may change (app passcode, MFA requirement), stored in the tenant's table.
+//! admin may change (app passcode, MFA and SSO requirements), stored in the tenant's table.
 
 use anyhow::Context as _;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ pub fn to_item(policy: &Policy, now: i64) -> Item {
         .with("app_passcode_required", p.app_passcode_required)
         .with("app_passcode_timeout_minutes", i64::from(p.app_passcode_timeout_minutes))
         .with("mfa_required", p.mfa_required)
+        .with("sso_required", p.sso_required)
         .with("message_retention_days", p.message_retention_days.map(i64::from).unwrap_or(0))
         .with("updated_at", now)
 }
@@ -40,6 +41,7 @@ pub fn from_item(item: &Item) -> Policy {
             .filter(|n| APP_PASSCODE_TIMEOUT_MINUTES.contains(n))
             .unwrap_or(d.app_passcode_timeout_minutes),
         mfa_required: item.bool("mfa_required").unwrap_or(d.mfa_required),
+        sso_required: item.bool("sso_required").unwrap_or(d.sso_required),
         message_retention_days: item.n("message_retention_days").and_then(|n| u16::try_from(n).ok()).filter(|n| *n > 0),
     }
 }

@@ -1,0 +1,201 @@
+//! The end of every single sign-on, whatever the protocol: the verified email finds the user
+//! (through the blind index) or provisions one just in time; a single-use, 60-second login
+//! code is handed to the client's redirect URI; `POST /v1/auth/sso/exchange` turns it into
+//! the normal token pair. Every SSO login and failure is audited with its method and the
+//! IdP's subject keyed-hashed.
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::types::{parse_display_text, Email, Role, TenantId};
+use crate::ports::store::{Cond, Item, StoreError, Table, EXPIRES_AT};
+use crate::services::context::Context;
+use crate::services::error::ServiceError;
+use crate::services::identity::password;
+use crate::services::identity::signin::{finish_login_with, token_record, user_lock, TokenPair};
+use crate::services::identity::users::{self, UserRecord};
+use crate::services::tenancy::{audit, tenants};
+
+/// A login code lives this long (API.md).
+pub const LOGIN_CODE_TTL_SECS: i64 = 60;
+const CODE_KIND: &str = "SSOCODE";
+
+/// Why a sign-in that reached us with a known `state` failed: the `error=` the client's
+/// redirect URI receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The IdP refused, the email is not verified, the user is unknown (no JIT) or disabled.
+    AccessDenied,
+    /// The ID token (or SAML assertion) failed verification.
+    InvalidToken,
+    /// The IdP answered with an error or not at all.
+    IdpError,
+    /// The tenant's configuration was removed during the sign-in.
+    NotConfigured,
+    /// Something failed on our side (logged).
+    ServerError,
+}
+
+impl Failure {
+    pub fn code(self) -> &'static str {
+        match self {
+            Failure::AccessDenied => "access_denied",
+            Failure::InvalidToken => "invalid_token",
+            Failure::IdpError => "idp_error",
+            Failure::NotConfigured => "not_configured",
+            Failure::ServerError => "server_error",
+        }
+    }
+}
+
+/// Who the IdP vouched for.
+pub struct Asserted<'a> {
+    pub method: &'static str,
+    /// The IdP subject, keyed-hashed (audit only).
+    pub subject: &'a str,
+    pub email: &'a str,
+    pub display_name: Option<&'a str>,
+    /// Provision unknown emails with this role (never admin), or refuse them.
+    pub jit_role: Option<Role>,
+    /// The app's PKCE challenge from the start of the sign-in, if it sent one.
+    pub app_challenge: Option<&'a str>,
+}
+
+/// An S256 `code_challenge`: 43 characters of unpadded base64url (RFC 7636 §4.2).
+pub fn check_challenge_syntax(c: &str) -> Result<(), ServiceError> {
+    if c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidRequest("code_challenge must be an S256 challenge (43 base64url characters)".into()))
+    }
+}
+
+/// Audit a failed SSO sign-in.
+pub async fn audit_failure(ctx: &Context, tenant: &TenantId, actor: &str, method: &str, subject: &str, why: Failure) {
+    let details = [("method", method), ("subject", subject)];
+    let r = audit::record_with(&ctx.ports, tenant, actor, "login.failure", subject, why.code(), &details).await;
+    if let Err(e) = r {
+        tracing::error!(error = format!("{e:#}"), "could not audit an SSO failure");
+    }
+}
+
+/// The user `who` names, provisioned if allowed; a login code for them.
+pub async fn issue_code(ctx: &Context, tenant: &TenantId, who: &Asserted<'_>) -> Result<String, Failure> {
+    let server = |e: anyhow::Error| {
+        tracing::error!(error = format!("{e:#}"), "SSO sign-in failed");
+        Failure::ServerError
+    };
+    let Ok(email) = Email::parse(who.email) else {
+        audit_failure(ctx, tenant, "unknown", who.method, who.subject, Failure::AccessDenied).await;
+        return Err(Failure::AccessDenied);
+    };
+    let keys = ctx.identity_keys.get(&*ctx.ports.secrets).await.map_err(server)?;
+    let index = keys.email_index(tenant.as_str(), &email);
+    let mut user = users::find_by_index(ctx, tenant, &index).await.map_err(server)?;
+    if user.is_none() {
+        if let Some(role) = who.jit_role.filter(|r| *r != Role::Admin) {
+            user = provision(ctx, tenant, &email, &index, who, role).await.map_err(server)?;
+        }
+    }
+    let actor = user.as_ref().map(|u| u.user_id.clone()).unwrap_or_else(|| "unknown".into());
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        audit_failure(ctx, tenant, &actor, who.method, who.subject, Failure::AccessDenied).await;
+        return Err(Failure::AccessDenied);
+    };
+    let code = tenants::issue_token(tenant);
+    let now = ctx.ports.clock.now_secs();
+    let mut item = Item::new(format!("{CODE_KIND}#{}", code.hash), CODE_KIND)
+        .with("user_id", user.user_id.as_str())
+        .with("method", who.method)
+        .with("subject", who.subject)
+        .with(EXPIRES_AT, now + LOGIN_CODE_TTL_SECS);
+    if let Some(c) = who.app_challenge {
+        item = item.with("app_challenge", c);
+    }
+    let put = ctx.ports.store.put(&Table::tenant(tenant), item, Cond::NotExists).await;
+    put.context("store the login code").map_err(server)?;
+    Ok(code.token)
+}
+
+/// A new account for an IdP-verified email. Its password is random and never told to anyone:
+/// the account signs in through SSO (or after a password reset, if the tenant allows it).
+async fn provision(
+    ctx: &Context,
+    tenant: &TenantId,
+    email: &Email,
+    index: &str,
+    who: &Asserted<'_>,
+    role: Role,
+) -> anyhow::Result<Option<UserRecord>> {
+    let fallback = email.as_str().split('@').next().unwrap_or("user").to_owned();
+    let display_name = who
+        .display_name
+        .and_then(|n| parse_display_text(n, "display_name", 100).ok())
+        .or_else(|| parse_display_text(&fallback, "display_name", 100).ok())
+        .unwrap_or_else(|| "SSO user".into());
+    let random = hex::encode(*crate::domain::crypto::random_32());
+    let password_hash = password::hash(SecretString::from(random)).await?;
+    let user_id = users::new_user_id();
+    let new = users::NewUser {
+        user_id: &user_id,
+        email,
+        email_index: index,
+        display_name: &display_name,
+        role,
+        password_hash,
+    };
+    let ops = users::create_ops(ctx, tenant, new).await?;
+    match ctx.ports.store.transact(ops).await {
+        // Provisioned here, or by a parallel sign-in of the same person: either way, look up.
+        Ok(()) | Err(StoreError::TransactionCancelled { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let details = [("method", who.method), ("subject", who.subject)];
+    let created = users::find_by_index(ctx, tenant, index).await?;
+    if created.as_ref().is_some_and(|u| u.user_id == user_id) {
+        audit::record_with(&ctx.ports, tenant, &user_id, "user.jit_create", &user_id, "success", &details).await?;
+    }
+    Ok(created)
+}
+
+#[derive(Deserialize)]
+pub struct ExchangeBody {
+    pub login_code: String,
+    /// Required when the sign-in was started with a `code_challenge`.
+    #[serde(default, deserialize_with = "crate::domain::types::present")]
+    pub code_verifier: Option<String>,
+}
+
+/// `POST /v1/auth/sso/exchange` `{"login_code", "code_verifier"?}` → the token pair. Single
+/// use, 60 s; anything else is 401 `invalid_credentials`. A code whose sign-in was started
+/// with a `code_challenge` needs its verifier: an app that intercepted the redirect (another
+/// app registered for the same custom scheme, RFC 8252 §8.1) holds the code but not the
+/// verifier. A wrong verifier still spends the code.
+pub async fn exchange(ctx: &Context, body: ExchangeBody) -> Result<TokenPair, ServiceError> {
+    let (tenant, record) = token_record(ctx, &body.login_code, CODE_KIND).await?;
+    // Only one exchange can delete it.
+    match ctx.ports.store.delete(&Table::tenant(&tenant), &record.pk, CODE_KIND, Cond::Exists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Err(ServiceError::InvalidCredentials),
+        Err(e) => return Err(ServiceError::internal(e)),
+    }
+    if let Some(challenge) = record.s("app_challenge") {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let verifier = body.code_verifier.as_deref().unwrap_or_default();
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if !(43..=128).contains(&verifier.len()) || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+            return Err(ServiceError::InvalidCredentials);
+        }
+    }
+    let user = users::get(ctx, &tenant, record.s("user_id").unwrap_or_default())
+        .await
+        .context("exchange: users::get")?
+        .filter(|u| !u.disabled)
+        .ok_or(ServiceError::InvalidCredentials)?;
+    let method = record.s("method").unwrap_or("sso");
+    let details = [("subject", record.s("subject").unwrap_or("unknown"))];
+    finish_login_with(ctx, &tenant, &user_lock(&tenant, &user), &user, method, &details).await
+}
