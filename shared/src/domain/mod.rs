@@ -5,8 +5,10 @@ pub mod agora;
 pub mod crypto;
 pub mod policy;
 pub mod roles;
+pub mod saml;
 pub mod schedule;
 pub mod types;
+pub mod xmldsig;
 
 #[cfg(test)]
 mod proptests;

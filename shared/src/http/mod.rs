@@ -137,6 +137,12 @@ pub const ROUTES: &[RouteDef] = &[
     RouteDef { function: "admin-sso-oidc-delete", method: "DELETE", path: "/v1/admin/sso/oidc", access: user(IntegrationsManage), ports: &[Store, Secrets], make: || delete(sso::delete_oidc) },
     RouteDef { function: "sso-oidc-start", method: "GET", path: "/v1/sso/{tenant}/oidc/start", access: Access::Public, ports: &[Store, Idp], make: || get(sso::oidc_start) },
     RouteDef { function: "sso-oidc-callback", method: "GET", path: "/v1/sso/oidc/callback", access: Access::Public, ports: &[Store, Keys, Secrets, Idp], make: || get(sso::oidc_callback) },
+    RouteDef { function: "admin-sso-saml-put", method: "PUT", path: "/v1/admin/sso/saml", access: user(IntegrationsManage), ports: &[Store, Secrets], make: || put(sso::put_saml) },
+    RouteDef { function: "admin-sso-saml-delete", method: "DELETE", path: "/v1/admin/sso/saml", access: user(IntegrationsManage), ports: &[Store, Secrets], make: || delete(sso::delete_saml) },
+    RouteDef { function: "sso-methods", method: "GET", path: "/v1/sso/{tenant}/methods", access: Access::Public, ports: &[Store], make: || get(sso::methods) },
+    RouteDef { function: "sso-saml-metadata", method: "GET", path: "/v1/sso/{tenant}/saml/metadata", access: Access::Public, ports: &[Store], make: || get(sso::saml_metadata) },
+    RouteDef { function: "sso-saml-start", method: "GET", path: "/v1/sso/{tenant}/saml/start", access: Access::Public, ports: &[Store], make: || get(sso::saml_start) },
+    RouteDef { function: "sso-saml-acs", method: "POST", path: "/v1/sso/saml/acs", access: Access::Public, ports: &[Store, Keys, Secrets], make: || post(sso::saml_acs) },
     RouteDef { function: "auth-sso-exchange", method: "POST", path: "/v1/auth/sso/exchange", access: Access::Public, ports: &[Store, Secrets], make: || post(sso::exchange) },
 ];
 

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::domain::types::{present, Role, TenantId};
 use crate::ports::clock::rfc3339;
@@ -21,6 +22,8 @@ use crate::services::tenancy::keys::Field;
 
 pub const PK: &str = "SSO";
 pub const OIDC_SK: &str = "OIDC";
+pub const SAML_SK: &str = "SAML";
+const MAX_CERTIFICATES: usize = 5;
 /// How long discovered endpoints and keys are trusted before they are fetched again.
 pub const METADATA_TTL_SECS: i64 = 3600;
 /// A token naming an unknown key refreshes the JWKS, but not more often than this.
@@ -72,8 +75,7 @@ pub struct OidcView {
 #[derive(Serialize)]
 pub struct SsoView {
     pub oidc: Option<OidcView>,
-    /// SAML 2.0 is not implemented yet: always `null`.
-    pub saml: Option<Value>,
+    pub saml: Option<SamlView>,
 }
 
 /// A stored OIDC configuration, with its discovered metadata.
@@ -155,7 +157,9 @@ pub async fn load_oidc(ctx: &Context, tenant: &TenantId) -> Result<Option<Oidc>,
 
 /// `GET /v1/admin/sso`.
 pub async fn get(ctx: &Context, p: &Principal) -> Result<SsoView, ServiceError> {
-    Ok(SsoView { oidc: load_oidc(ctx, &p.tenant).await?.map(|o| o.view()), saml: None })
+    let oidc = load_oidc(ctx, &p.tenant).await?.map(|o| o.view());
+    let saml = load_saml(ctx, &p.tenant).await?.map(|s| s.view(ctx, &p.tenant_slug));
+    Ok(SsoView { oidc, saml })
 }
 
 /// `DELETE /v1/admin/sso/oidc` → 204, configured or not.
@@ -163,6 +167,14 @@ pub async fn delete_oidc(ctx: &Context, p: &Principal) -> Result<(), ServiceErro
     let table = Table::tenant(&p.tenant);
     ctx.ports.store.delete(&table, PK, OIDC_SK, Cond::Always).await.context("delete the OIDC config")?;
     audit::record(&ctx.ports, &p.tenant, &p.user_id, "sso.oidc.delete", "oidc", "success").await?;
+    Ok(())
+}
+
+/// `DELETE /v1/admin/sso/saml` → 204, configured or not.
+pub async fn delete_saml(ctx: &Context, p: &Principal) -> Result<(), ServiceError> {
+    let table = Table::tenant(&p.tenant);
+    ctx.ports.store.delete(&table, PK, SAML_SK, Cond::Always).await.context("delete the SAML config")?;
+    audit::record(&ctx.ports, &p.tenant, &p.user_id, "sso.saml.delete", "saml", "success").await?;
     Ok(())
 }
 
@@ -279,18 +291,8 @@ pub async fn put_oidc(ctx: &Context, p: &Principal, body: OidcBody) -> Result<Oi
     {
         return Err(invalid("email_claim must be a claim name"));
     }
-    if body.redirect_uris.is_empty() || body.redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(invalid("redirect_uris must hold 1..=10 URLs"));
-    }
-    for uri in &body.redirect_uris {
-        redirect_uri_allowed(uri, allow).map_err(invalid)?;
-    }
-    let jit = body.jit.unwrap_or(Jit { enabled: false, role: member() });
-    match Role::parse(&jit.role) {
-        Ok(Role::Admin) => return Err(invalid("jit.role must not be admin")),
-        Ok(_) => {}
-        Err(_) => return Err(invalid("jit.role must be member, auditor or organizer")),
-    }
+    redirect_uris_of(&body.redirect_uris, allow)?;
+    let jit = jit_of(body.jit)?;
     let meta = discover(ctx, &issuer).await.map_err(invalid)?;
     let now = ctx.ports.clock.now_secs();
     let field = Field { pk: PK, sk: OIDC_SK, name: "client_secret" };
@@ -347,4 +349,220 @@ pub async fn refresh(ctx: &Context, tenant: &TenantId, oidc: &mut Oidc) -> Resul
     oidc.jwks = meta.jwks;
     oidc.fetched_at = now;
     Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlBody {
+    #[serde(default, deserialize_with = "present")]
+    pub idp_metadata_xml: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub idp_entity_id: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub sso_url: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub signing_certificates: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub email_attribute: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub jit: Option<Jit>,
+}
+
+/// A signing certificate as the admin sees it: enough to recognise it, nothing to copy.
+#[derive(Serialize)]
+pub struct CertificateView {
+    pub sha256_fingerprint: String,
+}
+
+/// The SAML configuration as `GET /v1/admin/sso` shows it, with what the IdP's admin needs
+/// from us (our entity ID, which is also the metadata URL, and the ACS URL).
+#[derive(Serialize)]
+pub struct SamlView {
+    pub idp_entity_id: String,
+    pub sso_url: String,
+    pub signing_certificates: Vec<CertificateView>,
+    pub email_attribute: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub jit: Jit,
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub updated_at: Option<String>,
+}
+
+/// A stored SAML configuration.
+pub struct Saml {
+    pub idp_entity_id: String,
+    pub sso_url: String,
+    /// DER.
+    pub certificates: Vec<Vec<u8>>,
+    pub email_attribute: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub jit: Jit,
+    pub version: String,
+    updated_at: Option<String>,
+}
+
+impl Saml {
+    fn from_item(item: &Item) -> anyhow::Result<Saml> {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let s = |n: &str| item.s(n).map(str::to_owned).with_context(|| format!("SAML config without {n}"));
+        let certificates = strings(item, "certificates")
+            .iter()
+            .map(|c| STANDARD.decode(c).context("stored certificate"))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Saml {
+            idp_entity_id: s("idp_entity_id")?,
+            sso_url: s("sso_url")?,
+            certificates,
+            email_attribute: item.s("email_attribute").map(str::to_owned),
+            redirect_uris: strings(item, "redirect_uris"),
+            jit: Jit { enabled: item.bool("jit_enabled").unwrap_or(false), role: s("jit_role")? },
+            version: s("version")?,
+            updated_at: item.s("updated_at").map(str::to_owned),
+        })
+    }
+
+    /// The keys responses must be signed with.
+    pub fn keys(&self) -> Vec<crate::domain::xmldsig::TrustedKey> {
+        self.certificates.iter().filter_map(|c| crate::domain::xmldsig::TrustedKey::from_certificate_der(c).ok()).collect()
+    }
+
+    pub fn view(&self, ctx: &Context, slug: &str) -> SamlView {
+        SamlView {
+            idp_entity_id: self.idp_entity_id.clone(),
+            sso_url: self.sso_url.clone(),
+            signing_certificates: self
+                .certificates
+                .iter()
+                .map(|c| CertificateView { sha256_fingerprint: hex::encode(sha2::Sha256::digest(c)) })
+                .collect(),
+            email_attribute: self.email_attribute.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            jit: self.jit.clone(),
+            sp_entity_id: sp_entity_id(ctx, slug),
+            acs_url: acs_url(ctx),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+pub const ACS_PATH: &str = "/v1/sso/saml/acs";
+
+/// Our SAML entity ID for a tenant: its metadata URL (Metadata §4.1, well-known location).
+pub fn sp_entity_id(ctx: &Context, slug: &str) -> String {
+    format!("{}/v1/sso/{slug}/saml/metadata", ctx.settings.sso.api_url)
+}
+
+/// The assertion consumer service: one URL for every tenant (the RelayState names the tenant).
+pub fn acs_url(ctx: &Context) -> String {
+    format!("{}{ACS_PATH}", ctx.settings.sso.api_url)
+}
+
+/// The tenant's SAML configuration, if any.
+pub async fn load_saml(ctx: &Context, tenant: &TenantId) -> Result<Option<Saml>, ServiceError> {
+    let item = ctx.ports.store.get(&Table::tenant(tenant), PK, SAML_SK).await.context("load the SAML config")?;
+    Ok(item.as_ref().map(Saml::from_item).transpose()?)
+}
+
+/// A certificate given as PEM (or bare base64), as DER.
+fn certificate_der(pem: &str) -> Result<Vec<u8>, String> {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>()
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    STANDARD.decode(body).map_err(|_| "signing_certificates must be PEM certificates".to_owned())
+}
+
+fn jit_of(jit: Option<Jit>) -> Result<Jit, ServiceError> {
+    let jit = jit.unwrap_or(Jit { enabled: false, role: member() });
+    match Role::parse(&jit.role) {
+        Ok(Role::Admin) => Err(invalid("jit.role must not be admin")),
+        Ok(_) => Ok(jit),
+        Err(_) => Err(invalid("jit.role must be member, auditor or organizer")),
+    }
+}
+
+fn redirect_uris_of(uris: &[String], allow: bool) -> Result<(), ServiceError> {
+    if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS {
+        return Err(invalid("redirect_uris must hold 1..=10 URLs"));
+    }
+    uris.iter().try_for_each(|u| redirect_uri_allowed(u, allow).map_err(invalid))
+}
+
+/// `PUT /v1/admin/sso/saml` → 200 the configuration. Either the IdP's metadata XML or its
+/// entity ID, SSO URL and signing certificates (several, for rollover).
+pub async fn put_saml(ctx: &Context, p: &Principal, body: SamlBody) -> Result<SamlView, ServiceError> {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    let allow = ctx.settings.sso.allow_loopback_http;
+    let (entity_id, sso_url, certificates) = match body {
+        SamlBody { idp_metadata_xml: Some(xml), idp_entity_id: None, sso_url: None, signing_certificates: None, .. } => {
+            if xml.len() > 256 * 1024 {
+                return Err(invalid("idp_metadata_xml is larger than 256 KiB"));
+            }
+            let md = crate::domain::saml::parse_idp_metadata(&xml).map_err(invalid)?;
+            (md.entity_id, md.sso_url, md.certificates)
+        }
+        SamlBody {
+            idp_metadata_xml: None,
+            idp_entity_id: Some(e),
+            sso_url: Some(u),
+            signing_certificates: Some(certs),
+            ..
+        } => {
+            let ders = certs.iter().map(|c| certificate_der(c)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+            (e.trim().to_owned(), u.trim().to_owned(), ders)
+        }
+        _ => {
+            return Err(invalid(
+                "give either idp_metadata_xml, or idp_entity_id, sso_url and signing_certificates",
+            ))
+        }
+    };
+    if entity_id.is_empty() || entity_id.len() > 1024 || entity_id.chars().any(|c| c.is_control()) {
+        return Err(invalid("idp_entity_id must be 1..=1024 printable characters"));
+    }
+    if sso_url.len() > 2048 {
+        return Err(invalid("sso_url must be at most 2048 characters"));
+    }
+    url_allowed(&sso_url, allow).map_err(|e| invalid(format!("sso_url: {e}")))?;
+    if certificates.is_empty() || certificates.len() > MAX_CERTIFICATES {
+        return Err(invalid("signing_certificates must hold 1..=5 certificates"));
+    }
+    for (i, der) in certificates.iter().enumerate() {
+        crate::domain::xmldsig::TrustedKey::from_certificate_der(der)
+            .map_err(|e| invalid(format!("signing_certificates[{i}]: {e}")))?;
+    }
+    let email_attribute = body.email_attribute.map(|a| a.trim().to_owned());
+    if email_attribute.as_ref().is_some_and(|a| a.is_empty() || a.len() > 256 || a.chars().any(|c| c.is_control())) {
+        return Err(invalid("email_attribute must be an attribute name"));
+    }
+    redirect_uris_of(&body.redirect_uris, allow)?;
+    let jit = jit_of(body.jit)?;
+    let certs: Vec<String> = certificates.iter().map(|c| STANDARD.encode(c)).collect();
+    let mut item = Item::new(PK, SAML_SK)
+        .with("idp_entity_id", entity_id)
+        .with("sso_url", sso_url)
+        .with("certificates", list(&certs))
+        .with("redirect_uris", list(&body.redirect_uris))
+        .with("jit_enabled", jit.enabled)
+        .with("jit_role", jit.role)
+        .with("version", uuid::Uuid::new_v4().simple().to_string())
+        .with("updated_at", rfc3339(ctx.ports.clock.now()))
+        .with("updated_by", p.user_id.as_str());
+    if let Some(a) = email_attribute {
+        item = item.with("email_attribute", a);
+    }
+    ctx.ports
+        .store
+        .put(&Table::tenant(&p.tenant), item.clone(), Cond::Always)
+        .await
+        .context("store the SAML config")?;
+    audit::record(&ctx.ports, &p.tenant, &p.user_id, "sso.saml.set", "saml", "success").await?;
+    Ok(Saml::from_item(&item)?.view(ctx, &p.tenant_slug))
 }
