@@ -42,6 +42,8 @@ import html
 import json
 import os
 import re
+import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -447,10 +449,14 @@ def main():
         ),
         flush=True,
     )
+    # Killed (SIGTERM) or interrupted: leave no key files behind in the temp dir.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        shutil.rmtree(idp.tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
