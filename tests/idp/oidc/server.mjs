@@ -3,7 +3,8 @@
 // (Bulwark's and another one, for the "code of another client" test). Nobody types anything:
 // the login and consent interactions are finished by this server itself, so a test drives the
 // whole redirect chain with a plain HTTP client. Configuration comes in IDP_CONFIG (JSON):
-//   {"callback": "<Bulwark's callback URL>", "account": {"sub", "email", "email_verified", "name"}}
+//   {"callback": "<Bulwark's callback URL>", "account": {"sub", "email", "email_verified", "name"},
+//    "port": N (optional; a free port when absent)}
 // Prints {"issuer": "http://127.0.0.1:<port>"} on its first line once it listens.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -17,7 +18,7 @@ const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'rsa-test-1', use: 'sig', alg: 'RS256' };
 
 const server = http.createServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(config.port ?? 0), '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const client = (client_id, client_secret, redirect_uri) => ({
     client_id,
