@@ -3,6 +3,7 @@
 
 mod flows;
 mod helpers;
+mod saml_idp;
 mod sso_idp;
 
 mod contract_blob;
@@ -21,6 +22,7 @@ mod api_keys;
 mod api_messages;
 mod api_mfa;
 mod api_push;
+mod api_saml;
 mod api_security;
 mod api_sso;
 mod api_tenants;

@@ -230,6 +230,17 @@ fn window(node: Node<'_, '_>, now: i64) -> Result<Option<i64>, Rejection> {
     Ok(until)
 }
 
+/// A bearer confirmation's data: for our ACS, our request, still valid; until when.
+fn bearer(data: Node<'_, '_>, expect: &Expect<'_>) -> Result<i64, Rejection> {
+    if data.attribute("Recipient") != Some(expect.acs_url) {
+        return Err(Rejection::Recipient);
+    }
+    if data.attribute("InResponseTo") != Some(expect.request_id) {
+        return Err(Rejection::InResponseTo);
+    }
+    window(data, expect.now)?.ok_or(Rejection::Malformed("bearer confirmation without NotOnOrAfter"))
+}
+
 /// Validate a Response (the decoded XML of `SAMLResponse`) against `expect`.
 pub fn verify_response(xml: &str, expect: &Expect<'_>) -> Result<Verified, Rejection> {
     let doc = xmldsig::parse(xml).map_err(|_| Rejection::Malformed("not well-formed XML"))?;
@@ -310,16 +321,7 @@ fn verify_document(doc: &Document<'_>, expect: &Expect<'_>) -> Result<Verified, 
             continue;
         }
         let Some(data) = child(sc, NS_ASSERTION, "SubjectConfirmationData") else { continue };
-        let check = || -> Result<i64, Rejection> {
-            if data.attribute("Recipient") != Some(expect.acs_url) {
-                return Err(Rejection::Recipient);
-            }
-            if data.attribute("InResponseTo") != Some(expect.request_id) {
-                return Err(Rejection::InResponseTo);
-            }
-            window(data, expect.now)?.ok_or(Rejection::Malformed("bearer confirmation without NotOnOrAfter"))
-        };
-        confirmed = check();
+        confirmed = bearer(data, expect);
         if confirmed.is_ok() {
             break;
         }
@@ -330,20 +332,20 @@ fn verify_document(doc: &Document<'_>, expect: &Expect<'_>) -> Result<Verified, 
     if let Some(until) = window(conditions, expect.now)? {
         valid_until = valid_until.min(until);
     }
-    let restrictions: Vec<_> =
-        elements(conditions).filter(|n| is(*n, NS_ASSERTION, "AudienceRestriction")).collect();
+    let restrictions: Vec<_> = elements(conditions).filter(|n| is(*n, NS_ASSERTION, "AudienceRestriction")).collect();
     // Every restriction must name us (Core §2.5.1.4), and there must be one.
     if restrictions.is_empty()
-        || !restrictions.iter().all(|r| {
-            elements(*r).any(|a| is(a, NS_ASSERTION, "Audience") && text(a) == expect.sp_entity_id)
-        })
+        || !restrictions
+            .iter()
+            .all(|r| elements(*r).any(|a| is(a, NS_ASSERTION, "Audience") && text(a) == expect.sp_entity_id))
     {
         return Err(Rejection::Audience);
     }
 
     let attribute = |name: &str| -> Option<String> {
         let statement = child(assertion, NS_ASSERTION, "AttributeStatement")?;
-        let attr = elements(statement).find(|a| is(*a, NS_ASSERTION, "Attribute") && a.attribute("Name") == Some(name))?;
+        let attr =
+            elements(statement).find(|a| is(*a, NS_ASSERTION, "Attribute") && a.attribute("Name") == Some(name))?;
         elements(attr).filter(|v| is(*v, NS_ASSERTION, "AttributeValue")).map(text).find(|v| !v.is_empty())
     };
     let email = match expect.email_attribute {

@@ -106,10 +106,7 @@ pub fn signature_of<'a, 'i>(element: Node<'a, 'i>) -> Result<Option<Node<'a, 'i>
 }
 
 /// The only element child of `node` named `{NS_DSIG}local`, which must come next in order.
-fn child<'a, 'i>(
-    it: &mut impl Iterator<Item = Node<'a, 'i>>,
-    local: &'static str,
-) -> Result<Node<'a, 'i>, DsigError> {
+fn child<'a, 'i>(it: &mut impl Iterator<Item = Node<'a, 'i>>, local: &'static str) -> Result<Node<'a, 'i>, DsigError> {
     match it.next() {
         Some(n) if is(n, NS_DSIG, local) => Ok(n),
         _ => Err(DsigError::Malformed(local)),
@@ -235,7 +232,12 @@ impl<'a, 'i> Canon<'_, '_, 'a, 'i> {
         Ok(&rest[..end])
     }
 
-    fn element(&mut self, node: Node<'a, 'i>, rendered: &BTreeMap<String, String>, depth: usize) -> Result<(), DsigError> {
+    fn element(
+        &mut self,
+        node: Node<'a, 'i>,
+        rendered: &BTreeMap<String, String>,
+        depth: usize,
+    ) -> Result<(), DsigError> {
         if depth > MAX_DEPTH {
             return Err(DsigError::Malformed("nesting too deep"));
         }

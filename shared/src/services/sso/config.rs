@@ -425,7 +425,10 @@ impl Saml {
 
     /// The keys responses must be signed with.
     pub fn keys(&self) -> Vec<crate::domain::xmldsig::TrustedKey> {
-        self.certificates.iter().filter_map(|c| crate::domain::xmldsig::TrustedKey::from_certificate_der(c).ok()).collect()
+        self.certificates
+            .iter()
+            .filter_map(|c| crate::domain::xmldsig::TrustedKey::from_certificate_der(c).ok())
+            .collect()
     }
 
     pub fn view(&self, ctx: &Context, slug: &str) -> SamlView {
@@ -501,7 +504,13 @@ pub async fn put_saml(ctx: &Context, p: &Principal, body: SamlBody) -> Result<Sa
     use base64::{engine::general_purpose::STANDARD, Engine};
     let allow = ctx.settings.sso.allow_loopback_http;
     let (entity_id, sso_url, certificates) = match body {
-        SamlBody { idp_metadata_xml: Some(xml), idp_entity_id: None, sso_url: None, signing_certificates: None, .. } => {
+        SamlBody {
+            idp_metadata_xml: Some(xml),
+            idp_entity_id: None,
+            sso_url: None,
+            signing_certificates: None,
+            ..
+        } => {
             if xml.len() > 256 * 1024 {
                 return Err(invalid("idp_metadata_xml is larger than 256 KiB"));
             }
@@ -518,11 +527,7 @@ pub async fn put_saml(ctx: &Context, p: &Principal, body: SamlBody) -> Result<Sa
             let ders = certs.iter().map(|c| certificate_der(c)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
             (e.trim().to_owned(), u.trim().to_owned(), ders)
         }
-        _ => {
-            return Err(invalid(
-                "give either idp_metadata_xml, or idp_entity_id, sso_url and signing_certificates",
-            ))
-        }
+        _ => return Err(invalid("give either idp_metadata_xml, or idp_entity_id, sso_url and signing_certificates")),
     };
     if entity_id.is_empty() || entity_id.len() > 1024 || entity_id.chars().any(|c| c.is_control()) {
         return Err(invalid("idp_entity_id must be 1..=1024 printable characters"));

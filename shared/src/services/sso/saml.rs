@@ -89,7 +89,11 @@ pub async fn start(
     if let Some(c) = app_challenge {
         item = item.with("app_challenge", c);
     }
-    ctx.ports.store.put(&Table::tenant(&tenant), item, Cond::NotExists).await.context("saml start: store the request")?;
+    ctx.ports
+        .store
+        .put(&Table::tenant(&tenant), item, Cond::NotExists)
+        .await
+        .context("saml start: store the request")?;
     let destination = cfg.sso_url.split('?').next().unwrap_or_default();
     let xml = saml::authn_request(
         &request_id,
@@ -114,7 +118,11 @@ pub struct AcsForm {
 /// `login_code` or an `error`. Without a RelayState this sign-in issued (unknown, expired,
 /// used, or none: IdP-initiated) there is no redirect URI to trust: 400.
 pub async fn acs(ctx: &Context, form: AcsForm) -> Result<String, ServiceError> {
-    let bad_relay = || ServiceError::InvalidRequest("unknown, expired or already used RelayState (IdP-initiated sign-in is not accepted)".into());
+    let bad_relay = || {
+        ServiceError::InvalidRequest(
+            "unknown, expired or already used RelayState (IdP-initiated sign-in is not accepted)".into(),
+        )
+    };
     let relay = form.relay_state.as_deref().filter(|s| s.len() <= 256).ok_or_else(bad_relay)?;
     let tenant = token_tenant(relay).ok_or_else(bad_relay)?;
     let table = Table::tenant(&tenant);
