@@ -93,16 +93,16 @@ function SsoButtons(props: { tenant: string; methods: SsoMethod[] }) {
       <h2 id="sso-h" class="sr-only">
         Single sign-on
       </h2>
+      <p class="divider">
+        <span>or</span>
+      </p>
       <div class="actions">
         {props.methods.map((m) => (
-          <button type="button" key={m} disabled={busy} onClick={() => void go(m)}>
+          <button type="button" key={m} class="secondary" disabled={busy} onClick={() => void go(m)}>
             Sign in with single sign-on{both ? ` (${METHOD_LABEL[m]})` : ''}
           </button>
         ))}
       </div>
-      <p class="divider">
-        <span>or with your password</span>
-      </p>
     </section>
   );
 }
@@ -204,7 +204,6 @@ export function SignIn(props: { onSignedIn: (t: api.TokenAnswer) => void; notice
   return (
     <Screen title="Sign in to Bulwark" narrow>
       {props.notice && <Alert kind="info">{props.notice}</Alert>}
-      <SsoButtons tenant={tenant} methods={methods} />
       <form onSubmit={signIn.submit} novalidate>
         <SubmitError error={signIn.error} />
         <Field
@@ -224,6 +223,8 @@ export function SignIn(props: { onSignedIn: (t: api.TokenAnswer) => void; notice
           </button>
         </div>
       </form>
+      {/* Below the form, so the buttons appearing as the organisation is typed move nothing. */}
+      <SsoButtons tenant={tenant} methods={methods} />
       <p>
         <Link href="/forgot">Forgot your password?</Link>
       </p>
