@@ -403,14 +403,16 @@ interface OidcView {
   updated_at?: string | null;
 }
 
-/** API.md gives SAML's request, not its answer: read what is there. */
+/** The stored SAML connection: certificates only as fingerprints, and Bulwark's own SP values. */
 interface SamlView {
   idp_entity_id?: string;
   sso_url?: string;
-  signing_certificates?: string[];
+  signing_certificates?: { sha256_fingerprint?: string }[];
   email_attribute?: string | null;
   redirect_uris?: string[];
   jit?: JitView;
+  sp_entity_id?: string;
+  acs_url?: string;
   updated_at?: string | null;
 }
 
@@ -584,7 +586,8 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
     metadataXml: '',
     entityId: c?.idp_entity_id ?? '',
     ssoUrl: c?.sso_url ?? '',
-    certificates: (c?.signing_certificates ?? []).join('\n'),
+    // Stored certificates are shown as fingerprints only; a change needs them pasted again.
+    certificates: '',
     emailAttribute: c?.email_attribute ?? '',
     redirectUris: (c?.redirect_uris ?? [appCallback()]).join('\n'),
     jit: jitOf(c?.jit),
@@ -615,6 +618,7 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
     }
   };
   const origin = api.apiOrigin();
+  const fingerprints = (c?.signing_certificates ?? []).map((x) => x?.sha256_fingerprint).filter((x): x is string => Boolean(x));
   const radio = (value: SamlForm['source'], label: string) => (
     <div class="check">
       <input type="radio" id={`saml-src-${value}`} name="saml-source" checked={f.source === value} onChange={() => set({ source: value })} />
@@ -628,9 +632,30 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
       </h2>
       <p>Give your identity provider these values for Bulwark (the service provider):</p>
       <dl class="copy-values">
-        <CopyValue label="SP entity ID and metadata URL" value={`${origin}/v1/sso/${encodeURIComponent(props.tenant)}/saml/metadata`} />
-        <CopyValue label="Assertion Consumer Service (ACS) URL" value={`${origin}/v1/sso/saml/acs`} />
+        <CopyValue
+          label="SP entity ID and metadata URL"
+          value={c?.sp_entity_id || `${origin}/v1/sso/${encodeURIComponent(props.tenant)}/saml/metadata`}
+        />
+        <CopyValue label="Assertion Consumer Service (ACS) URL" value={c?.acs_url || `${origin}/v1/sso/saml/acs`} />
       </dl>
+      {c && (
+        <dl class="facts">
+          <dt>IdP entity ID</dt>
+          <dd>
+            <code>{c.idp_entity_id}</code>
+          </dd>
+          <dt>Signing certificates (SHA-256)</dt>
+          <dd>
+            {fingerprints.length
+              ? fingerprints.map((fp) => (
+                  <div key={fp}>
+                    <code>{fp}</code>
+                  </div>
+                ))
+              : 'None shown'}
+          </dd>
+        </dl>
+      )}
       <form onSubmit={form.submit} novalidate aria-label="SAML settings">
         <ErrorAlert error={server.general} />
         <fieldset>
@@ -651,7 +676,9 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
               value={f.certificates}
               onValue={(v) => set({ certificates: v })}
               error={err('signing_certificates')}
-              hint="One or more, each from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (two during a key rollover)."
+              hint={`One or more, each from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (two during a key rollover).${
+                c ? ' The stored ones are never shown: paste them again, or new ones, to save a change.' : ''
+              }`}
             />
           </>
         )}
