@@ -3,10 +3,13 @@
 // sign-on screen (a wrong issuer's error shows next to the field); without just-in-time
 // accounts a new person is refused with a clear sentence; with them, "Sign in with single
 // sign-on" ends on the messages screen with the refresh token in the HttpOnly cookie only, and a
-// reload keeps the session; the policy's sso_required toggle leaves admins their password; the
-// connection is removed. Axe and screenshots on each new screen, no console error or CSP
+// reload keeps the session; SAML is connected too (a bad certificate's error next to the field),
+// the sign-in screen then offers both and SAML's start reaches the IdP's SSO URL with a
+// SAMLRequest; the policy's sso_required toggle leaves admins their password; the connections
+// are removed. Axe and screenshots on each new screen, no console error or CSP
 // violation anywhere.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, test as nodeTest } from 'node:test';
 
 import { SHOTS, axeFindings, checkScreen, launch, newPage, problems } from './browser.mjs';
@@ -20,13 +23,6 @@ let idp;
 let browser;
 const pages = {};
 
-/**
- * Until the server has `GET /v1/sso/{tenant}/methods` (an extension the backend is adding), its
- * 404 is replaced by what the contract will answer for this tenant; `stubbed` tells whether
- * that happened, and `configured` is what the stub says.
- */
-const methodsStub = { stubbed: false, configured: [] };
-
 before(async () => {
   server = await startServer();
   idp = await startIdp(server.url, ACCOUNT);
@@ -35,7 +31,6 @@ before(async () => {
 });
 
 after(async () => {
-  if (methodsStub.stubbed) console.log('note: GET /v1/sso/{tenant}/methods answered 404; the tests used its documented answer');
   await browser?.close();
   await idp?.stop();
   await server?.stop();
@@ -57,16 +52,7 @@ function test(name, fn) {
 const h1 = (page) => page.getByRole('heading', { level: 1 });
 
 async function anonymousPage(name) {
-  const page = (pages[name] = await newPage(browser, server.url, name));
-  await page.context().route('**/v1/sso/*/methods', async (route) => {
-    const resp = await route.fetch();
-    if (resp.status() !== 404) return route.fulfill({ response: resp });
-    methodsStub.stubbed = true;
-    const tenant = new URL(route.request().url()).pathname.split('/')[3];
-    const methods = tenant === 'acme' ? methodsStub.configured : [];
-    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ methods }) });
-  });
-  return page;
+  return (pages[name] = await newPage(browser, server.url, name));
 }
 
 async function passwordSignIn(page, email) {
@@ -132,7 +118,6 @@ test('the admin connects OIDC on the Single sign-on screen', async () => {
   await oidc.getByText('A secret is set').waitFor();
   await page.getByRole('heading', { name: /OpenID Connect.*Connected/ }).waitFor();
   await checkScreen(page, 'admin-sso-connected');
-  methodsStub.configured = ['oidc'];
 });
 
 test('without just-in-time accounts, a new person is refused with a clear sentence', async () => {
@@ -195,6 +180,63 @@ test('with them, "Sign in with single sign-on" ends in the app, the refresh toke
   assert.equal(await row.getByLabel(/Role of/).inputValue(), 'member');
 });
 
+/** A throwaway self-signed certificate, as an IdP's signing certificate (PEM). */
+function selfSignedPem() {
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=idp.example.test', '-days', '30'],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+test('the admin connects SAML too; the sign-in screen then offers both, and SAML starts at the IdP', async () => {
+  const admin = pages.admin;
+  await admin.getByRole('link', { name: 'Single sign-on', exact: true }).click();
+  const saml = admin.getByRole('form', { name: 'SAML settings' });
+  await saml.getByLabel('Enter its entity ID, sign-on URL and certificates').check();
+  await saml.getByRole('button', { name: 'Save the SAML settings' }).click();
+  await saml.getByText('Paste at least one signing certificate (PEM).').waitFor();
+  await saml.getByLabel('IdP entity ID').fill('https://idp.example.test/entity');
+  await saml.getByLabel('IdP single sign-on URL').fill('https://idp.example.test/sso');
+  // Not a certificate: the server's answer goes next to the field.
+  await saml.getByLabel('Signing certificates (PEM)').fill('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----');
+  await saml.getByRole('button', { name: 'Save the SAML settings' }).click();
+  const certError = saml.locator('.field', { has: admin.getByLabel('Signing certificates (PEM)') }).locator('.field-error');
+  await certError.filter({ hasText: 'signing_certificates' }).waitFor();
+  await saml.getByLabel('Signing certificates (PEM)').fill(selfSignedPem());
+  await saml.getByLabel('Create an account at the first sign-in').check();
+  await saml.getByRole('button', { name: 'Save the SAML settings' }).click();
+  await admin.getByText('The SAML settings are saved').waitFor();
+  await admin.getByRole('heading', { name: /SAML 2\.0.*Connected/ }).waitFor();
+  await admin.getByText(/^[0-9A-Fa-f:]{64,}$/).first().waitFor(); // the certificate's fingerprint
+  await checkScreen(admin, 'admin-sso-saml');
+
+  const page = await anonymousPage('saml');
+  const starts = [];
+  await page.context().route('https://idp.example.test/**', (route) => {
+    starts.push(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/plain', body: 'the IdP' });
+  });
+  await page.goto('/');
+  await page.getByLabel('Organisation').fill('acme');
+  await page.getByRole('button', { name: 'Sign in with single sign-on (OIDC)' }).waitFor();
+  await checkScreen(page, 'sign-in-sso-both');
+  await page.getByRole('button', { name: 'Sign in with single sign-on (SAML)' }).click();
+  await page.waitForURL(/idp\.example\.test/);
+  const url = new URL(starts[0]);
+  assert.equal(url.pathname, '/sso');
+  assert.ok(url.searchParams.get('SAMLRequest'), starts[0]);
+  assert.ok(url.searchParams.get('RelayState'), starts[0]);
+  await page.context().close();
+
+  await admin.getByRole('button', { name: 'Remove SAML' }).click();
+  await admin.getByRole('button', { name: 'Remove', exact: true }).click();
+  await admin.getByText('The SAML connection is removed').waitFor();
+  await admin.getByRole('heading', { name: /SAML 2\.0.*Not connected/ }).waitFor();
+});
+
 test('a callback opened again (back button, reload) does not sign anyone in', async () => {
   const page = await anonymousPage('replay');
   await page.goto('/sso/callback?login_code=not-a-real-code');
@@ -208,7 +250,7 @@ test('a callback opened again (back button, reload) does not sign anyone in', as
 
 test('requiring single sign-on leaves admins their password', async () => {
   const admin = pages.admin;
-  await admin.getByRole('link', { name: 'Policy' }).click();
+  await admin.getByRole('link', { name: 'Policy', exact: true }).click();
   await h1(admin).filter({ hasText: 'Tenant policy' }).waitFor();
   await admin.getByText('Administrators keep password sign-in').waitFor();
   await admin.getByLabel('Require single sign-on').check();
@@ -229,7 +271,6 @@ test('the admin removes the OIDC connection', async () => {
   await admin.getByRole('button', { name: 'Remove', exact: true }).click();
   await admin.getByText('The OIDC connection is removed').waitFor();
   await admin.getByRole('heading', { name: /OpenID Connect.*Not connected/ }).waitFor();
-  methodsStub.configured = [];
   const page = await anonymousPage('after-removal');
   await page.goto('/');
   await Promise.all([
