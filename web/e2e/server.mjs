@@ -37,6 +37,10 @@ export async function startServer() {
       BULWARK_BACKEND: 'embedded',
       BULWARK_WEB_DIR: join(REPO, 'web/dist'),
       BULWARK_APP_URL: url,
+      // Single sign-on: the IdP's answers come back to this server, and the test IdP
+      // (e2e/idp.mjs) is plain http on loopback, which only this setting allows.
+      BULWARK_API_URL: url,
+      BULWARK_SSO_LOOPBACK_HTTP: 'true',
       // Every test browser comes from 127.0.0.1: the per-IP budget would be spent by the flows.
       BULWARK_ANON_RATE_PER_IP: '100000',
       BULWARK_LOG: 'warn',

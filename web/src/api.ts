@@ -10,7 +10,7 @@ export class ApiError extends Error {
     public code: string,
     message: string,
     public retryAfter: number | null = null,
-    public details: { failed?: string[] } | null = null,
+    public details: { failed?: string[]; field?: string } | null = null,
   ) {
     super(message);
   }
@@ -40,6 +40,16 @@ let gated: (code: string) => void = () => {};
 /** The API's base URL (empty: the same origin), from /config.json. */
 export function configure(apiUrl: string): void {
   base = apiUrl.replace(/\/+$/, '');
+}
+
+/** The API's origin as people outside this app reach it (the IdP's administrators, say). */
+export function apiOrigin(): string {
+  return base || location.origin;
+}
+
+/** Where the API is, for URLs the browser navigates to itself (empty: this origin). */
+export function apiBase(): string {
+  return base;
 }
 
 export function onSignedOut(handler: (reason: SignedOutReason) => void): void {
@@ -184,6 +194,26 @@ export const completeMfa = (mfaToken: string, code: string) =>
 
 export const recoverConfirm = (token: string, password: string) =>
   signInCall('/v1/auth/mfa/recover/confirm', { token, password }) as Promise<TokenAnswer>;
+
+/** A single sign-on's login code for the session (refresh token in the cookie, as a login). */
+export const exchangeLoginCode = (loginCode: string, codeVerifier: string | null) =>
+  signInCall(
+    '/v1/auth/sso/exchange',
+    codeVerifier ? { login_code: loginCode, code_verifier: codeVerifier } : { login_code: loginCode },
+  ) as Promise<TokenAnswer>;
+
+/**
+ * The single sign-on methods a tenant has configured. Unknown tenants and servers without the
+ * route (404) have none; any other failure also hides the buttons rather than the password form.
+ */
+export async function ssoMethods(tenant: string): Promise<unknown> {
+  try {
+    const resp = await send('GET', `/v1/sso/${encodeURIComponent(tenant)}/methods`);
+    return resp.ok ? await resp.json() : { methods: [] };
+  } catch {
+    return { methods: [] };
+  }
+}
 
 /** Ends the session on the server (which also clears the cookie), whatever happens here. */
 export async function logout(): Promise<void> {

@@ -10,13 +10,13 @@ import { match, navigate, useLocation, visitCount } from './lib/router';
 import { type Session, can, loadSession } from './session';
 import { Link, Screen } from './ui';
 import { ChangePassword, Profile, Security } from './screens/account';
-import { Audit, Integrations, PolicyEditor, Users } from './screens/admin';
-import { AcceptInvitation, Forgot, RecoverConfirm, RecoverStart, ResetPassword, SignIn } from './screens/auth';
+import { Audit, Integrations, PolicyEditor, SingleSignOn, Users } from './screens/admin';
+import { AcceptInvitation, Forgot, RecoverConfirm, RecoverStart, ResetPassword, SignIn, SsoCallback } from './screens/auth';
 import { EventDetail, EventForm, EventList } from './screens/events';
 import { ConversationList, ConversationView } from './screens/messages';
 
 /** Screens reachable without a session (email links among them). */
-const PUBLIC = ['/forgot', '/reset-password', '/invite', '/recover', '/recover-mfa'];
+const PUBLIC = ['/forgot', '/reset-password', '/invite', '/recover', '/recover-mfa', '/sso/callback'];
 
 function Nav(props: { session: Session }) {
   const { me, gate } = props.session;
@@ -37,6 +37,7 @@ function Nav(props: { session: Session }) {
         {!gate && can(me, 'policy.manage') && item('/admin/policy', 'Policy')}
         {!gate && can(me, 'audit.read') && item('/admin/audit', 'Audit log')}
         {!gate && can(me, 'integrations.manage') && item('/admin/integrations', 'Integrations')}
+        {!gate && can(me, 'integrations.manage') && item('/admin/sso', 'Single sign-on')}
         {gate !== 'password' && item('/security', 'Security')}
         {!gate && item('/account', 'Account')}
         <li>
@@ -123,6 +124,7 @@ function SignedInScreen(props: SignedInProps) {
   if (path === '/admin/policy') return guard('policy.manage', () => <PolicyEditor />);
   if (path === '/admin/audit') return guard('audit.read', () => <Audit />);
   if (path === '/admin/integrations') return guard('integrations.manage', () => <Integrations />);
+  if (path === '/admin/sso') return guard('integrations.manage', () => <SingleSignOn tenant={me.tenant} />);
   if (path === '/security') return <Security me={me} enrolmentRequired={false} onChanged={() => void reload()} />;
   if (path === '/change-password') return <ChangePassword forced={false} onChanged={() => void reload()} />;
   if (path === '/account') return <Profile me={me} />;
@@ -146,6 +148,8 @@ function SignedOut(props: { onSignedIn: (t: api.TokenAnswer, next?: string) => v
       return <RecoverStart />;
     case '/recover-mfa':
       return <RecoverConfirm onSignedIn={props.onSignedIn} />;
+    case '/sso/callback':
+      return <SsoCallback onSignedIn={props.onSignedIn} />;
     default:
       return <SignIn onSignedIn={props.onSignedIn} notice={props.notice} />;
   }

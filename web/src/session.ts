@@ -22,6 +22,7 @@ export interface Policy {
   session_idle_timeout_hours: number;
   app_passcode: { required: boolean; min_digits: number; timeout_minutes: number };
   mfa_required: boolean;
+  sso_required?: boolean;
   message_retention_days?: number | null;
 }
 

@@ -93,6 +93,74 @@ export function Field(props: FieldProps) {
   );
 }
 
+/** A labelled multi-line field, with its hint and error like `Field`. */
+export function TextArea(props: {
+  label: string;
+  value: string;
+  onValue: (v: string) => void;
+  hint?: ComponentChildren;
+  error?: string | null;
+  rows?: number;
+  id?: string;
+  mono?: boolean;
+}) {
+  const own = useId('t');
+  const fid = props.id || own;
+  const described = [props.hint ? `${fid}-hint` : '', props.error ? `${fid}-err` : ''].filter(Boolean).join(' ') || undefined;
+  return (
+    <div class="field">
+      <label for={fid}>{props.label}</label>
+      {props.hint && (
+        <div class="hint" id={`${fid}-hint`}>
+          {props.hint}
+        </div>
+      )}
+      <textarea
+        id={fid}
+        rows={props.rows ?? 3}
+        class={props.mono ? 'mono' : undefined}
+        value={props.value}
+        spellcheck={false}
+        aria-invalid={props.error ? 'true' : undefined}
+        aria-describedby={described}
+        onInput={(e) => props.onValue((e.currentTarget as HTMLTextAreaElement).value)}
+      />
+      {props.error && (
+        <div class="field-error" id={`${fid}-err`}>
+          {props.error}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** A value someone must copy elsewhere (into an IdP's console), with a copy button. */
+export function CopyValue(props: { label: string; value: string }) {
+  const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(props.value);
+      setState('copied');
+    } catch {
+      setState('failed');
+    }
+  };
+  return (
+    <div class="copy-value">
+      <dt>{props.label}</dt>
+      <dd>
+        <code>{props.value}</code>{' '}
+        <button type="button" class="secondary small" onClick={() => void copy()} aria-label={`Copy the ${props.label}`}>
+          Copy
+        </button>
+        <span class="hint" role="status">
+          {state === 'copied' ? 'Copied.' : state === 'failed' ? 'Could not copy: select the text instead.' : ''}
+        </span>
+      </dd>
+    </div>
+  );
+}
+
 /** The password a person already has (sign-in and every re-authentication). */
 export function CurrentPassword(props: { label: string; value: string; onValue: (v: string) => void; required?: boolean }) {
   return <Field type="password" autoComplete="current-password" {...props} />;
@@ -144,6 +212,8 @@ export function errorText(e: unknown): string {
       return `The password does not meet the policy: ${describeFailed(e.details?.failed ?? [])}.`;
     case 'forbidden':
       return 'Your role does not allow this.';
+    case 'sso_required':
+      return 'Your organisation requires single sign-on: use "Sign in with single sign-on" instead of a password.';
     case 'session_expired':
     case 'unauthorized':
       return 'Your session has ended. Sign in again.';

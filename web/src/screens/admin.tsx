@@ -6,7 +6,20 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import * as api from '../api';
 import { dateTime } from '../lib/format';
 import type { Me, Policy } from '../session';
-import { Alert, ConfirmButton, ErrorAlert, Field, Screen, Select, errorText, useSubmit } from '../ui';
+import {
+  type FieldErrors,
+  type JitForm,
+  type JitRole,
+  type OidcForm,
+  type SamlForm,
+  CALLBACK_PATH,
+  fieldOfError,
+  oidcBody,
+  oidcErrors,
+  samlBody,
+  samlErrors,
+} from '../lib/sso';
+import { Alert, ConfirmButton, CopyValue, ErrorAlert, Field, Link, Screen, Select, TextArea, errorText, useSubmit } from '../ui';
 
 interface User {
   user_id: string;
@@ -206,6 +219,7 @@ export function PolicyEditor() {
   const [required, setRequired] = useState(false);
   const [timeout, setTimeoutValue] = useState('5');
   const [mfa, setMfa] = useState(false);
+  const [sso, setSso] = useState(false);
   const [retention, setRetention] = useState('');
   const [saved, setSaved] = useState(false);
   const [touched, setTouched] = useState(false);
@@ -214,6 +228,7 @@ export function PolicyEditor() {
     setRequired(p.app_passcode.required);
     setTimeoutValue(String(p.app_passcode.timeout_minutes));
     setMfa(p.mfa_required);
+    setSso(Boolean(p.sso_required));
     setRetention(p.message_retention_days ? String(p.message_retention_days) : '');
   };
   const [loadError, setLoadError] = useState<unknown>(null);
@@ -228,6 +243,7 @@ export function PolicyEditor() {
     const body: Record<string, unknown> = {
       app_passcode: { required, timeout_minutes: Number(timeout) },
       mfa_required: mfa,
+      sso_required: sso,
     };
     if (retention.trim()) body.message_retention_days = Number(retention);
     adopt(await api.call<Policy>('PUT', '/v1/admin/policy', body));
@@ -262,6 +278,21 @@ export function PolicyEditor() {
               <input type="checkbox" id="pol-mfa" checked={mfa} onChange={(e) => setMfa((e.currentTarget as HTMLInputElement).checked)} />
               <label for="pol-mfa">Require two-step verification for everyone</label>
             </div>
+            <div class="check">
+              <input
+                type="checkbox"
+                id="pol-sso"
+                checked={sso}
+                aria-describedby="pol-sso-hint"
+                onChange={(e) => setSso((e.currentTarget as HTMLInputElement).checked)}
+              />
+              <label for="pol-sso">Require single sign-on</label>
+            </div>
+            <p class="hint" id="pol-sso-hint">
+              Everyone then signs in through your identity provider; password sign-in and password resets are refused.
+              Administrators keep password sign-in, so they can still get in if the identity provider fails. Set up{' '}
+              <Link href="/admin/sso">single sign-on</Link> first.
+            </p>
             <div class="check">
               <input
                 type="checkbox"
@@ -350,6 +381,371 @@ export function Integrations() {
           </button>
         </div>
       </form>
+    </Screen>
+  );
+}
+
+// ---- Single sign-on ---------------------------------------------------------------------------
+
+interface JitView {
+  enabled: boolean;
+  role: string;
+}
+
+interface OidcView {
+  issuer: string;
+  client_id: string;
+  client_secret_set: boolean;
+  scopes: string[];
+  email_claim: string;
+  redirect_uris: string[];
+  jit: JitView;
+  updated_at?: string | null;
+}
+
+/** The stored SAML connection: certificates only as fingerprints, and Bulwark's own SP values. */
+interface SamlView {
+  idp_entity_id?: string;
+  sso_url?: string;
+  signing_certificates?: { sha256_fingerprint?: string }[];
+  email_attribute?: string | null;
+  redirect_uris?: string[];
+  jit?: JitView;
+  sp_entity_id?: string;
+  acs_url?: string;
+  updated_at?: string | null;
+}
+
+interface SsoView {
+  oidc: OidcView | null;
+  saml: SamlView | null;
+}
+
+const JIT_ROLES: [JitRole, string][] = [
+  ['member', 'Member'],
+  ['auditor', 'Auditor'],
+  ['organizer', 'Organizer'],
+];
+
+const jitOf = (j?: JitView): JitForm => ({
+  enabled: j?.enabled ?? false,
+  role: JIT_ROLES.some(([r]) => r === j?.role) ? (j!.role as JitRole) : 'member',
+});
+
+/** This app's own callback: the address the IdP's answer comes back to. */
+const appCallback = () => location.origin + CALLBACK_PATH;
+
+/** A form's server-side errors: a 422 about one field goes next to it, anything else above. */
+function useServerErrors(fields: string[]) {
+  const [byField, setByField] = useState<FieldErrors>({});
+  const [general, setGeneral] = useState<unknown>(null);
+  return {
+    byField,
+    general,
+    clear() {
+      setByField({});
+      setGeneral(null);
+    },
+    take(e: unknown) {
+      const f = e instanceof api.ApiError && e.status === 422 ? fieldOfError(e.message, e.details, fields) : null;
+      if (f && e instanceof api.ApiError) {
+        setByField({ [f]: e.message });
+        setGeneral(null);
+      } else {
+        setByField({});
+        setGeneral(e);
+      }
+    },
+  };
+}
+
+function JitFields(props: { id: string; value: JitForm; onValue: (v: JitForm) => void; error?: string | null }) {
+  const { value, onValue } = props;
+  return (
+    <fieldset>
+      <legend>New people</legend>
+      <div class="check">
+        <input
+          type="checkbox"
+          id={`${props.id}-jit`}
+          checked={value.enabled}
+          onChange={(e) => onValue({ ...value, enabled: (e.currentTarget as HTMLInputElement).checked })}
+        />
+        <label for={`${props.id}-jit`}>Create an account at the first sign-in of someone without one</label>
+      </div>
+      <Select
+        id={`${props.id}-jit-role`}
+        label="Role of the accounts created"
+        value={value.role}
+        onValue={(r) => onValue({ ...value, role: r as JitRole })}
+        options={JIT_ROLES}
+      />
+      {props.error && <div class="field-error">{props.error}</div>}
+      <p class="hint">Without this, only people who already have a Bulwark account (by email) can sign in. Accounts are never created as administrators.</p>
+    </fieldset>
+  );
+}
+
+const REDIRECT_HINT = "Addresses of this app that may receive sign-ins, one a line. This app's own is filled in.";
+
+const OIDC_FIELDS = ['issuer', 'client_id', 'client_secret', 'scopes', 'email_claim', 'redirect_uris', 'jit'];
+
+function OidcSection(props: { config: OidcView | null; onChanged: (notice: string) => void }) {
+  const c = props.config;
+  const [f, setF] = useState<OidcForm>({
+    issuer: c?.issuer ?? '',
+    clientId: c?.client_id ?? '',
+    clientSecret: '',
+    scopes: (c?.scopes ?? ['openid', 'email']).join(' '),
+    emailClaim: c?.email_claim ?? 'email',
+    redirectUris: (c?.redirect_uris ?? [appCallback()]).join('\n'),
+    jit: jitOf(c?.jit),
+  });
+  const set = (patch: Partial<OidcForm>) => setF((old) => ({ ...old, ...patch }));
+  const [touched, setTouched] = useState(false);
+  const server = useServerErrors(OIDC_FIELDS);
+  const secretSet = Boolean(c?.client_secret_set);
+  const errors = oidcErrors(f, secretSet);
+  const err = (name: string) => (touched ? errors[name] : null) ?? server.byField[name] ?? null;
+  const form = useSubmit(async () => {
+    setTouched(true);
+    server.clear();
+    if (Object.keys(errors).length) return;
+    try {
+      await api.call('PUT', '/v1/admin/sso/oidc', oidcBody(f));
+    } catch (e) {
+      server.take(e);
+      return;
+    }
+    props.onChanged('The OIDC settings are saved. People can now sign in with single sign-on.');
+  });
+  const remove = async () => {
+    try {
+      await api.call('DELETE', '/v1/admin/sso/oidc');
+      props.onChanged('The OIDC connection is removed.');
+    } catch (e) {
+      server.take(e);
+    }
+  };
+  return (
+    <section class="panel" aria-labelledby="oidc-h">
+      <h2 id="oidc-h">
+        OpenID Connect (OIDC){' '}
+        <span class={c ? 'tag ok' : 'tag'}>{c ? 'Connected' : 'Not connected'}</span>
+      </h2>
+      <p>Register Bulwark at your identity provider as a confidential web client with this redirect URI:</p>
+      <dl class="copy-values">
+        <CopyValue label="OIDC redirect URI" value={`${api.apiOrigin()}/v1/sso/oidc/callback`} />
+      </dl>
+      <form onSubmit={form.submit} novalidate aria-label="OIDC settings">
+        <ErrorAlert error={server.general} />
+        <Field label="Issuer URL" value={f.issuer} onValue={(v) => set({ issuer: v })} autoComplete="off" inputMode="url" error={err('issuer')} hint="Bulwark reads its discovery document to check it." />
+        <div class="row">
+          <Field label="Client ID" value={f.clientId} onValue={(v) => set({ clientId: v })} autoComplete="off" error={err('client_id')} />
+          <Field
+            label={secretSet ? 'Client secret (replace)' : 'Client secret'}
+            type="password"
+            value={f.clientSecret}
+            onValue={(v) => set({ clientSecret: v })}
+            autoComplete="new-password"
+            error={err('client_secret')}
+            hint={secretSet ? 'A secret is set; it is stored encrypted and never shown. Saving needs it again, or a new one.' : 'Stored encrypted; never shown again.'}
+          />
+        </div>
+        <div class="row">
+          <Field label="Scopes" value={f.scopes} onValue={(v) => set({ scopes: v })} autoComplete="off" error={err('scopes')} hint="Separated by spaces; openid is required." />
+          <Field label="Email claim" value={f.emailClaim} onValue={(v) => set({ emailClaim: v })} autoComplete="off" error={err('email_claim')} hint="The ID token claim holding the email address." />
+        </div>
+        <TextArea label="Redirect URIs" value={f.redirectUris} onValue={(v) => set({ redirectUris: v })} error={err('redirect_uris')} hint={REDIRECT_HINT} />
+        <JitFields id="oidc" value={f.jit} onValue={(jit) => set({ jit })} error={server.byField.jit} />
+        <div class="actions">
+          <button type="submit" disabled={form.busy}>
+            Save the OIDC settings
+          </button>
+          {c && (
+            <ConfirmButton
+              label="Remove OIDC"
+              question="Remove the OIDC connection? Its single sign-on stops at once."
+              confirmLabel="Remove"
+              danger
+              onConfirm={remove}
+            />
+          )}
+        </div>
+      </form>
+    </section>
+  );
+}
+
+const SAML_FIELDS = ['idp_metadata_xml', 'idp_entity_id', 'sso_url', 'signing_certificates', 'email_attribute', 'redirect_uris', 'jit'];
+
+function SamlSection(props: { config: SamlView | null; tenant: string; onChanged: (notice: string) => void }) {
+  const c = props.config;
+  const [f, setF] = useState<SamlForm>({
+    source: c ? 'manual' : 'metadata',
+    metadataXml: '',
+    entityId: c?.idp_entity_id ?? '',
+    ssoUrl: c?.sso_url ?? '',
+    // Stored certificates are shown as fingerprints only; a change needs them pasted again.
+    certificates: '',
+    emailAttribute: c?.email_attribute ?? '',
+    redirectUris: (c?.redirect_uris ?? [appCallback()]).join('\n'),
+    jit: jitOf(c?.jit),
+  });
+  const set = (patch: Partial<SamlForm>) => setF((old) => ({ ...old, ...patch }));
+  const [touched, setTouched] = useState(false);
+  const server = useServerErrors(SAML_FIELDS);
+  const errors = samlErrors(f);
+  const err = (name: string) => (touched ? errors[name] : null) ?? server.byField[name] ?? null;
+  const form = useSubmit(async () => {
+    setTouched(true);
+    server.clear();
+    if (Object.keys(errors).length) return;
+    try {
+      await api.call('PUT', '/v1/admin/sso/saml', samlBody(f));
+    } catch (e) {
+      server.take(e);
+      return;
+    }
+    props.onChanged('The SAML settings are saved.');
+  });
+  const remove = async () => {
+    try {
+      await api.call('DELETE', '/v1/admin/sso/saml');
+      props.onChanged('The SAML connection is removed.');
+    } catch (e) {
+      server.take(e);
+    }
+  };
+  const origin = api.apiOrigin();
+  const fingerprints = (c?.signing_certificates ?? []).map((x) => x?.sha256_fingerprint).filter((x): x is string => Boolean(x));
+  const radio = (value: SamlForm['source'], label: string) => (
+    <div class="check">
+      <input type="radio" id={`saml-src-${value}`} name="saml-source" checked={f.source === value} onChange={() => set({ source: value })} />
+      <label for={`saml-src-${value}`}>{label}</label>
+    </div>
+  );
+  return (
+    <section class="panel" aria-labelledby="saml-h">
+      <h2 id="saml-h">
+        SAML 2.0 <span class={c ? 'tag ok' : 'tag'}>{c ? 'Connected' : 'Not connected'}</span>
+      </h2>
+      <p>Give your identity provider these values for Bulwark (the service provider):</p>
+      <dl class="copy-values">
+        <CopyValue
+          label="SP entity ID and metadata URL"
+          value={c?.sp_entity_id || `${origin}/v1/sso/${encodeURIComponent(props.tenant)}/saml/metadata`}
+        />
+        <CopyValue label="Assertion Consumer Service (ACS) URL" value={c?.acs_url || `${origin}/v1/sso/saml/acs`} />
+      </dl>
+      {c && (
+        <dl class="facts">
+          <dt>IdP entity ID</dt>
+          <dd>
+            <code>{c.idp_entity_id}</code>
+          </dd>
+          <dt>Signing certificates (SHA-256)</dt>
+          <dd>
+            {fingerprints.length
+              ? fingerprints.map((fp) => (
+                  <div key={fp}>
+                    <code>{fp}</code>
+                  </div>
+                ))
+              : 'None shown'}
+          </dd>
+        </dl>
+      )}
+      <form onSubmit={form.submit} novalidate aria-label="SAML settings">
+        <ErrorAlert error={server.general} />
+        <fieldset>
+          <legend>The identity provider</legend>
+          {radio('metadata', 'Paste its metadata XML')}
+          {radio('manual', 'Enter its entity ID, sign-on URL and certificates')}
+        </fieldset>
+        {f.source === 'metadata' ? (
+          <TextArea label="IdP metadata XML" rows={6} mono value={f.metadataXml} onValue={(v) => set({ metadataXml: v })} error={err('idp_metadata_xml')} />
+        ) : (
+          <>
+            <Field label="IdP entity ID" value={f.entityId} onValue={(v) => set({ entityId: v })} autoComplete="off" error={err('idp_entity_id')} />
+            <Field label="IdP single sign-on URL" value={f.ssoUrl} onValue={(v) => set({ ssoUrl: v })} autoComplete="off" inputMode="url" error={err('sso_url')} />
+            <TextArea
+              label="Signing certificates (PEM)"
+              rows={6}
+              mono
+              value={f.certificates}
+              onValue={(v) => set({ certificates: v })}
+              error={err('signing_certificates')}
+              hint={`One or more, each from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (two during a key rollover).${
+                c ? ' The stored ones are never shown: paste them again, or new ones, to save a change.' : ''
+              }`}
+            />
+          </>
+        )}
+        <Field
+          label="Email attribute"
+          value={f.emailAttribute}
+          onValue={(v) => set({ emailAttribute: v })}
+          autoComplete="off"
+          error={err('email_attribute')}
+          hint="Leave empty to use the NameID (format emailAddress)."
+        />
+        <TextArea label="Redirect URIs" value={f.redirectUris} onValue={(v) => set({ redirectUris: v })} error={err('redirect_uris')} hint={REDIRECT_HINT} />
+        <JitFields id="saml" value={f.jit} onValue={(jit) => set({ jit })} error={server.byField.jit} />
+        <div class="actions">
+          <button type="submit" disabled={form.busy}>
+            Save the SAML settings
+          </button>
+          {c && (
+            <ConfirmButton
+              label="Remove SAML"
+              question="Remove the SAML connection? Its single sign-on stops at once."
+              confirmLabel="Remove"
+              danger
+              onConfirm={remove}
+            />
+          )}
+        </div>
+      </form>
+    </section>
+  );
+}
+
+/** The tenant's identity providers (admins): OIDC and SAML 2.0, and what their admins need. */
+export function SingleSignOn(props: { tenant: string }) {
+  const [view, setView] = useState<SsoView | null>(null);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const load = () =>
+    api.call<SsoView>('GET', '/v1/admin/sso').then(
+      (v) => {
+        setView({ oidc: v?.oidc ?? null, saml: v?.saml ?? null });
+        setLoadError(null);
+      },
+      setLoadError,
+    );
+  useEffect(() => void load(), []);
+  const changed = (message: string) => {
+    setNotice(message);
+    void load();
+  };
+  return (
+    <Screen title="Single sign-on">
+      <p>
+        Connect your organisation's identity provider: people then sign in there, with its own two-step verification,
+        and Bulwark never sees their password. To make it the only way in for everyone but administrators, turn on
+        “Require single sign-on” in the <Link href="/admin/policy">tenant policy</Link>.
+      </p>
+      {notice && <Alert kind="success">{notice}</Alert>}
+      <ErrorAlert error={loadError} />
+      {view === null ? (
+        !loadError && <p role="status">Loading…</p>
+      ) : (
+        <>
+          <OidcSection key={`oidc-${view.oidc?.updated_at ?? (view.oidc ? 'set' : 'none')}`} config={view.oidc} onChanged={changed} />
+          <SamlSection key={`saml-${view.saml?.updated_at ?? (view.saml ? 'set' : 'none')}`} config={view.saml} tenant={props.tenant} onChanged={changed} />
+        </>
+      )}
     </Screen>
   );
 }

@@ -7,7 +7,22 @@ import * as api from '../api';
 import { ApiError } from '../api';
 import { duration } from '../lib/format';
 import { checkPassword } from '../lib/policy';
-import { takeToken } from '../lib/router';
+import { navigate, takeToken } from '../lib/router';
+import {
+  CALLBACK_PATH,
+  type SsoMethod,
+  callbackErrorText,
+  challengeOf,
+  displayableCode,
+  exchangeOnce,
+  isSlug,
+  keepVerifier,
+  knownMethods,
+  newVerifier,
+  startUrl,
+  takeCallback,
+  takeVerifier,
+} from '../lib/sso';
 import { Alert, CurrentPassword, ErrorAlert, Field, Link, Screen, useSubmit } from '../ui';
 
 const TENANT_KEY = 'bulwark.tenant';
@@ -18,6 +33,78 @@ function rememberedTenant(): string {
   } catch {
     return '';
   }
+}
+
+function rememberTenant(tenant: string): void {
+  try {
+    localStorage.setItem(TENANT_KEY, tenant);
+  } catch {
+    // Private mode: nothing to remember.
+  }
+}
+
+/** The single sign-on methods of `tenant` (asked once it looks like a slug, after typing stops). */
+function useSsoMethods(tenant: string): SsoMethod[] {
+  const [methods, setMethods] = useState<SsoMethod[]>([]);
+  useEffect(() => {
+    const slug = tenant.trim();
+    setMethods([]);
+    if (!isSlug(slug)) return;
+    let live = true;
+    const t = setTimeout(() => {
+      void api.ssoMethods(slug).then((answer) => {
+        if (live) setMethods(knownMethods(answer));
+      });
+    }, 250);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [tenant]);
+  return methods;
+}
+
+const METHOD_LABEL: Record<SsoMethod, string> = { oidc: 'OIDC', saml: 'SAML' };
+
+/**
+ * "Sign in with single sign-on": the whole tab goes to the IdP (through Bulwark's start route)
+ * and comes back to /sso/callback. The PKCE verifier stays in this tab for the exchange.
+ */
+function SsoButtons(props: { tenant: string; methods: SsoMethod[] }) {
+  const [busy, setBusy] = useState(false);
+  if (!props.methods.length) return null;
+  const go = async (method: SsoMethod) => {
+    setBusy(true);
+    const tenant = props.tenant.trim();
+    rememberTenant(tenant);
+    let challenge: string | undefined;
+    try {
+      const verifier = newVerifier();
+      if (keepVerifier(verifier)) challenge = await challengeOf(verifier);
+    } catch {
+      // No Web Crypto (not a secure context): the sign-in works without the app's PKCE pair.
+      takeVerifier();
+    }
+    location.assign(startUrl(api.apiBase(), tenant, method, location.origin + CALLBACK_PATH, challenge));
+  };
+  const both = props.methods.length > 1;
+  return (
+    <section class="sso" aria-labelledby="sso-h">
+      <h2 id="sso-h" class="sr-only">
+        Single sign-on
+      </h2>
+      <p class="divider">
+        <span>or</span>
+      </p>
+      <div class="actions">
+        {props.methods.map((m) => (
+          <button type="button" key={m} class="secondary" disabled={busy} onClick={() => void go(m)}>
+            Sign in with single sign-on{both ? ` (${METHOD_LABEL[m]})` : ''}
+          </button>
+        ))}
+      </div>
+    </section>
+  );
 }
 
 /** Counts down the seconds of a lockout from its Retry-After. */
@@ -60,14 +147,11 @@ export function SignIn(props: { onSignedIn: (t: api.TokenAnswer) => void; notice
   const [mfaToken, setMfaToken] = useState<string | null>(null);
   const [code, setCode] = useState('');
   const [useRecovery, setUseRecovery] = useState(false);
+  const methods = useSsoMethods(tenant);
 
   const signIn = useSubmit(async () => {
     const answer = await api.login(tenant.trim(), email.trim(), password);
-    try {
-      localStorage.setItem(TENANT_KEY, tenant.trim());
-    } catch {
-      // Private mode: nothing to remember.
-    }
+    rememberTenant(tenant.trim());
     setPassword('');
     if ('mfa_required' in answer) setMfaToken(answer.mfa_token);
     else props.onSignedIn(answer);
@@ -139,6 +223,8 @@ export function SignIn(props: { onSignedIn: (t: api.TokenAnswer) => void; notice
           </button>
         </div>
       </form>
+      {/* Below the form, so the buttons appearing as the organisation is typed move nothing. */}
+      <SsoButtons tenant={tenant} methods={methods} />
       <p>
         <Link href="/forgot">Forgot your password?</Link>
       </p>
@@ -360,6 +446,53 @@ export function RecoverConfirm(props: { onSignedIn: (t: api.TokenAnswer, next?: 
           </div>
         </form>
       )}
+    </Screen>
+  );
+}
+
+/**
+ * Where the IdP's answer lands (through Bulwark): `?login_code=` or `?error=`, taken out of the
+ * address bar before the app even rendered (main.tsx), exchanged once for the session.
+ */
+export function SsoCallback(props: { onSignedIn: (t: api.TokenAnswer) => void }) {
+  const [callback] = useState(takeCallback);
+  const [failure, setFailure] = useState<string | null>(
+    callback.kind === 'error' ? callback.error : callback.kind === 'none' ? 'missing' : null,
+  );
+  useEffect(() => {
+    if (callback.kind !== 'code') return;
+    let live = true;
+    // The same promise for every mount and render: the code is spent by the first exchange.
+    exchangeOnce(callback.code, (code) => api.exchangeLoginCode(code, takeVerifier())).then(
+      (answer) => live && props.onSignedIn(answer),
+      (e) => live && setFailure(e instanceof ApiError ? e.code : 'network'),
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  if (!failure)
+    return (
+      <Screen title="Signing you in" narrow>
+        <p role="status">Finishing single sign-on…</p>
+      </Screen>
+    );
+  const code = displayableCode(failure);
+  return (
+    <Screen title="Single sign-on did not work" narrow>
+      <Alert>
+        {failure === 'network' ? 'Bulwark did not answer. Check your connection and start again.' : callbackErrorText(failure)}
+      </Alert>
+      {code && failure !== 'missing' && failure !== 'network' && (
+        <p class="hint">
+          Reason given: <code>{code}</code>
+        </p>
+      )}
+      <div class="actions">
+        <button type="button" onClick={() => navigate('/', true)}>
+          Back to sign in
+        </button>
+      </div>
     </Screen>
   );
 }
