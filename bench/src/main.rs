@@ -24,6 +24,7 @@ mod login;
 mod messaging;
 mod report;
 mod server;
+mod storage;
 mod system;
 mod wrk;
 
@@ -76,6 +77,10 @@ async fn main() -> Result<()> {
     if wanted("messaging") {
         eprintln!("bench: messaging load");
         results["messaging"] = messaging::messaging(&bins).await?;
+    }
+    if wanted("storage") {
+        eprintln!("bench: storage and scale");
+        results["storage"] = storage::storage(&bins).await?;
     }
     if wanted("attachments") {
         eprintln!("bench: attachments");

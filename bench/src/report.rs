@@ -122,6 +122,44 @@ pub fn markdown(r: &Value) -> String {
             verdict(a["rss_growth_mib"].as_f64().unwrap_or(f64::MAX) <= 64.0)
         ));
     }
+    let st = &r["storage"];
+    if !st.is_null() {
+        let p99 = |v: &Value| v["p99_ms"].as_f64().unwrap_or(f64::MAX);
+        let (small, large) = (&st["list_small"]["list"], &st["list_large"]["list"]);
+        let (c10, c5000) = (&st["conversations_10"], &st["conversations_5000"]);
+        s.push_str(&format!(
+            "| Disk per stored 100-byte message (bytes; {} messages, indexes included) | {} | | | <= 400 | {} |\n",
+            st["messages"],
+            f(&st["bytes_per_message"]),
+            verdict(st["bytes_per_message"].as_f64().unwrap_or(f64::MAX) <= 400.0)
+        ));
+        s.push_str(&format!(
+            "| Local server peak RSS after {} messages, logins included (MiB) | {} | | | <= 256 | {} |\n",
+            st["messages"],
+            f(&st["peak_rss_mib"]),
+            verdict(st["peak_rss_mib"].as_f64().unwrap_or(f64::MAX) <= 256.0)
+        ));
+        s.push_str(&format!(
+            "| List p50/p99 (ms), c16: {} vs {} messages in the conversation | {}/{} | {}/{} | {}x p99 | same (<= 1.2x) | {} |\n",
+            st["list_small"]["messages"],
+            st["list_large"]["messages"],
+            f(&large["p50_ms"]),
+            f(&large["p99_ms"]),
+            f(&small["p50_ms"]),
+            f(&small["p99_ms"]),
+            f(&json!(p99(large) / p99(small))),
+            verdict(p99(large) <= 1.2 * p99(small))
+        ));
+        s.push_str(&format!(
+            "| GET /v1/conversations p50/p99 (ms), c16: member of 5,000 vs 10 | {}/{} | {}/{} | {}x p99 | same (<= 1.2x) | {} |\n",
+            f(&c5000["p50_ms"]),
+            f(&c5000["p99_ms"]),
+            f(&c10["p50_ms"]),
+            f(&c10["p99_ms"]),
+            f(&json!(p99(c5000) / p99(c10))),
+            verdict(p99(c5000) <= 1.2 * p99(c10))
+        ));
+    }
     let e = &r["events"];
     if !e.is_null() {
         s.push_str(&format!(

@@ -153,6 +153,34 @@ async fn sign_in_through(app: &TestApp, which: Implementation) {
     assert_eq!((me.json["email"].as_str(), me.json["role"].as_str()), (Some("new.person@acme.test"), Some("member")));
     assert_eq!(exchange(app, code).await.code(), "invalid_credentials", "a login code is single use");
 
+    // Login CSRF: a client holding a verifier started its own sign-in with a challenge, so a
+    // code minted without one (someone else's sign-in, finished in this browser) is refused.
+    let (Some(foreign), None) = sign_in(app, "acme").await else { panic!("sign-in failed") };
+    let verifier = "v".repeat(43);
+    let r = app
+        .call("POST", "/v1/auth/sso/exchange", None, Some(json!({"login_code": foreign, "code_verifier": verifier})))
+        .await;
+    assert_eq!((r.status, r.code()), (401, "invalid_credentials"));
+    // A sign-in started with a challenge needs its verifier (RFC 7636), here as with OIDC.
+    let challenge = {
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let bound = format!("{}&code_challenge={challenge}&code_challenge_method=S256", start_path("acme"));
+    let q = landing(&post(app, &through_idp(app, &bound).await).await);
+    let r = exchange(app, &q["login_code"]).await;
+    assert_eq!(r.status, 401, "no verifier: {}", r.json);
+    let q = landing(&post(app, &through_idp(app, &bound).await).await);
+    let r = app
+        .call(
+            "POST",
+            "/v1/auth/sso/exchange",
+            None,
+            Some(json!({"login_code": q["login_code"], "code_verifier": verifier})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "with its verifier: {}", r.json);
+
     // The same response again: its RelayState is spent.
     let again = post(app, &posted).await;
     assert_eq!((again.status, again.code()), (400, "invalid_request"));
@@ -161,9 +189,20 @@ async fn sign_in_through(app: &TestApp, which: Implementation) {
     let replay = post_acs(app, &[("SAMLResponse", &posted.saml_response), ("RelayState", &fresh.relay_state)]).await;
     assert_eq!(landing(&replay).get("error").map(String::as_str), Some("invalid_token"));
 
+    // An admin forces a password change: it gates password sessions, not SSO ones (the
+    // account's Bulwark password is random and unknown to its owner).
+    let path = format!("/v1/admin/users/{}/require-password-change", me.json["user_id"].as_str().unwrap());
+    assert_eq!(app.call("POST", &path, Some(&admin.access), None).await.status, 204);
     let (Some(code), None) = sign_in(app, "acme").await else { panic!("second sign-in failed") };
-    let me2 = app.call("GET", "/v1/me", exchange(app, &code).await.json["access_token"].as_str(), None).await;
+    let second = exchange(app, &code).await;
+    assert_eq!(second.json["password_change_required"], false, "{}", second.json);
+    let me2 = app.call("GET", "/v1/me", second.json["access_token"].as_str(), None).await;
     assert_eq!(me2.json["user_id"], me.json["user_id"]);
+    let r = app.call("GET", "/v1/conversations", second.json["access_token"].as_str(), None).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let refreshed =
+        app.call("POST", "/v1/auth/refresh", None, Some(json!({"refresh_token": second.json["refresh_token"]}))).await;
+    assert_eq!(refreshed.json["password_change_required"], false, "{}", refreshed.json);
 
     let events = app.call("GET", "/v1/admin/audit?limit=100", Some(&admin.access), None).await.json;
     let events = events["events"].as_array().unwrap().clone();

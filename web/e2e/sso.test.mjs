@@ -355,11 +355,15 @@ test('with them, SAML sign-in goes through the IdP\'s form to the ACS and ends i
   await admin.getByRole('heading', { name: /SAML 2\.0.*Not connected/ }).waitFor();
 });
 
-test('a callback opened again (back button, reload) does not sign anyone in', async () => {
+test('a callback opened again (back button, reload) or from elsewhere does not sign anyone in', async () => {
   const page = await anonymousPage('replay');
+  // A code from a sign-in this tab did not start (login CSRF) is not even exchanged.
+  let exchanged = false;
+  page.on('request', (r) => r.url().includes('/v1/auth/sso/exchange') && (exchanged = true));
   await page.goto('/sso/callback?login_code=not-a-real-code');
   await h1(page).filter({ hasText: 'Single sign-on did not work' }).waitFor();
-  await page.getByText('expired or was already used').waitFor();
+  await page.getByText('not started from this browser tab').waitFor();
+  assert.equal(exchanged, false);
   assert.ok(!page.url().includes('login_code'), page.url());
   await page.goto('/sso/callback');
   await page.getByText('opened without an answer').waitFor();

@@ -47,7 +47,17 @@ pub fn escape(s: &str) -> String {
 }
 
 /// An unsigned AuthnRequest (Core §3.4.1) asking for an emailAddress NameID at our ACS.
-pub fn authn_request(id: &str, issue_instant: &str, destination: &str, acs_url: &str, sp_entity_id: &str) -> String {
+/// `email_nameid`: ask for an emailAddress NameID (the email comes from it); otherwise leave
+/// the format to the IdP (the email comes from an attribute, and some IdPs cannot issue that
+/// format at all).
+pub fn authn_request(
+    id: &str,
+    issue_instant: &str,
+    destination: &str,
+    acs_url: &str,
+    sp_entity_id: &str,
+    email_nameid: bool,
+) -> String {
     format!(
         concat!(
             r#"<samlp:AuthnRequest xmlns:samlp="{p}" xmlns:saml="{a}" ID="{id}" Version="2.0" IssueInstant="{t}" "#,
@@ -62,7 +72,7 @@ pub fn authn_request(id: &str, issue_instant: &str, destination: &str, acs_url: 
         acs = escape(acs_url),
         b = BINDING_POST,
         sp = escape(sp_entity_id),
-        f = NAMEID_EMAIL,
+        f = if email_nameid { NAMEID_EMAIL } else { NAMEID_UNSPECIFIED },
     )
 }
 
@@ -124,7 +134,7 @@ pub struct IdpMetadata {
 
 /// Read an IdP's metadata (an `EntityDescriptor` with an `IDPSSODescriptor`).
 pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
-    let doc = xmldsig::parse(xml).map_err(|e| format!("idp_metadata_xml is not well-formed XML: {e}"))?;
+    let doc = xmldsig::parse(xml).map_err(|e| format!("idp_metadata_xml is not usable XML: {e}"))?;
     let root = doc.root_element();
     if !is(root, NS_METADATA, "EntityDescriptor") {
         return Err("idp_metadata_xml must be an EntityDescriptor".into());
@@ -328,6 +338,8 @@ fn verify_document(doc: &Document<'_>, expect: &Expect<'_>) -> Result<Verified, 
     }
     let mut valid_until = confirmed?;
 
+    // Profiles §4.1.4.2: the assertion must say the user authenticated.
+    child(assertion, NS_ASSERTION, "AuthnStatement").ok_or(Rejection::Malformed("no AuthnStatement"))?;
     let conditions = child(assertion, NS_ASSERTION, "Conditions").ok_or(Rejection::Malformed("no conditions"))?;
     if let Some(until) = window(conditions, expect.now)? {
         valid_until = valid_until.min(until);
@@ -368,7 +380,8 @@ mod tests {
     #[test]
     fn the_redirect_url_inflates_back_to_the_request_and_keeps_an_existing_query() {
         // GIVEN an IdP SSO URL with a query of its own
-        let xml = authn_request("_abc", "2026-11-24T10:00:00Z", "https://idp.test/sso", "https://sp.test/acs", "sp");
+        let xml =
+            authn_request("_abc", "2026-11-24T10:00:00Z", "https://idp.test/sso", "https://sp.test/acs", "sp", true);
         // WHEN the redirect URL is built
         let url = redirect_url("https://idp.test/sso?tenant=x", &xml, "relay");
         // THEN the query is extended and SAMLRequest inflates to the request

@@ -29,6 +29,12 @@ const RSA_ENCRYPTION_OID: &str = "1.2.840.113549.1.1.1";
 /// Far beyond any real SAML response; bounds the work a hostile document can cause.
 const MAX_NODES: u32 = 20_000;
 const MAX_DEPTH: usize = 64;
+const MAX_INCLUSIVE_PREFIXES: usize = 16;
+/// Namespace declarations and attributes a SAML document may carry. roxmltree's namespace
+/// inheritance and duplicate-attribute checks are quadratic in these, so a document beyond
+/// them is refused before it is parsed (real responses have tens).
+const MAX_NAMESPACE_DECLARATIONS: usize = 128;
+const MAX_ATTRIBUTES: usize = 4096;
 
 /// Why a signature does not count. Deliberately coarse: the reason is logged, never sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,9 +54,12 @@ pub enum DsigError {
 }
 
 /// Parse an untrusted document: no DTD (so no entities beyond XML's own), bounded size.
-pub fn parse(xml: &str) -> Result<Document<'_>, roxmltree::Error> {
+pub fn parse(xml: &str) -> Result<Document<'_>, String> {
+    if xml.matches("xmlns").count() > MAX_NAMESPACE_DECLARATIONS || xml.matches('=').count() > MAX_ATTRIBUTES {
+        return Err("too many namespace declarations or attributes".into());
+    }
     let opts = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
-    Document::parse_with_options(xml, opts)
+    Document::parse_with_options(xml, opts).map_err(|e| e.to_string())
 }
 
 /// An RSA public key from a trusted certificate (PKCS#1 `RSAPublicKey` DER).
@@ -130,6 +139,12 @@ fn exclusive_prefixes<'a>(node: Node<'a, '_>) -> Result<Vec<&'a str>, DsigError>
         let list = c.attribute("PrefixList").unwrap_or_default();
         prefixes.extend(list.split_ascii_whitespace().map(|p| if p == "#default" { "" } else { p }));
     }
+    // Real signers list a handful (xs, xsi, saml); a long list only makes C14N expensive.
+    if prefixes.len() > MAX_INCLUSIVE_PREFIXES || prefixes.iter().any(|p| p.len() > 64) {
+        return Err(DsigError::Unsupported("an InclusiveNamespaces list longer than 16 prefixes"));
+    }
+    prefixes.sort_unstable();
+    prefixes.dedup();
     Ok(prefixes)
 }
 
@@ -191,17 +206,18 @@ pub fn verify_enveloped(doc: &Document<'_>, element: Node<'_, '_>, keys: &[Trust
     };
     let digest_value = base64(child(&mut r, "DigestValue")?)?;
 
+    // The small SignedInfo first: a document no trusted key signed costs no digest of the
+    // (possibly large) element.
+    let signed = canonicalize(doc, signed_info, None, &si_prefixes)?;
+    let value = base64(signature_value)?;
+    if !keys.iter().any(|k| k.verifies(alg, &signed, &value)) {
+        return Err(DsigError::BadSignature);
+    }
     let content = canonicalize(doc, element, Some(sig), &ref_prefixes)?;
     if digest::digest(digest_alg, &content).as_ref() != digest_value.as_slice() {
         return Err(DsigError::DigestMismatch);
     }
-    let signed = canonicalize(doc, signed_info, None, &si_prefixes)?;
-    let value = base64(signature_value)?;
-    if keys.iter().any(|k| k.verifies(alg, &signed, &value)) {
-        Ok(())
-    } else {
-        Err(DsigError::BadSignature)
-    }
+    Ok(())
 }
 
 /// Exclusive XML Canonicalization 1.0 (no comments) of the subtree at `apex`, leaving out
@@ -212,7 +228,10 @@ pub fn canonicalize(
     exclude: Option<Node<'_, '_>>,
     inclusive: &[&str],
 ) -> Result<Vec<u8>, DsigError> {
-    let mut c = Canon { source: doc.input_text(), exclude, inclusive, out: Vec::with_capacity(4096) };
+    let mut inclusive = inclusive.to_vec();
+    inclusive.sort_unstable();
+    inclusive.dedup();
+    let mut c = Canon { source: doc.input_text(), exclude, inclusive: &inclusive, out: Vec::with_capacity(4096) };
     c.element(apex, &BTreeMap::new(), 0)?;
     Ok(c.out)
 }
@@ -271,7 +290,7 @@ impl<'a, 'i> Canon<'_, '_, 'a, 'i> {
                 (Some(u), _) => u,
                 (None, true) => "",
                 // A prefix from the inclusive list that is not in scope is simply not rendered.
-                (None, false) if self.inclusive.contains(&p.as_str()) => continue,
+                (None, false) if self.inclusive.binary_search(&p.as_str()).is_ok() => continue,
                 (None, false) => return Err(DsigError::Malformed("undeclared prefix")),
             };
             let already = rendered.get(&p).map(String::as_str);
@@ -383,6 +402,24 @@ mod tests {
         let child = doc.root_element().first_element_child().unwrap();
         let out = String::from_utf8(canonicalize(&doc, child, None, &[]).unwrap()).unwrap();
         assert_eq!(out, r#"<p:child xmlns:p="urn:p" xmlns:q="urn:q" q:at="v&#x9;w"><p:leaf></p:leaf></p:child>"#);
+    }
+
+    #[test]
+    fn documents_built_to_make_parsing_or_canonicalization_quadratic_are_refused() {
+        // GIVEN a root declaring 200 prefixes (roxmltree copies them into every child)
+        let decls: String = (0..200).map(|i| format!(" xmlns:n{i}=\"u\"")).collect();
+        assert!(parse(&format!("<r{decls}><x/></r>")).is_err());
+        // AND an element with 5,000 attributes
+        let attrs: String = (0..5000).map(|i| format!(" a{i}=\"v\"")).collect();
+        assert!(parse(&format!("<r{attrs}/>")).is_err());
+        // AND a canonicalization method listing 17 inclusive prefixes
+        let list: Vec<String> = (0..17).map(|i| format!("p{i}")).collect();
+        let xml = format!(
+            r#"<t xmlns="{NS_DSIG}" Algorithm="{EXC_C14N}"><InclusiveNamespaces xmlns="{EXC_C14N}" PrefixList="{}"/></t>"#,
+            list.join(" ")
+        );
+        let doc = parse(&xml).unwrap();
+        assert!(matches!(exclusive_prefixes(doc.root_element()), Err(DsigError::Unsupported(_))));
     }
 
     #[test]

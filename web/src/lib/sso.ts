@@ -148,6 +148,8 @@ export function callbackErrorText(code: string): string {
       return 'Something went wrong on our side while signing you in. Try again in a moment.';
     case 'missing':
       return 'This sign-in page was opened without an answer from your identity provider. Start again from the sign-in page.';
+    case 'not_started_here':
+      return 'This sign-in was not started from this browser tab, so it is not used: someone may be trying to sign you in to their account. Start again from the sign-in page.';
     default:
       return 'Single sign-on did not complete, so you are not signed in. Start again from the sign-in page.';
   }

@@ -463,7 +463,15 @@ export function SsoCallback(props: { onSignedIn: (t: api.TokenAnswer) => void })
     if (callback.kind !== 'code') return;
     let live = true;
     // The same promise for every mount and render: the code is spent by the first exchange.
-    exchangeOnce(callback.code, (code) => api.exchangeLoginCode(code, takeVerifier())).then(
+    // Only a sign-in this tab started (it kept the PKCE verifier) is finished here: a code
+    // from anyone else's sign-in (login CSRF) is not exchanged.
+    const exchange = (code: string) => {
+      const verifier = takeVerifier();
+      return verifier
+        ? api.exchangeLoginCode(code, verifier)
+        : Promise.reject(new ApiError(0, 'not_started_here', 'sign-in not started in this tab'));
+    };
+    exchangeOnce(callback.code, exchange).then(
       (answer) => live && props.onSignedIn(answer),
       (e) => live && setFailure(e instanceof ApiError ? e.code : 'network'),
     );

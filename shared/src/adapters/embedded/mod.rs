@@ -10,6 +10,7 @@
 
 pub mod backup;
 pub mod blob;
+mod codec;
 pub mod keyring;
 pub mod outbox;
 pub mod queue;

@@ -17,7 +17,7 @@
 //! reads the due part of that index outside the writer and deletes in small batches, each
 //! its own write among the others, so it never scans the store nor holds the writer long.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{mpsc, Arc, RwLock};
 
 use async_trait::async_trait;
@@ -77,11 +77,11 @@ fn be(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(&item.attrs).map_err(be)
+    Ok(super::codec::encode(&item.attrs))
 }
 
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
-    let attrs: BTreeMap<String, AttrValue> = serde_json::from_slice(bytes).map_err(be)?;
+    let attrs = super::codec::decode(bytes).map_err(be)?;
     Ok(Item { pk: pk.to_owned(), sk: sk.to_owned(), attrs })
 }
 

@@ -123,7 +123,8 @@ pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord, 
         user_id: user.user_id.clone(),
         sid,
         refresh,
-        password_change_required: user.password_change_required,
+        // The forced change is of Bulwark's password, which an SSO session never uses.
+        password_change_required: user.password_change_required && !is_sso(method),
     };
     (TxOp::Put { table: Table::tenant(tenant), item, cond: Cond::NotExists }, session)
 }
@@ -292,7 +293,7 @@ pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceErro
         access_token,
         refresh_token: next,
         expires_in: ACCESS_TTL_SECS,
-        password_change_required: user.password_change_required,
+        password_change_required: user.password_change_required && !session.s("method").is_some_and(is_sso),
     })
 }
 

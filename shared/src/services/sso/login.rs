@@ -180,6 +180,12 @@ pub async fn exchange(ctx: &Context, body: ExchangeBody) -> Result<TokenPair, Se
         Err(StoreError::ConditionFailed) => return Err(ServiceError::InvalidCredentials),
         Err(e) => return Err(ServiceError::internal(e)),
     }
+    // A client that holds a verifier started its sign-in with a challenge: a code minted
+    // without one was started by someone else (login CSRF: an attacker's own sign-in
+    // completed in the victim's browser), so it is refused.
+    if record.s("app_challenge").is_none() && body.code_verifier.is_some() {
+        return Err(ServiceError::InvalidCredentials);
+    }
     if let Some(challenge) = record.s("app_challenge") {
         use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
         use sha2::{Digest, Sha256};

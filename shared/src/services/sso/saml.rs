@@ -26,7 +26,7 @@ use crate::services::tenancy::tenants;
 const STATE_KIND: &str = "SAMLSTATE";
 const ASSERTION_KIND: &str = "SAMLASSERTION";
 /// A base64 SAMLResponse larger than this is refused unread.
-pub const MAX_RESPONSE_BYTES: usize = 512 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// Replay-cache entries live until the assertion expires, but not beyond this.
 const MAX_ASSERTION_TTL_SECS: i64 = 24 * 3600;
 
@@ -95,12 +95,15 @@ pub async fn start(
         .await
         .context("saml start: store the request")?;
     let destination = cfg.sso_url.split('?').next().unwrap_or_default();
+    // Whole seconds: Core §1.3.3 warns against relying on finer instants.
+    let now_secs = time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let xml = saml::authn_request(
         &request_id,
-        &rfc3339(ctx.ports.clock.now()),
+        &rfc3339(now_secs),
         destination,
         &acs_url(ctx),
         &sp_entity_id(ctx, &slug),
+        cfg.email_attribute.is_none(),
     );
     Ok(saml::redirect_url(&cfg.sso_url, &xml, &relay.token))
 }
