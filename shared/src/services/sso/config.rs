@@ -24,6 +24,8 @@ pub const PK: &str = "SSO";
 pub const OIDC_SK: &str = "OIDC";
 pub const SAML_SK: &str = "SAML";
 const MAX_CERTIFICATES: usize = 5;
+/// Far above real IdP metadata (tens of KiB), and within the JSON body limit.
+const MAX_METADATA_CHARS: usize = 128 * 1024;
 /// How long discovered endpoints and keys are trusted before they are fetched again.
 pub const METADATA_TTL_SECS: i64 = 3600;
 /// A token naming an unknown key refreshes the JWKS, but not more often than this.
@@ -511,8 +513,8 @@ pub async fn put_saml(ctx: &Context, p: &Principal, body: SamlBody) -> Result<Sa
             signing_certificates: None,
             ..
         } => {
-            if xml.len() > 256 * 1024 {
-                return Err(invalid("idp_metadata_xml is larger than 256 KiB"));
+            if xml.chars().count() > MAX_METADATA_CHARS {
+                return Err(invalid("idp_metadata_xml is longer than 131072 characters"));
             }
             let md = crate::domain::saml::parse_idp_metadata(&xml).map_err(invalid)?;
             (md.entity_id, md.sso_url, md.certificates)
