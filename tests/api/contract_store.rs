@@ -22,6 +22,7 @@ on_both_backends!(Backend:
     missing_table_and_tenant_separation,
     scan_pages_visit_every_live_item_once,
     a_range_with_an_empty_or_inverted_bound_is_refused,
+    get_many_reads_several_items_in_key_order,
 );
 
 async fn tenant(b: &Backend) -> (Arc<dyn ItemStore>, Table) {
@@ -387,4 +388,24 @@ async fn a_range_with_an_empty_or_inverted_bound_is_refused(b: &Backend) {
         assert!(matches!(err, StoreError::Invalid(_)), "{range:?}: {err:?}");
     }
     assert_eq!(s.query(req(SkRange::Between("A".into(), "A".into()))).await.unwrap().items.len(), 1);
+}
+
+async fn get_many_reads_several_items_in_key_order(b: &Backend) {
+    // GIVEN three items, one of them expired
+    let (s, t) = tenant(b).await;
+    let now = bulwark::ports::clock::Clock::now_secs(&*b.clock);
+    s.put(&t, Item::new("SESSION#1", "S").with("user", "u1"), Cond::Always).await.unwrap();
+    s.put(&t, Item::new("USERS", "USER#u1").with("name", "Ada"), Cond::Always).await.unwrap();
+    s.put(&t, Item::new("TOK#9", "T").with(EXPIRES_AT, now + 5), Cond::Always).await.unwrap();
+    b.clock.advance(time::Duration::seconds(6));
+    // WHEN they and a missing key are read in one call
+    let keys = [("USERS", "USER#u1"), ("NOPE", "X"), ("SESSION#1", "S"), ("TOK#9", "T")];
+    let got = s.get_many(&t, &keys).await.unwrap();
+    // THEN each key gets its item, in the order asked, the missing and the expired as None
+    let names: Vec<Option<&str>> = got.iter().map(|i| i.as_ref().map(|i| i.pk.as_str())).collect();
+    assert_eq!(names, vec![Some("USERS"), None, Some("SESSION#1"), None]);
+    assert_eq!(got[0].as_ref().unwrap().s("name"), Some("Ada"));
+    // AND a table that does not exist is the same error as for get
+    let missing = Table::Tenant(uuid::Uuid::new_v4().simple().to_string());
+    assert!(matches!(s.get_many(&missing, &keys).await, Err(StoreError::NoSuchTable)));
 }

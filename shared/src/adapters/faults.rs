@@ -155,6 +155,10 @@ impl ItemStore for FaultyStore {
         self.fault(Call::Read).await?;
         self.inner.get(table, pk, sk).await
     }
+    async fn get_many(&self, table: &Table, keys: &[(&str, &str)]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.fault(Call::Read).await?;
+        self.inner.get_many(table, keys).await
+    }
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError> {
         self.fault(Call::Write).await?;
         self.inner.put(table, item, cond).await

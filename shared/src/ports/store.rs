@@ -320,6 +320,15 @@ pub trait ItemStore: Send + Sync {
     /// `expires_at` and point-in-time recovery; embedded: a namespace.
     async fn ensure_table(&self, table: &Table) -> Result<(), StoreError>;
     async fn get(&self, table: &Table, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Several items of one table in one round trip (at most 100 keys), consistently read,
+    /// in the order of `keys`. AWS: BatchGetItem; embedded: one read transaction.
+    async fn get_many(&self, table: &Table, keys: &[(&str, &str)]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (pk, sk) in keys {
+            out.push(self.get(table, pk, sk).await?);
+        }
+        Ok(out)
+    }
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError>;
     /// Atomically update and return the item as it is after the update.
     async fn update(&self, table: &Table, pk: &str, sk: &str, update: Update, cond: Cond) -> Result<Item, StoreError>;

@@ -374,6 +374,53 @@ impl ItemStore for DynamoStore {
         out.item.map(from_map).transpose().map(|i| i.filter(|i| !i.is_expired(now)))
     }
 
+    async fn get_many(&self, table: &Table, keys: &[(&str, &str)]) -> Result<Vec<Option<Item>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        if keys.len() > 100 {
+            return Err(StoreError::Invalid("get_many takes at most 100 keys".into()));
+        }
+        let name = self.table_name(table);
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        // BatchGetItem refuses a key asked twice.
+        let mut pending: Vec<HashMap<String, AttributeValue>> = Vec::with_capacity(keys.len());
+        for (pk, sk) in keys {
+            let k = key_map(pk, sk);
+            if !pending.contains(&k) {
+                pending.push(k);
+            }
+        }
+        // BatchGetItem may leave keys unprocessed under load: ask again for those, with backoff.
+        for attempt in 0..8u32 {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt.min(5))).await;
+            }
+            let req = KeysAndAttributes::builder().set_keys(Some(std::mem::take(&mut pending))).consistent_read(true);
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&name, req.build().map_err(StoreError::backend)?)
+                .send()
+                .await
+                .map_err(map_sdk)?;
+            for m in out.responses.and_then(|mut r| r.remove(&name)).unwrap_or_default() {
+                let item = from_map(m)?;
+                found.insert((item.pk.clone(), item.sk.clone()), item);
+            }
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&name)).map(|k| k.keys).unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Unavailable(anyhow::anyhow!("BatchGetItem left keys unprocessed")));
+        }
+        let now = self.clock.now_secs();
+        Ok(keys
+            .iter()
+            .map(|(pk, sk)| found.get(&((*pk).to_owned(), (*sk).to_owned())).cloned().filter(|i| !i.is_expired(now)))
+            .collect())
+    }
+
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError> {
         let mut e = Expr::default();
         let c = e.cond(&cond, self.clock.now_secs());

@@ -435,6 +435,18 @@ impl ItemStore for EmbeddedStore {
         }
     }
 
+    async fn get_many(&self, table: &Table, keys: &[(&str, &str)]) -> Result<Vec<Option<Item>>, StoreError> {
+        let this = &self.0.core;
+        let now = this.clock.now_secs();
+        let t = open_read(&this.db, &ns(table))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (pk, sk) in keys {
+            let v = t.get((*pk, *sk)).map_err(be)?;
+            out.push(v.map(|g| decode(pk, sk, g.value())).transpose()?.filter(|i| !i.is_expired(now)));
+        }
+        Ok(out)
+    }
+
     async fn put(&self, table: &Table, item: Item, cond: Cond) -> Result<(), StoreError> {
         let op = TxOp::Put { table: table.clone(), item, cond };
         self.0.write(move |s, txn, now| s.apply(txn, &op, now)?.map(drop).ok_or(StoreError::ConditionFailed)).await

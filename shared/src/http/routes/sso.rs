@@ -95,18 +95,6 @@ pub async fn saml_metadata(
     Ok(([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response())
 }
 
-/// `GET /v1/sso/{tenant}/saml/start?redirect_uri=` → 302 to the IdP (HTTP-Redirect binding).
-pub async fn saml_start(
-    State(state): State<AppState>,
-    slug: Result<Path<String>, PathRejection>,
-    query: Result<Query<StartQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Path(slug) = slug.map_err(|_| bad_query("tenant"))?;
-    let Query(q) = query.map_err(|_| bad_query("query"))?;
-    let challenge = q.challenge()?;
-    Ok(redirect(saml::start(&state, &slug, q.redirect_uri.as_deref(), challenge).await?))
-}
-
 /// `POST /v1/sso/saml/acs` (form: `SAMLResponse`, `RelayState`) → 302 to the client.
 pub async fn saml_acs(
     State(state): State<AppState>,
@@ -151,16 +139,22 @@ impl StartQuery {
     }
 }
 
-/// `GET /v1/sso/{tenant}/oidc/start?redirect_uri=` → 302 to the IdP.
-pub async fn oidc_start(
+/// `GET /v1/sso/{tenant}/oidc/start?redirect_uri=` and, with `SAML`,
+/// `GET /v1/sso/{tenant}/saml/start?redirect_uri=` → 302 to the IdP.
+pub async fn start<const SAML: bool>(
     State(state): State<AppState>,
     slug: Result<Path<String>, PathRejection>,
     query: Result<Query<StartQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(slug) = slug.map_err(|_| bad_query("tenant"))?;
     let Query(q) = query.map_err(|_| bad_query("query"))?;
-    let challenge = q.challenge()?;
-    Ok(redirect(oidc::start(&state, &slug, q.redirect_uri.as_deref(), challenge).await?))
+    let (uri, challenge) = (q.redirect_uri.as_deref(), q.challenge()?);
+    let url = if SAML {
+        saml::start(&state, &slug, uri, challenge).await?
+    } else {
+        oidc::start(&state, &slug, uri, challenge).await?
+    };
+    Ok(redirect(url))
 }
 
 /// `GET /v1/sso/oidc/callback?code=&state=` → 302 to the client's redirect URI.

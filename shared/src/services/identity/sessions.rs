@@ -200,15 +200,13 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
         return Err(ServiceError::Unauthorized);
     }
     let store = &state.ports.store;
-    let session = store
-        .get(&Table::tenant(&tenant), &session_pk(&claims.sid), SK)
-        .await
-        .context("authenticate: store.get")?
-        .ok_or(ServiceError::Unauthorized)?;
-    let user = users::get(state, &tenant, &claims.sub)
-        .await
-        .context("authenticate: users::get")?
-        .ok_or(ServiceError::Unauthorized)?;
+    // Session and user in one round trip: every request still checks its session.
+    let (spk, usk) = (session_pk(&claims.sid), users::user_sk(&claims.sub));
+    let keys = [(spk.as_str(), SK), (users::USERS_PK, usk.as_str())];
+    let mut found = store.get_many(&Table::tenant(&tenant), &keys).await.context("authenticate: store.get_many")?;
+    let user = found.pop().flatten().ok_or(ServiceError::Unauthorized)?;
+    let session = found.pop().flatten().ok_or(ServiceError::Unauthorized)?;
+    let user = UserRecord::from_item(user).context("authenticate: the user")?;
     if !live(&session, &user, now) {
         return Err(ServiceError::Unauthorized);
     }

@@ -13,6 +13,7 @@ use crate::ports::store::{Cond, Item, StoreError, Table, EXPIRES_AT};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::password;
+use crate::services::identity::keys::{token_hash, token_tenant};
 use crate::services::identity::signin::{finish_login_with, token_record, user_lock, TokenPair};
 use crate::services::identity::users::{self, UserRecord};
 use crate::services::tenancy::{audit, tenants};
@@ -69,6 +70,41 @@ pub fn check_challenge_syntax(c: &str) -> Result<(), ServiceError> {
     } else {
         Err(ServiceError::InvalidRequest("code_challenge must be an S256 challenge (43 base64url characters)".into()))
     }
+}
+
+/// The sign-in a single-use state token (OIDC `state`, SAML `RelayState`) names, consumed:
+/// its tenant and record. Unknown, expired or already used → `bad()`; only one caller can
+/// ever consume it, whatever happens next.
+pub async fn consume_state(
+    ctx: &Context,
+    token: Option<&str>,
+    kind: &str,
+    bad: impl Fn() -> ServiceError,
+) -> Result<(TenantId, Item), ServiceError> {
+    let token = token.filter(|s| s.len() <= 256).ok_or_else(&bad)?;
+    let tenant = token_tenant(token).ok_or_else(&bad)?;
+    let table = Table::tenant(&tenant);
+    let pk = format!("{kind}#{}", token_hash(token));
+    let record = match ctx.ports.store.get(&table, &pk, kind).await {
+        Ok(Some(r)) => r,
+        Ok(None) | Err(StoreError::NoSuchTable) => return Err(bad()),
+        Err(e) => return Err(ServiceError::internal(e)),
+    };
+    match ctx.ports.store.delete(&table, &pk, kind, Cond::Exists).await {
+        Ok(()) => Ok((tenant, record)),
+        Err(StoreError::ConditionFailed) => Err(bad()),
+        Err(e) => Err(ServiceError::internal(e)),
+    }
+}
+
+/// Where the browser goes at the end: the client's redirect URI with the login code or the
+/// error.
+pub fn answer(record: &Item, outcome: Result<String, Failure>) -> Result<String, ServiceError> {
+    let redirect_uri = record.s("redirect_uri").context("sign-in state without redirect_uri")?;
+    Ok(match outcome {
+        Ok(code) => crate::services::sso::oidc::with_query(redirect_uri, &[("login_code", &code)]),
+        Err(failure) => crate::services::sso::oidc::with_query(redirect_uri, &[("error", failure.code())]),
+    })
 }
 
 /// Audit a failed SSO sign-in.

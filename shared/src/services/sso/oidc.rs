@@ -123,27 +123,9 @@ pub struct CallbackQuery {
 /// redirect URI to trust).
 pub async fn callback(ctx: &Context, q: CallbackQuery) -> Result<String, ServiceError> {
     let bad_state = || ServiceError::InvalidRequest("unknown, expired or already used state".into());
-    let state = q.state.as_deref().filter(|s| s.len() <= 256).ok_or_else(bad_state)?;
-    let tenant = token_tenant(state).ok_or_else(bad_state)?;
-    let table = Table::tenant(&tenant);
-    let pk = format!("{STATE_KIND}#{}", token_hash(state));
-    let record = match ctx.ports.store.get(&table, &pk, STATE_KIND).await {
-        Ok(Some(r)) => r,
-        Ok(None) | Err(StoreError::NoSuchTable) => return Err(bad_state()),
-        Err(e) => return Err(ServiceError::internal(e)),
-    };
-    // Single use: only one callback can delete it, whatever happens next.
-    match ctx.ports.store.delete(&table, &pk, STATE_KIND, Cond::Exists).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Err(bad_state()),
-        Err(e) => return Err(ServiceError::internal(e)),
-    }
-    let redirect_uri = record.s("redirect_uri").context("state without redirect_uri")?.to_owned();
+    let (tenant, record) = login::consume_state(ctx, q.state.as_deref(), STATE_KIND, bad_state).await?;
     let outcome = finish(ctx, &tenant, &record, &q).await;
-    Ok(match outcome {
-        Ok(code) => with_query(&redirect_uri, &[("login_code", &code)]),
-        Err(failure) => with_query(&redirect_uri, &[("error", failure.code())]),
-    })
+    login::answer(&record, outcome)
 }
 
 /// Everything after the state is known good; each failure is audited.

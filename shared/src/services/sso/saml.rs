@@ -126,26 +126,9 @@ pub async fn acs(ctx: &Context, form: AcsForm) -> Result<String, ServiceError> {
             "unknown, expired or already used RelayState (IdP-initiated sign-in is not accepted)".into(),
         )
     };
-    let relay = form.relay_state.as_deref().filter(|s| s.len() <= 256).ok_or_else(bad_relay)?;
-    let tenant = token_tenant(relay).ok_or_else(bad_relay)?;
-    let table = Table::tenant(&tenant);
-    let pk = format!("{STATE_KIND}#{}", token_hash(relay));
-    let record = match ctx.ports.store.get(&table, &pk, STATE_KIND).await {
-        Ok(Some(r)) => r,
-        Ok(None) | Err(StoreError::NoSuchTable) => return Err(bad_relay()),
-        Err(e) => return Err(ServiceError::internal(e)),
-    };
-    // Single use: the request ID can be answered once, whatever happens next.
-    match ctx.ports.store.delete(&table, &pk, STATE_KIND, Cond::Exists).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Err(bad_relay()),
-        Err(e) => return Err(ServiceError::internal(e)),
-    }
-    let redirect_uri = record.s("redirect_uri").context("SAML state without redirect_uri")?.to_owned();
-    Ok(match finish(ctx, &tenant, &record, form.saml_response.as_deref()).await {
-        Ok(code) => with_query(&redirect_uri, &[("login_code", &code)]),
-        Err(failure) => with_query(&redirect_uri, &[("error", failure.code())]),
-    })
+    let (tenant, record) = login::consume_state(ctx, form.relay_state.as_deref(), STATE_KIND, bad_relay).await?;
+    let outcome = finish(ctx, &tenant, &record, form.saml_response.as_deref()).await;
+    login::answer(&record, outcome)
 }
 
 async fn finish(ctx: &Context, tenant: &TenantId, record: &Item, response: Option<&str>) -> Result<String, Failure> {
