@@ -17,10 +17,9 @@ use crate::ports::clock::rfc3339;
 use crate::ports::store::{Cond, Item, StoreError, Table, EXPIRES_AT};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
-use crate::services::identity::keys::{token_hash, token_tenant};
 use crate::services::sso::config::{self, acs_url, sp_entity_id};
 use crate::services::sso::login::{self, Asserted, Failure};
-use crate::services::sso::oidc::{with_query, STATE_TTL_SECS};
+use crate::services::sso::oidc::STATE_TTL_SECS;
 use crate::services::tenancy::tenants;
 
 const STATE_KIND: &str = "SAMLSTATE";
