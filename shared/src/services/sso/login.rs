@@ -102,9 +102,16 @@ pub async fn consume_state(
 pub fn answer(record: &Item, outcome: Result<String, Failure>) -> Result<String, ServiceError> {
     let redirect_uri = record.s("redirect_uri").context("sign-in state without redirect_uri")?;
     Ok(match outcome {
-        Ok(code) => crate::services::sso::oidc::with_query(redirect_uri, &[("login_code", &code)]),
-        Err(failure) => crate::services::sso::oidc::with_query(redirect_uri, &[("error", failure.code())]),
+        Ok(code) => with_query(redirect_uri, &[("login_code", &code)]),
+        Err(failure) => with_query(redirect_uri, &[("error", failure.code())]),
     })
+}
+
+/// `url` with `pairs` added to its query.
+pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
 }
 
 /// Audit a failed SSO sign-in.

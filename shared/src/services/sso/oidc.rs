@@ -20,7 +20,7 @@ use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::sso::config::{self, Oidc, JWKS_REFRESH_FLOOR_SECS, METADATA_TTL_SECS};
 use crate::services::sso::id_token::{self, Expect, Rejection};
-use crate::services::sso::login::{self, Asserted, Failure};
+use crate::services::sso::login::{self, with_query, Asserted, Failure};
 use crate::services::tenancy::tenants;
 
 /// A sign-in must come back within this time (API.md).
@@ -35,13 +35,6 @@ pub fn callback_url(ctx: &Context) -> String {
 
 fn not_configured() -> ServiceError {
     ServiceError::NotConfigured("single sign-on with OIDC is not configured for this organisation".into())
-}
-
-/// `url` with `pairs` added to its query.
-pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{query}")
 }
 
 fn random_token() -> String {
