@@ -322,7 +322,17 @@ pub async fn stored_bytes(b: &Backend) -> Vec<u8> {
         Some(aws) => {
             let ddb = aws_sdk_dynamodb::Client::new(&aws.sdk);
             let mut out = Vec::new();
-            let tables = ddb.list_tables().send().await.unwrap().table_names.unwrap_or_default();
+            // ListTables answers 100 names a page; the suite makes far more tables than that.
+            let mut tables = Vec::new();
+            let mut start: Option<String> = None;
+            loop {
+                let page = ddb.list_tables().set_exclusive_start_table_name(start).send().await.unwrap();
+                tables.extend(page.table_names.unwrap_or_default());
+                start = page.last_evaluated_table_name;
+                if start.is_none() {
+                    break;
+                }
+            }
             for t in tables.into_iter().filter(|t| t.starts_with(&aws.prefix)) {
                 let items = ddb.scan().table_name(&t).send().await.unwrap().items.unwrap_or_default();
                 out.extend(format!("{items:?}").into_bytes());
