@@ -151,7 +151,7 @@ pub fn markdown(r: &Value) -> String {
             verdict(p99(large) <= 1.2 * p99(small))
         ));
         s.push_str(&format!(
-            "| GET /v1/conversations p50/p99 (ms), c16: member of 5,000 vs 10 | {}/{} | {}/{} | {}x p99 | same (<= 1.2x) | {} |\n",
+            "| GET /v1/conversations?limit=10 p50/p99 (ms), c16: member of 5,000 vs 10 | {}/{} | {}/{} | {}x p99 | same (<= 1.2x) | {} |\n",
             f(&c5000["p50_ms"]),
             f(&c5000["p99_ms"]),
             f(&c10["p50_ms"]),

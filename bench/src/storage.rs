@@ -2,7 +2,7 @@
 //! messages (BULWARK_BENCH_MESSAGES, default 100,000) through its API, and the bench reports
 //! the data directory's bytes per message, the server's peak RSS (logins included in the
 //! load), and list latency at concurrency 16 with 1,000 messages and with all of them; then
-//! `GET /v1/conversations` for a member of 10 and of 5,000 conversations.
+//! `GET /v1/conversations` (a page of 10) for a member of 10 and of 5,000 conversations.
 
 use std::path::Path;
 
@@ -88,7 +88,7 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     };
     create(9).await?;
     let convs = |label: &'static str| {
-        let r = wrk(&addr, "/v1/conversations?limit=50", 16, 5, "GET", Some(&f.member), None)?;
+        let r = wrk(&addr, "/v1/conversations?limit=10", 16, 5, "GET", Some(&f.member), None)?;
         anyhow::ensure!(r["non_2xx"] == 0, "{label}: conversations failed: {r}");
         Ok::<Value, anyhow::Error>(r)
     };
