@@ -265,8 +265,12 @@ pub async fn send(
     let mut msg = Item::new(&pk, &sk)
         .with("sender_id", p.user_id.as_str())
         .with("body_enc", body_enc)
-        .with("attachment_ids", AttrValue::L(attachment_ids.iter().map(|a| AttrValue::S(a.clone())).collect()))
         .with("sent_at", sent_at.as_str());
+    // Most messages carry none; readers take a missing list as empty (bytes per message).
+    if !attachment_ids.is_empty() {
+        msg =
+            msg.with("attachment_ids", AttrValue::L(attachment_ids.iter().map(|a| AttrValue::S(a.clone())).collect()));
+    }
     if let Some(days) = crate::services::tenancy::policy::load(ctx, &p.tenant).await?.message_retention_days {
         msg = msg.with(EXPIRES_AT, now.unix_timestamp() + i64::from(days) * 86400);
     }
