@@ -198,6 +198,7 @@ async fn sign_in_through(app: &TestApp, which: Implementation) {
     assert_eq!(second.json["password_change_required"], false, "{}", second.json);
     let me2 = app.call("GET", "/v1/me", second.json["access_token"].as_str(), None).await;
     assert_eq!(me2.json["user_id"], me.json["user_id"]);
+    assert_eq!(me2.json["password_change_required"], false, "the web app would gate on it");
     let r = app.call("GET", "/v1/conversations", second.json["access_token"].as_str(), None).await;
     assert_eq!(r.status, 200, "{}", r.json);
     let refreshed =

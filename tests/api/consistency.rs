@@ -77,6 +77,21 @@ fn template_has_one_least_privilege_function_per_route_function() {
             }
         }
         assert_eq!(iam_services(name, &stmts), port_services(binary), "{name}: IAM services differ from its ports");
+        // A signed-in route authenticates with one BatchGetItem (session and user) on its tenant
+        // table: without that action it would fail only once deployed.
+        let signed_in = ROUTES
+            .iter()
+            .any(|r| r.function == binary && matches!(r.access, bulwark::http::access::Access::User { .. }));
+        if signed_in {
+            let tenant_reads =
+                stmts.as_sequence().unwrap().iter().flat_map(|p| p["Statement"].as_sequence().unwrap()).any(|s| {
+                    serde_yaml::to_string(&s["Resource"]).unwrap().contains("-tenant-*")
+                        && s["Action"]
+                            .as_sequence()
+                            .is_some_and(|a| a.iter().any(|a| a.as_str() == Some("dynamodb:BatchGetItem")))
+                });
+            assert!(tenant_reads, "{name}: a signed-in route needs dynamodb:BatchGetItem on the tenant tables");
+        }
         seen.insert(binary.to_owned());
     }
     assert_eq!(seen, all_functions(), "template functions differ from the route table");

@@ -405,6 +405,12 @@ async fn get_many_reads_several_items_in_key_order(b: &Backend) {
     let names: Vec<Option<&str>> = got.iter().map(|i| i.as_ref().map(|i| i.pk.as_str())).collect();
     assert_eq!(names, vec![Some("USERS"), None, Some("SESSION#1"), None]);
     assert_eq!(got[0].as_ref().unwrap().s("name"), Some("Ada"));
+    // AND a key asked twice is answered twice; more than 100 keys are refused on both backends
+    let twice = s.get_many(&t, &[("USERS", "USER#u1"), ("USERS", "USER#u1")]).await.unwrap();
+    assert!(twice.iter().all(Option::is_some));
+    let many: Vec<(String, String)> = (0..101).map(|i| (format!("K#{i}"), "S".to_owned())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect();
+    assert!(matches!(s.get_many(&t, &many).await, Err(StoreError::Invalid(_))));
     // AND a table that does not exist is the same error as for get
     let missing = Table::Tenant(uuid::Uuid::new_v4().simple().to_string());
     assert!(matches!(s.get_many(&missing, &keys).await, Err(StoreError::NoSuchTable)));

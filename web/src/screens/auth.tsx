@@ -72,6 +72,7 @@ const METHOD_LABEL: Record<SsoMethod, string> = { oidc: 'OIDC', saml: 'SAML' };
  */
 function SsoButtons(props: { tenant: string; methods: SsoMethod[] }) {
   const [busy, setBusy] = useState(false);
+  const [unsupported, setUnsupported] = useState(false);
   if (!props.methods.length) return null;
   const go = async (method: SsoMethod) => {
     setBusy(true);
@@ -82,8 +83,14 @@ function SsoButtons(props: { tenant: string; methods: SsoMethod[] }) {
       const verifier = newVerifier();
       if (keepVerifier(verifier)) challenge = await challengeOf(verifier);
     } catch {
-      // No Web Crypto (not a secure context): the sign-in works without the app's PKCE pair.
       takeVerifier();
+    }
+    // The callback finishes only sign-ins that carry this tab's PKCE pair (login CSRF): without
+    // storage or Web Crypto there would be no way back, so do not leave.
+    if (!challenge) {
+      setBusy(false);
+      setUnsupported(true);
+      return;
     }
     location.assign(startUrl(api.apiBase(), tenant, method, location.origin + CALLBACK_PATH, challenge));
   };
@@ -96,6 +103,12 @@ function SsoButtons(props: { tenant: string; methods: SsoMethod[] }) {
       <p class="divider">
         <span>or</span>
       </p>
+      {unsupported && (
+        <p role="alert" class="error">
+          Single sign-on needs this browser's session storage and a secure (https) page, and one of them is
+          unavailable here. Allow site storage, or sign in with your password.
+        </p>
+      )}
       <div class="actions">
         {props.methods.map((m) => (
           <button type="button" key={m} class="secondary" disabled={busy} onClick={() => void go(m)}>

@@ -33,7 +33,7 @@ fn bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-fn value(out: &mut Vec<u8>, v: &AttrValue) {
+fn value(out: &mut Vec<u8>, v: &AttrValue, depth: usize) -> Result<(), String> {
     match v {
         AttrValue::S(s) => {
             out.push(TAG_S);
@@ -51,24 +51,27 @@ fn value(out: &mut Vec<u8>, v: &AttrValue) {
             out.push(TAG_BOOL);
             out.push(u8::from(*b));
         }
+        // What decode would refuse is never written.
+        AttrValue::L(_) if depth >= MAX_DEPTH => return Err("lists nested too deep to store".into()),
         AttrValue::L(l) => {
             out.push(TAG_L);
             varint(out, l.len() as u64);
-            l.iter().for_each(|v| value(out, v));
+            l.iter().try_for_each(|v| value(out, v, depth + 1))?;
         }
     }
+    Ok(())
 }
 
 /// The binary form of `attrs`.
-pub fn encode(attrs: &BTreeMap<String, AttrValue>) -> Vec<u8> {
+pub fn encode(attrs: &BTreeMap<String, AttrValue>) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(64 + attrs.len() * 24);
     out.push(VERSION);
     varint(&mut out, attrs.len() as u64);
     for (name, v) in attrs {
         bytes(&mut out, name.as_bytes());
-        value(&mut out, v);
+        value(&mut out, v, 0)?;
     }
-    out
+    Ok(out)
 }
 
 struct Reader<'a> {
@@ -170,7 +173,7 @@ mod tests {
         #[test]
         fn every_item_round_trips_and_json_still_reads(attrs in proptest::collection::btree_map(any::<String>(), attr(), 0..8)) {
             // GIVEN any attributes WHEN encoded THEN they decode to themselves
-            prop_assert_eq!(&decode(&encode(&attrs)).unwrap(), &attrs);
+            prop_assert_eq!(&decode(&encode(&attrs).unwrap()).unwrap(), &attrs);
             // AND the JSON written by earlier versions still decodes
             prop_assert_eq!(&decode(&serde_json::to_vec(&attrs).unwrap()).unwrap(), &attrs);
         }
@@ -184,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    fn lists_nested_deeper_than_decode_reads_are_not_written() {
+        let mut v = AttrValue::N(1);
+        for _ in 0..=MAX_DEPTH {
+            v = AttrValue::L(vec![v]);
+        }
+        assert!(encode(&BTreeMap::from([("deep".to_owned(), v)])).is_err());
+    }
+
+    #[test]
     fn a_message_item_is_far_smaller_than_its_json() {
         // GIVEN a message-like item: ids, a timestamp and a 128-byte sealed body
         let mut attrs = BTreeMap::new();
@@ -191,7 +203,7 @@ mod tests {
         attrs.insert("sent_at".to_owned(), AttrValue::N(1_795_392_000_123));
         attrs.insert("body_enc".to_owned(), AttrValue::B(vec![7; 128]));
         // WHEN encoded THEN the bytes are not base64'd and the framing is a few bytes
-        let (binary, json) = (encode(&attrs).len(), serde_json::to_vec(&attrs).unwrap().len());
+        let (binary, json) = (encode(&attrs).unwrap().len(), serde_json::to_vec(&attrs).unwrap().len());
         let content = 128 + 32 + "sender_idsent_atbody_enc".len();
         assert!(binary <= content + 20 && binary < json, "binary {binary}, json {json}");
     }

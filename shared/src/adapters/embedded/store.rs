@@ -77,7 +77,7 @@ fn be(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
-    Ok(super::codec::encode(&item.attrs))
+    super::codec::encode(&item.attrs).map_err(StoreError::Invalid)
 }
 
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
@@ -436,6 +436,9 @@ impl ItemStore for EmbeddedStore {
     }
 
     async fn get_many(&self, table: &Table, keys: &[(&str, &str)]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.len() > 100 {
+            return Err(StoreError::Invalid("get_many takes at most 100 keys".into()));
+        }
         let this = &self.0.core;
         let now = this.clock.now_secs();
         let t = open_read(&this.db, &ns(table))?;
