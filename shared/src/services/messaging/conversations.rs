@@ -206,19 +206,31 @@ pub async fn list(
             let title = open_title(ctx, &p.tenant, &meta).await?;
             (members_of(&meta), title, meta.s("last_message_at").map(str::to_owned))
         };
-        let reads = all(ctx, &p.tenant, conv_pk(&cid), SkRange::Prefix("READ#".into()), MAX_MEMBERS).await?;
-        let read_state = reads
-            .iter()
-            .filter_map(|r| Some((r.sk.trim_start_matches("READ#").to_owned(), r.s("message_id")?.to_owned())))
-            .collect();
         out.push(Summary {
             conversation_id: cid,
             title,
             member_ids,
             last_message_at,
-            read_state,
+            read_state: std::collections::BTreeMap::new(),
             unread_count: summary.n("unread_count").unwrap_or(0).max(0),
         });
+    }
+    // Every member's read position of every conversation on the page, in batched reads (the
+    // keys are known: one `READ#<member>` item each) instead of a query per conversation.
+    let keys: Vec<(usize, String, String)> = out
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| c.member_ids.iter().map(move |m| (i, conv_pk(&c.conversation_id), format!("READ#{m}"))))
+        .collect();
+    let table = Table::tenant(&p.tenant);
+    for chunk in keys.chunks(100) {
+        let ask: Vec<(&str, &str)> = chunk.iter().map(|(_, pk, sk)| (pk.as_str(), sk.as_str())).collect();
+        let found = ctx.ports.store.get_many(&table, &ask).await.context("read the read positions")?;
+        for ((i, _, _), read) in chunk.iter().zip(found) {
+            if let Some((r, mid)) = read.as_ref().and_then(|r| Some((r, r.s("message_id")?))) {
+                out[*i].read_state.insert(r.sk.trim_start_matches("READ#").to_owned(), mid.to_owned());
+            }
+        }
     }
     Ok(ConversationPage { conversations: out, next_cursor: page.next_cursor })
 }
