@@ -37,7 +37,7 @@ pub async fn require(State((state, access)): State<(AppState, Access)>, mut req:
         let (mut parts, body) = req.into_parts();
         let BearerToken(token) = BearerToken::from_request_parts(&mut parts, &state).await?;
         let principal = crate::services::identity::sessions::authenticate(&state, &token).await?;
-        if principal.user.password_change_required && !principal.sso && !during_password_change {
+        if principal.must_change_password() && !during_password_change {
             return Err(ApiError::Service(ServiceError::PasswordChangeRequired));
         }
         if !principal.user.mfa_enabled

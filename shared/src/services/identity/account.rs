@@ -241,8 +241,7 @@ pub async fn me(state: &Context, p: &Principal) -> Result<Me, ServiceError> {
         role: u.role.as_str(),
         privileges: crate::domain::roles::privileges(u.role).iter().map(|x| x.name()).collect(),
         mfa_enabled: u.mfa_enabled,
-        // As the gate in http::access: an SSO session never uses the Bulwark password.
-        password_change_required: u.password_change_required && !p.sso,
+        password_change_required: p.must_change_password(),
     })
 }
 

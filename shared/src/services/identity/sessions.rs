@@ -52,6 +52,20 @@ pub struct Principal {
     pub sso: bool,
 }
 
+/// Whether a session must change the user's password before anything else: the admin forced
+/// it, and the session signed in with that password (an SSO session never uses it; its
+/// account's Bulwark password is random).
+pub fn must_change_password(user: &UserRecord, method: Option<&str>) -> bool {
+    user.password_change_required && !method.is_some_and(is_sso)
+}
+
+impl Principal {
+    /// [`must_change_password`] for this request's session.
+    pub fn must_change_password(&self) -> bool {
+        self.user.password_change_required && !self.sso
+    }
+}
+
 /// Whether a sign-in method is a single sign-on.
 pub fn is_sso(method: &str) -> bool {
     matches!(method, "oidc" | "saml")
@@ -124,7 +138,7 @@ pub fn start(state: &Context, tenant: &TenantId, slug: &str, user: &UserRecord, 
         sid,
         refresh,
         // The forced change is of Bulwark's password, which an SSO session never uses.
-        password_change_required: user.password_change_required && !is_sso(method),
+        password_change_required: must_change_password(user, Some(method)),
     };
     (TxOp::Put { table: Table::tenant(tenant), item, cond: Cond::NotExists }, session)
 }
@@ -291,7 +305,7 @@ pub async fn refresh(state: &Context, token: &str) -> Result<Tokens, ServiceErro
         access_token,
         refresh_token: next,
         expires_in: ACCESS_TTL_SECS,
-        password_change_required: user.password_change_required && !session.s("method").is_some_and(is_sso),
+        password_change_required: must_change_password(&user, session.s("method")),
     })
 }
 

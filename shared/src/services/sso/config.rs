@@ -157,11 +157,19 @@ pub async fn load_oidc(ctx: &Context, tenant: &TenantId) -> Result<Option<Oidc>,
     Ok(item.map(Oidc::from_item).transpose()?)
 }
 
+/// Both configurations in one read.
+pub async fn load_both(ctx: &Context, tenant: &TenantId) -> Result<(Option<Oidc>, Option<Saml>), ServiceError> {
+    let keys = [(PK, OIDC_SK), (PK, SAML_SK)];
+    let mut found = ctx.ports.store.get_many(&Table::tenant(tenant), &keys).await.context("load the SSO configs")?;
+    let saml = found.pop().flatten().as_ref().map(Saml::from_item).transpose()?;
+    let oidc = found.pop().flatten().map(Oidc::from_item).transpose()?;
+    Ok((oidc, saml))
+}
+
 /// `GET /v1/admin/sso`.
 pub async fn get(ctx: &Context, p: &Principal) -> Result<SsoView, ServiceError> {
-    let oidc = load_oidc(ctx, &p.tenant).await?.map(|o| o.view());
-    let saml = load_saml(ctx, &p.tenant).await?.map(|s| s.view(ctx, &p.tenant_slug));
-    Ok(SsoView { oidc, saml })
+    let (oidc, saml) = load_both(ctx, &p.tenant).await?;
+    Ok(SsoView { oidc: oidc.map(|o| o.view()), saml: saml.map(|s| s.view(ctx, &p.tenant_slug)) })
 }
 
 /// `DELETE /v1/admin/sso/oidc` → 204, configured or not.

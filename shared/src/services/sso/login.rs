@@ -18,6 +18,8 @@ use crate::services::identity::signin::{finish_login_with, token_record, user_lo
 use crate::services::identity::users::{self, UserRecord};
 use crate::services::tenancy::{audit, tenants};
 
+/// A sign-in must come back within this time (API.md).
+pub const STATE_TTL_SECS: i64 = 600;
 /// A login code lives this long (API.md).
 pub const LOGIN_CODE_TTL_SECS: i64 = 60;
 const CODE_KIND: &str = "SSOCODE";
@@ -70,6 +72,56 @@ pub fn check_challenge_syntax(c: &str) -> Result<(), ServiceError> {
     } else {
         Err(ServiceError::InvalidRequest("code_challenge must be an S256 challenge (43 base64url characters)".into()))
     }
+}
+
+/// A tenant by slug, with its canonical slug; an unknown or malformed slug is `None` (and the
+/// sign-in routes answer it like a tenant without SSO: slugs are not enumerable there).
+pub async fn tenant_of_slug(ctx: &Context, slug: &str) -> Result<Option<(TenantId, String)>, ServiceError> {
+    let Ok(s) = crate::domain::types::TenantSlug::parse(slug) else { return Ok(None) };
+    Ok(tenants::id_of_slug(ctx, s.as_str()).await?.map(|t| (t, s.as_str().to_owned())))
+}
+
+/// A sign-in start's checks: `redirect_uri` is one of the configured ones, exactly, and the
+/// app's PKCE challenge (if any) is well formed.
+pub fn check_start<'a>(
+    configured: &[String],
+    redirect_uri: Option<&'a str>,
+    app_challenge: Option<&str>,
+) -> Result<&'a str, ServiceError> {
+    let redirect_uri = redirect_uri.ok_or_else(|| ServiceError::InvalidRequest("redirect_uri is required".into()))?;
+    if !configured.iter().any(|u| u == redirect_uri) {
+        return Err(ServiceError::InvalidRequest("redirect_uri is not one of the configured redirect_uris".into()));
+    }
+    if let Some(c) = app_challenge {
+        check_challenge_syntax(c)?;
+    }
+    Ok(redirect_uri)
+}
+
+/// Store a sign-in's state (what [`consume_state`] takes back) for 10 minutes: `attrs` (the
+/// protocol's own secrets) with the redirect URI and the app's challenge, under the hash of
+/// a new single-use token naming the tenant; the token.
+pub async fn begin_state(
+    ctx: &Context,
+    tenant: &TenantId,
+    kind: &str,
+    redirect_uri: &str,
+    app_challenge: Option<&str>,
+    attrs: &[(&str, &str)],
+) -> Result<String, ServiceError> {
+    let token = tenants::issue_token(tenant);
+    let now = ctx.ports.clock.now_secs();
+    let mut item = Item::new(format!("{kind}#{}", token.hash), kind)
+        .with("redirect_uri", redirect_uri)
+        .with(EXPIRES_AT, now + STATE_TTL_SECS);
+    for (name, value) in attrs {
+        item = item.with(name, *value);
+    }
+    if let Some(c) = app_challenge {
+        item = item.with("app_challenge", c);
+    }
+    ctx.ports.store.put(&Table::tenant(tenant), item, Cond::NotExists).await.context("store the sign-in state")?;
+    Ok(token.token)
 }
 
 /// The sign-in a single-use state token (OIDC `state`, SAML `RelayState`) names, consumed:

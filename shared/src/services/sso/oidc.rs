@@ -6,25 +6,21 @@
 //! `client_secret_basic`, the ID token verified (`id_token`), and the email taken from the
 //! configured claim — only when `email_verified`, if the IdP sends it, is true.
 
-use anyhow::Context as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::crypto::random_32;
-use crate::domain::types::{Role, TenantId, TenantSlug};
+use crate::domain::types::{Role, TenantId};
 use crate::ports::idp::IdpRequest;
-use crate::ports::store::{Cond, Item, Table, EXPIRES_AT};
+use crate::ports::store::Item;
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::sso::config::{self, Oidc, JWKS_REFRESH_FLOOR_SECS, METADATA_TTL_SECS};
 use crate::services::sso::id_token::{self, Expect, Rejection};
 use crate::services::sso::login::{self, with_query, Asserted, Failure};
-use crate::services::tenancy::tenants;
 
-/// A sign-in must come back within this time (API.md).
-pub const STATE_TTL_SECS: i64 = 600;
 const STATE_KIND: &str = "SSOSTATE";
 pub const CALLBACK_PATH: &str = "/v1/sso/oidc/callback";
 
@@ -51,19 +47,9 @@ pub async fn start(
     redirect_uri: Option<&str>,
     app_challenge: Option<&str>,
 ) -> Result<String, ServiceError> {
-    let tenant = match TenantSlug::parse(slug) {
-        Ok(s) => tenants::id_of_slug(ctx, s.as_str()).await?,
-        Err(_) => None,
-    };
-    let tenant = tenant.ok_or_else(not_configured)?;
+    let (tenant, _) = login::tenant_of_slug(ctx, slug).await?.ok_or_else(not_configured)?;
     let mut oidc = config::load_oidc(ctx, &tenant).await?.ok_or_else(not_configured)?;
-    let redirect_uri = redirect_uri.ok_or_else(|| ServiceError::InvalidRequest("redirect_uri is required".into()))?;
-    if !oidc.redirect_uris.iter().any(|u| u == redirect_uri) {
-        return Err(ServiceError::InvalidRequest("redirect_uri is not one of the configured redirect_uris".into()));
-    }
-    if let Some(c) = app_challenge {
-        login::check_challenge_syntax(c)?;
-    }
+    let redirect_uri = login::check_start(&oidc.redirect_uris, redirect_uri, app_challenge)?;
     let now = ctx.ports.clock.now_secs();
     if oidc.fetched_at + METADATA_TTL_SECS <= now {
         // Stale metadata: refresh it, but an unreachable IdP must not stop a sign-in that
@@ -72,19 +58,10 @@ pub async fn start(
             tracing::warn!(error = e, "IdP metadata refresh failed; using the cached copy");
         }
     }
-    let state = tenants::issue_token(&tenant);
     let (nonce, verifier) = (random_token(), random_token());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let mut item = Item::new(format!("{STATE_KIND}#{}", state.hash), STATE_KIND)
-        .with("redirect_uri", redirect_uri)
-        .with("nonce", nonce.as_str())
-        .with("verifier", verifier.as_str())
-        .with("version", oidc.version.as_str())
-        .with(EXPIRES_AT, now + STATE_TTL_SECS);
-    if let Some(c) = app_challenge {
-        item = item.with("app_challenge", c);
-    }
-    ctx.ports.store.put(&Table::tenant(&tenant), item, Cond::NotExists).await.context("start: store the state")?;
+    let attrs = [("nonce", nonce.as_str()), ("verifier", verifier.as_str()), ("version", oidc.version.as_str())];
+    let state = login::begin_state(ctx, &tenant, STATE_KIND, redirect_uri, app_challenge, &attrs).await?;
     let scope = oidc.scopes.join(" ");
     let callback = callback_url(ctx);
     Ok(with_query(
@@ -94,7 +71,7 @@ pub async fn start(
             ("client_id", &oidc.client_id),
             ("redirect_uri", &callback),
             ("scope", &scope),
-            ("state", &state.token),
+            ("state", &state),
             ("nonce", &nonce),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),

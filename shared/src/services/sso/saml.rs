@@ -6,21 +6,19 @@
 //! every SSO sign-in (`login`). Unsolicited responses have no request to match and are
 //! refused.
 
-use anyhow::Context as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::domain::saml::{self, Expect, SKEW_SECS};
-use crate::domain::types::{Role, TenantId, TenantSlug};
+use crate::domain::types::{Role, TenantId};
 use crate::ports::clock::rfc3339;
 use crate::ports::store::{Cond, Item, StoreError, Table, EXPIRES_AT};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::sso::config::{self, acs_url, sp_entity_id};
 use crate::services::sso::login::{self, Asserted, Failure};
-use crate::services::sso::oidc::STATE_TTL_SECS;
-use crate::services::tenancy::tenants;
+use crate::services::sso::login::STATE_TTL_SECS;
 
 const STATE_KIND: &str = "SAMLSTATE";
 const ASSERTION_KIND: &str = "SAMLASSERTION";
@@ -33,20 +31,16 @@ fn not_configured() -> ServiceError {
     ServiceError::NotConfigured("single sign-on with SAML is not configured for this organisation".into())
 }
 
-async fn tenant_of_slug(ctx: &Context, slug: &str) -> Result<Option<(TenantId, String)>, ServiceError> {
-    let Ok(s) = TenantSlug::parse(slug) else { return Ok(None) };
-    Ok(tenants::id_of_slug(ctx, s.as_str()).await?.map(|t| (t, s.as_str().to_owned())))
-}
-
 /// `GET /v1/sso/{tenant}/methods` (extension): which sign-in protocols the tenant offers, so
 /// a sign-in page can show its buttons. An unknown tenant answers like one without SSO.
 pub async fn methods(ctx: &Context, slug: &str) -> Result<Vec<&'static str>, ServiceError> {
-    let Some((tenant, _)) = tenant_of_slug(ctx, slug).await? else { return Ok(Vec::new()) };
+    let Some((tenant, _)) = login::tenant_of_slug(ctx, slug).await? else { return Ok(Vec::new()) };
+    let (oidc, saml) = config::load_both(ctx, &tenant).await?;
     let mut out = Vec::new();
-    if config::load_oidc(ctx, &tenant).await?.is_some() {
+    if oidc.is_some() {
         out.push("oidc");
     }
-    if config::load_saml(ctx, &tenant).await?.is_some() {
+    if saml.is_some() {
         out.push("saml");
     }
     Ok(out)
@@ -54,7 +48,7 @@ pub async fn methods(ctx: &Context, slug: &str) -> Result<Vec<&'static str>, Ser
 
 /// `GET /v1/sso/{tenant}/saml/metadata` → our SP metadata for the tenant.
 pub async fn metadata(ctx: &Context, slug: &str) -> Result<String, ServiceError> {
-    let (tenant, slug) = tenant_of_slug(ctx, slug).await?.ok_or_else(not_configured)?;
+    let (tenant, slug) = login::tenant_of_slug(ctx, slug).await?.ok_or_else(not_configured)?;
     config::load_saml(ctx, &tenant).await?.ok_or_else(not_configured)?;
     Ok(saml::sp_metadata(&sp_entity_id(ctx, &slug), &acs_url(ctx)))
 }
@@ -66,35 +60,16 @@ pub async fn start(
     redirect_uri: Option<&str>,
     app_challenge: Option<&str>,
 ) -> Result<String, ServiceError> {
-    let (tenant, slug) = tenant_of_slug(ctx, slug).await?.ok_or_else(not_configured)?;
+    let (tenant, slug) = login::tenant_of_slug(ctx, slug).await?.ok_or_else(not_configured)?;
     let cfg = config::load_saml(ctx, &tenant).await?.ok_or_else(not_configured)?;
-    let redirect_uri = redirect_uri.ok_or_else(|| ServiceError::InvalidRequest("redirect_uri is required".into()))?;
-    if !cfg.redirect_uris.iter().any(|u| u == redirect_uri) {
-        return Err(ServiceError::InvalidRequest("redirect_uri is not one of the configured redirect_uris".into()));
-    }
-    if let Some(c) = app_challenge {
-        login::check_challenge_syntax(c)?;
-    }
-    let relay = tenants::issue_token(&tenant);
+    let redirect_uri = login::check_start(&cfg.redirect_uris, redirect_uri, app_challenge)?;
     // An xs:ID must not start with a digit.
     let request_id = format!("_{}", hex::encode(*crate::domain::crypto::random_32()));
-    let now = ctx.ports.clock.now_secs();
-    let mut item = Item::new(format!("{STATE_KIND}#{}", relay.hash), STATE_KIND)
-        .with("redirect_uri", redirect_uri)
-        .with("request_id", request_id.as_str())
-        .with("slug", slug.as_str())
-        .with("version", cfg.version.as_str())
-        .with(EXPIRES_AT, now + STATE_TTL_SECS);
-    if let Some(c) = app_challenge {
-        item = item.with("app_challenge", c);
-    }
-    ctx.ports
-        .store
-        .put(&Table::tenant(&tenant), item, Cond::NotExists)
-        .await
-        .context("saml start: store the request")?;
+    let attrs = [("request_id", request_id.as_str()), ("slug", slug.as_str()), ("version", cfg.version.as_str())];
+    let relay = login::begin_state(ctx, &tenant, STATE_KIND, redirect_uri, app_challenge, &attrs).await?;
     let destination = cfg.sso_url.split('?').next().unwrap_or_default();
     // Whole seconds: Core §1.3.3 warns against relying on finer instants.
+    let now = ctx.ports.clock.now_secs();
     let now_secs = time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let xml = saml::authn_request(
         &request_id,
@@ -104,7 +79,7 @@ pub async fn start(
         &sp_entity_id(ctx, &slug),
         cfg.email_attribute.is_none(),
     );
-    Ok(saml::redirect_url(&cfg.sso_url, &xml, &relay.token))
+    Ok(saml::redirect_url(&cfg.sso_url, &xml, &relay))
 }
 
 /// The ACS form (Bindings §3.5).
