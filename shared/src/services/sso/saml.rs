@@ -17,8 +17,8 @@ use crate::ports::store::{Cond, Item, StoreError, Table, EXPIRES_AT};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::sso::config::{self, acs_url, sp_entity_id};
-use crate::services::sso::login::{self, Asserted, Failure};
 use crate::services::sso::login::STATE_TTL_SECS;
+use crate::services::sso::login::{self, Asserted, Failure};
 
 const STATE_KIND: &str = "SAMLSTATE";
 const ASSERTION_KIND: &str = "SAMLASSERTION";
