@@ -432,6 +432,45 @@ const jitOf = (j?: JitView): JitForm => ({
   role: JIT_ROLES.some(([r]) => r === j?.role) ? (j!.role as JitRole) : 'member',
 });
 
+/**
+ * Saving and removing one SSO connection (`/v1/admin/sso/<protocol>`): the form's own checks
+ * first (shown once it was submitted), then the server's validation next to its field.
+ */
+function useSsoConnection(
+  protocol: 'oidc' | 'saml',
+  fields: string[],
+  errors: FieldErrors,
+  body: () => unknown,
+  saved: string,
+  onChanged: (message: string) => void,
+) {
+  const [touched, setTouched] = useState(false);
+  const server = useServerErrors(fields);
+  const path = `/v1/admin/sso/${protocol}`;
+  const err = (name: string) => (touched ? errors[name] : null) ?? server.byField[name] ?? null;
+  const form = useSubmit(async () => {
+    setTouched(true);
+    server.clear();
+    if (Object.keys(errors).length) return;
+    try {
+      await api.call('PUT', path, body());
+    } catch (e) {
+      server.take(e);
+      return;
+    }
+    onChanged(saved);
+  });
+  const remove = async () => {
+    try {
+      await api.call('DELETE', path);
+      onChanged(`The ${protocol.toUpperCase()} connection is removed.`);
+    } catch (e) {
+      server.take(e);
+    }
+  };
+  return { err, form, remove, server };
+}
+
 /** This app's own callback: the address the IdP's answer comes back to. */
 const appCallback = () => location.origin + CALLBACK_PATH;
 
@@ -502,31 +541,16 @@ function OidcSection(props: { config: OidcView | null; onChanged: (notice: strin
     jit: jitOf(c?.jit),
   });
   const set = (patch: Partial<OidcForm>) => setF((old) => ({ ...old, ...patch }));
-  const [touched, setTouched] = useState(false);
-  const server = useServerErrors(OIDC_FIELDS);
   const secretSet = Boolean(c?.client_secret_set);
-  const errors = oidcErrors(f, secretSet);
-  const err = (name: string) => (touched ? errors[name] : null) ?? server.byField[name] ?? null;
-  const form = useSubmit(async () => {
-    setTouched(true);
-    server.clear();
-    if (Object.keys(errors).length) return;
-    try {
-      await api.call('PUT', '/v1/admin/sso/oidc', oidcBody(f));
-    } catch (e) {
-      server.take(e);
-      return;
-    }
-    props.onChanged('The OIDC settings are saved. People can now sign in with single sign-on.');
-  });
-  const remove = async () => {
-    try {
-      await api.call('DELETE', '/v1/admin/sso/oidc');
-      props.onChanged('The OIDC connection is removed.');
-    } catch (e) {
-      server.take(e);
-    }
-  };
+  const { err, form, remove, server } = useSsoConnection(
+    'oidc',
+    OIDC_FIELDS,
+    oidcErrors(f, secretSet),
+    () => oidcBody(f),
+    'The OIDC settings are saved. People can now sign in with single sign-on.',
+    props.onChanged,
+  );
+
   return (
     <section class="panel" aria-labelledby="oidc-h">
       <h2 id="oidc-h">
@@ -593,30 +617,14 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
     jit: jitOf(c?.jit),
   });
   const set = (patch: Partial<SamlForm>) => setF((old) => ({ ...old, ...patch }));
-  const [touched, setTouched] = useState(false);
-  const server = useServerErrors(SAML_FIELDS);
-  const errors = samlErrors(f);
-  const err = (name: string) => (touched ? errors[name] : null) ?? server.byField[name] ?? null;
-  const form = useSubmit(async () => {
-    setTouched(true);
-    server.clear();
-    if (Object.keys(errors).length) return;
-    try {
-      await api.call('PUT', '/v1/admin/sso/saml', samlBody(f));
-    } catch (e) {
-      server.take(e);
-      return;
-    }
-    props.onChanged('The SAML settings are saved.');
-  });
-  const remove = async () => {
-    try {
-      await api.call('DELETE', '/v1/admin/sso/saml');
-      props.onChanged('The SAML connection is removed.');
-    } catch (e) {
-      server.take(e);
-    }
-  };
+  const { err, form, remove, server } = useSsoConnection(
+    'saml',
+    SAML_FIELDS,
+    samlErrors(f),
+    () => samlBody(f),
+    'The SAML settings are saved.',
+    props.onChanged,
+  );
   const origin = api.apiOrigin();
   const fingerprints = (c?.signing_certificates ?? []).map((x) => x?.sha256_fingerprint).filter((x): x is string => Boolean(x));
   const radio = (value: SamlForm['source'], label: string) => (
