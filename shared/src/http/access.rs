@@ -3,12 +3,13 @@
 //! applies API.md's gates (forced password change, then the role's privilege) and hands the
 //! handler a [`Principal`].
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::roles::{self, Privilege};
+use crate::domain::types::ConversationId;
 use crate::http::error::ApiError;
 use crate::http::extract::BearerToken;
 use crate::http::state::AppState;
@@ -36,7 +37,8 @@ pub async fn require(State((state, access)): State<(AppState, Access)>, mut req:
     let result = async {
         let (mut parts, body) = req.into_parts();
         let BearerToken(token) = BearerToken::from_request_parts(&mut parts, &state).await?;
-        let principal = crate::services::identity::sessions::authenticate(&state, &token).await?;
+        let also = prefetch(&mut parts, &state).await;
+        let principal = crate::services::identity::sessions::authenticate_with(&state, &token, also).await?;
         if principal.must_change_password() && !during_password_change {
             return Err(ApiError::Service(ServiceError::PasswordChangeRequired));
         }
@@ -59,6 +61,20 @@ pub async fn require(State((state, access)): State<(AppState, Access)>, mut req:
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The item the route's service reads first, read with the session in one round trip: the
+/// conversation a `/v1/conversations/{id}/...` route names (its membership check).
+async fn prefetch(parts: &mut Parts, state: &AppState) -> Option<(String, String)> {
+    let route = parts.extensions.get::<MatchedPath>()?;
+    if !route.as_str().starts_with("/v1/conversations/{id}") {
+        return None;
+    }
+    let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
+    let (_, id) = params.iter().find(|(name, _)| *name == "id")?;
+    // A malformed id is the handler's to refuse; nothing to read for it.
+    let cid = ConversationId::parse(id).ok()?;
+    Some(crate::services::messaging::membership::meta_key(cid.as_str()))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

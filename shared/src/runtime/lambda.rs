@@ -76,7 +76,7 @@ pub struct WorkerDef {
 pub const WORKERS: &[WorkerDef] = &[
     WorkerDef {
         function: "push-worker",
-        ports: &[Port::Store, Port::Keys, Port::Secrets, Port::Push],
+        ports: &[Port::Store, Port::Keys, Port::Secrets, Port::Push, Port::Queue],
         run: |state, event| {
             Box::pin(async move {
                 let event: aws_lambda_events::sqs::SqsEvent =

@@ -1,5 +1,6 @@
-//! Push notifications through a queue. Sending a message enqueues one job per recipient
-//! device; a worker delivers each through the [`PushProvider`] port — the `push-worker` Lambda
+//! Push notifications through a queue. Sending a message enqueues one job naming its
+//! recipients (one queue call, whatever their number); the worker expands it into one job per
+//! recipient device and delivers each through the [`PushProvider`] port — the `push-worker` Lambda
 //! (SQS event source, partial batch failure reporting) on AWS, a background task of the local
 //! server in embedded mode. Failed deliveries are retried; after [`MAX_RECEIVES`] a job goes
 //! to the dead-letter queue. Jobs and payloads carry ids only, never content or names.
@@ -28,11 +29,17 @@ pub fn devices_pk(user_id: &str) -> String {
 }
 
 /// One notification to one device: a new message, or (with `event`) a notice about an event.
+/// A job without a device but with `recipients` is a new message's fan-out: the worker turns
+/// it into one job per device of each recipient.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
 pub struct PushJob {
     pub tenant_id: String,
+    #[serde(default)]
     pub user_id: String,
+    #[serde(default)]
     pub device_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
     #[serde(default)]
     pub conversation_id: String,
     #[serde(default)]
@@ -83,6 +90,7 @@ pub async fn notify_users(
                 tenant_id: tenant.as_str().into(),
                 user_id: user.clone(),
                 device_id: d.sk.trim_start_matches("DEV#").into(),
+                recipients: vec![],
                 conversation_id: String::new(),
                 message_id: String::new(),
                 event: Some(notice.clone()),
@@ -112,8 +120,10 @@ async fn devices_of(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow
     Ok(page.items)
 }
 
-/// Queue a notification for every device of every recipient. Best effort: the message is
-/// already stored, so a queue failure is logged (with ids only) rather than failing the send.
+/// Queue the notification of a new message for its recipients (the members but the sender):
+/// one job, expanded by the worker ([`deliver`]), so a send costs one queue call and no device
+/// lookups. Best effort: the message is already stored, so a queue failure is logged (with
+/// ids only) rather than failing the send.
 pub async fn notify_new_message(
     state: &Context,
     tenant: &TenantId,
@@ -122,29 +132,47 @@ pub async fn notify_new_message(
     sender: &str,
     members: &[String],
 ) {
-    for member in members.iter().filter(|m| m.as_str() != sender) {
-        let devices = match devices_of(state, tenant, member).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(tenant = %tenant, error = format!("{e:#}"), "could not list devices for a push");
-                continue;
-            }
-        };
-        for d in devices {
-            let job = PushJob {
-                tenant_id: tenant.as_str().into(),
-                user_id: member.clone(),
+    let recipients: Vec<String> = members.iter().filter(|m| m.as_str() != sender).cloned().collect();
+    if recipients.is_empty() {
+        return;
+    }
+    let job = PushJob {
+        tenant_id: tenant.as_str().into(),
+        user_id: String::new(),
+        device_id: String::new(),
+        recipients,
+        conversation_id: cid.into(),
+        message_id: mid.into(),
+        event: None,
+    };
+    let body = serde_json::to_vec(&job).unwrap_or_default();
+    if let Err(e) = state.ports.queue.enqueue(&queue(), &body).await {
+        tracing::error!(tenant = %tenant, message_id = mid, error = format!("{e:#}"), "could not queue a push");
+    }
+}
+
+/// A new message's fan-out job: one job per device of each recipient, queued in batches. A
+/// failure retries the whole fan-out (a device may then be notified twice, never not at all).
+async fn fan_out(state: &Context, tenant: &TenantId, job: &PushJob) -> anyhow::Result<()> {
+    let mut bodies = Vec::new();
+    for user in &job.recipients {
+        for d in devices_of(state, tenant, user).await? {
+            let one = PushJob {
+                tenant_id: job.tenant_id.clone(),
+                user_id: user.clone(),
                 device_id: d.sk.trim_start_matches("DEV#").into(),
-                conversation_id: cid.into(),
-                message_id: mid.into(),
+                recipients: vec![],
+                conversation_id: job.conversation_id.clone(),
+                message_id: job.message_id.clone(),
                 event: None,
             };
-            let body = serde_json::to_vec(&job).unwrap_or_default();
-            if let Err(e) = state.ports.queue.enqueue(&queue(), &body).await {
-                tracing::error!(tenant = %tenant, message_id = mid, error = format!("{e:#}"), "could not queue a push");
-            }
+            bodies.push(serde_json::to_vec(&one)?);
         }
     }
+    if !bodies.is_empty() {
+        state.ports.queue.enqueue_batch(&queue(), &bodies).await?;
+    }
+    Ok(())
 }
 
 /// Deliver one job. `Ok` means done (delivered, or nothing left to deliver to); `Err` means
@@ -155,6 +183,13 @@ pub async fn deliver(state: &Context, body: &[u8]) -> anyhow::Result<()> {
         return Ok(());
     };
     let Ok(tenant) = TenantId::parse(&job.tenant_id) else { return Ok(()) };
+    if job.device_id.is_empty() {
+        return match fan_out(state, &tenant, &job).await {
+            // A tenant that no longer exists: nothing to deliver.
+            Err(e) if matches!(e.downcast_ref(), Some(crate::ports::StoreError::NoSuchTable)) => Ok(()),
+            other => other,
+        };
+    }
     let (pk, sk) = (devices_pk(&job.user_id), format!("DEV#{}", job.device_id));
     let device = match state.ports.store.get(&Table::tenant(&tenant), &pk, &sk).await {
         Ok(Some(d)) => d,

@@ -82,6 +82,19 @@ impl Fixture {
         users::get(&self.ctx, &self.tenant, &user_id).await.unwrap().unwrap()
     }
 
+    /// A request's caller: `user`, signed in with a password, nothing prefetched.
+    pub fn principal(&self, user: &UserRecord) -> crate::services::identity::sessions::Principal {
+        crate::services::identity::sessions::Principal {
+            tenant: self.tenant.clone(),
+            tenant_slug: "acme".into(),
+            user_id: user.user_id.clone(),
+            session_id: "s".into(),
+            user: user.clone(),
+            sso: false,
+            prefetched: Default::default(),
+        }
+    }
+
     pub fn advance(&self, secs: i64) {
         self.clock.advance(time::Duration::seconds(secs));
     }

@@ -50,6 +50,29 @@ pub struct Principal {
     /// The session began with a single sign-on: the IdP's MFA applies, so Bulwark's own MFA
     /// enrolment requirement does not (API.md "Single sign-on").
     pub sso: bool,
+    /// An item of the tenant table read in the same round trip as the session (the route
+    /// asked for it: see [`authenticate_with`]), so the service need not read it again.
+    pub prefetched: Prefetched,
+}
+
+/// One item read beside the session: its key and what was there (`None`: nothing).
+#[derive(Clone, Debug, Default)]
+pub struct Prefetched(Option<((String, String), Option<Item>)>);
+
+impl Prefetched {
+    /// What authentication read at `pk`/`sk` beside the session.
+    pub fn new(pk: String, sk: String, item: Option<Item>) -> Prefetched {
+        Prefetched(Some(((pk, sk), item)))
+    }
+
+    /// The item at `pk`/`sk` if it was prefetched (`Some(None)`: read, and absent); `None`
+    /// when another key or nothing was prefetched.
+    pub fn get(&self, pk: &str, sk: &str) -> Option<Option<&Item>> {
+        match &self.0 {
+            Some(((p, s), item)) if p == pk && s == sk => Some(item.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// Whether a session must change the user's password before anything else: the admin forced
@@ -188,7 +211,20 @@ pub fn parse_refresh_token(token: &str) -> Option<(TenantId, &str, &str)> {
         .then_some((tenant, sid, secret))
 }
 
+/// Check an access token against its live session and user (every request), recording
+/// activity.
 pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, ServiceError> {
+    authenticate_with(state, token, None).await
+}
+
+/// [`authenticate`], reading `also` (an item of the caller's tenant table the request will
+/// need, e.g. the conversation it names) in the same batched read as the session and user.
+/// Nothing about `also` is trusted here: the service that uses it applies its own checks.
+pub async fn authenticate_with(
+    state: &Context,
+    token: &str,
+    also: Option<(String, String)>,
+) -> Result<Principal, ServiceError> {
     let keys = state.identity_keys.get(&*state.ports.secrets).await.context("authenticate: identity_keys.get")?;
     // The digest covers the header too, so a hit was verified under a key with the same kid;
     // the key must still be current or previous.
@@ -216,8 +252,12 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
     let store = &state.ports.store;
     // Session and user in one round trip: every request still checks its session.
     let (spk, usk) = (session_pk(&claims.sid), users::user_sk(&claims.sub));
-    let keys = [(spk.as_str(), SK), (users::USERS_PK, usk.as_str())];
+    let mut keys = vec![(spk.as_str(), SK), (users::USERS_PK, usk.as_str())];
+    if let Some((pk, sk)) = &also {
+        keys.push((pk.as_str(), sk.as_str()));
+    }
     let mut found = store.get_many(&Table::tenant(&tenant), &keys).await.context("authenticate: store.get_many")?;
+    let prefetched = also.map(|(pk, sk)| Prefetched::new(pk, sk, found.pop().flatten())).unwrap_or_default();
     let user = found.pop().flatten().ok_or(ServiceError::Unauthorized)?;
     let session = found.pop().flatten().ok_or(ServiceError::Unauthorized)?;
     let user = UserRecord::from_item(user).context("authenticate: the user")?;
@@ -235,7 +275,15 @@ pub async fn authenticate(state: &Context, token: &str) -> Result<Principal, Ser
         }
     }
     let sso = session.s("method").is_some_and(is_sso);
-    Ok(Principal { tenant, tenant_slug: claims.tsl, user_id: claims.sub, session_id: claims.sid, user, sso })
+    Ok(Principal {
+        tenant,
+        tenant_slug: claims.tsl,
+        user_id: claims.sub,
+        session_id: claims.sid,
+        user,
+        sso,
+        prefetched,
+    })
 }
 
 /// Exchange a refresh token for a new pair.

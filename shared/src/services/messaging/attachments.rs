@@ -27,7 +27,7 @@ use crate::ports::store::{
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::sessions::Principal;
-use crate::services::messaging::membership::membership;
+use crate::services::messaging::membership::membership_of;
 use crate::services::messaging::stream_cipher;
 use crate::services::tenancy::keys::Field;
 
@@ -146,7 +146,7 @@ pub async fn readable_by(ctx: &Context, tenant: &TenantId, user_id: &str, aid: &
         .context("read the attachment's links")?;
     for link in links.items {
         if let Some(cid) = link.s("conversation_id") {
-            if membership(ctx, tenant, user_id, cid).await.is_ok() {
+            if membership_of(ctx, tenant, user_id, cid).await.is_ok() {
                 return Ok(true);
             }
         }
@@ -325,14 +325,7 @@ mod tests {
         policy.message_retention_days = Some(1);
         crate::services::tenancy::policy::save(&f.ctx, &f.tenant, &policy).await.unwrap();
         let nurse = f.user("nurse@acme.test", Role::Member).await;
-        let p = Principal {
-            tenant: f.tenant.clone(),
-            tenant_slug: "acme".into(),
-            user_id: nurse.user_id.clone(),
-            session_id: "s".into(),
-            user: nurse,
-            sso: false,
-        };
+        let p = f.principal(&nurse);
         let body: ByteStream =
             Box::pin(futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x-ray")) }));
         let new = NewAttachment { content_type: "image/png".into(), filename: None, body };

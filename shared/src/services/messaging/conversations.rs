@@ -38,6 +38,15 @@ fn summary_pk(user_id: &str) -> String {
     format!("USERCONV#{user_id}")
 }
 
+/// Set on the META and summaries of conversations whose summaries carry every member's read
+/// position (`read:<member>`, kept by [`mark_read`]): a page of conversations then needs no
+/// read beyond its summaries. Conversations created before read their `READ#` items.
+const CARRIES_READS: &str = "carries_reads";
+
+fn read_attr(user_id: &str) -> String {
+    format!("read:{user_id}")
+}
+
 #[derive(Serialize)]
 pub struct Created {
     pub conversation_id: ConversationId,
@@ -85,6 +94,7 @@ pub async fn create(
         Ok::<_, ServiceError>(item.with("title_enc", sealed))
     };
     let meta = Item::new(&pk, "META")
+        .with(CARRIES_READS, true)
         .with("member_ids", member_list.clone())
         .with("created_by", p.user_id.as_str())
         .with("created_at", now);
@@ -92,6 +102,7 @@ pub async fn create(
     let mut ops = vec![TxOp::Put { table: table.clone(), item: seal_title(meta).await?, cond: Cond::NotExists }];
     for m in &members {
         let summary = Item::new(summary_pk(m), &pk)
+            .with(CARRIES_READS, true)
             .with("member_ids", member_list.clone())
             .with("created_at", now)
             .with("unread_count", 0i64);
@@ -202,25 +213,36 @@ pub async fn list(
             let title = open_title(ctx, &p.tenant, &summary).await?;
             (members_of(&summary), title, summary.s("last_message_at").map(str::to_owned))
         } else {
-            let Ok(meta) = membership(ctx, &p.tenant, &p.user_id, &cid).await else { continue };
+            let Ok(meta) = membership(ctx, p, &cid).await else { continue };
             let title = open_title(ctx, &p.tenant, &meta).await?;
             (members_of(&meta), title, meta.s("last_message_at").map(str::to_owned))
         };
-        out.push(Summary {
-            conversation_id: cid,
-            title,
-            member_ids,
-            last_message_at,
-            read_state: std::collections::BTreeMap::new(),
-            unread_count: summary.n("unread_count").unwrap_or(0).max(0),
-        });
+        let inline = summary.bool(CARRIES_READS) == Some(true);
+        let read_state = if inline {
+            member_ids.iter().filter_map(|m| Some((m.clone(), summary.s(&read_attr(m))?.to_owned()))).collect()
+        } else {
+            Default::default()
+        };
+        out.push((
+            inline,
+            Summary {
+                conversation_id: cid,
+                title,
+                member_ids,
+                last_message_at,
+                read_state,
+                unread_count: summary.n("unread_count").unwrap_or(0).max(0),
+            },
+        ));
     }
-    // Every member's read position of every conversation on the page, in batched reads (the
-    // keys are known: one `READ#<member>` item each) instead of a query per conversation.
+    // Conversations whose summaries do not carry the read positions (created before they
+    // did): every member's position in batched reads (the keys are known: one `READ#<member>`
+    // item each) instead of a query per conversation.
     let keys: Vec<(usize, String, String)> = out
         .iter()
         .enumerate()
-        .flat_map(|(i, c)| c.member_ids.iter().map(move |m| (i, conv_pk(&c.conversation_id), format!("READ#{m}"))))
+        .filter(|(_, (inline, _))| !inline)
+        .flat_map(|(i, (_, c))| c.member_ids.iter().map(move |m| (i, conv_pk(&c.conversation_id), format!("READ#{m}"))))
         .collect();
     let table = Table::tenant(&p.tenant);
     for chunk in keys.chunks(100) {
@@ -228,11 +250,12 @@ pub async fn list(
         let found = ctx.ports.store.get_many(&table, &ask).await.context("read the read positions")?;
         for ((i, _, _), read) in chunk.iter().zip(found) {
             if let Some((r, mid)) = read.as_ref().and_then(|r| Some((r, r.s("message_id")?))) {
-                out[*i].read_state.insert(r.sk.trim_start_matches("READ#").to_owned(), mid.to_owned());
+                out[*i].1.read_state.insert(r.sk.trim_start_matches("READ#").to_owned(), mid.to_owned());
             }
         }
     }
-    Ok(ConversationPage { conversations: out, next_cursor: page.next_cursor })
+    let conversations = out.into_iter().map(|(_, c)| c).collect();
+    Ok(ConversationPage { conversations, next_cursor: page.next_cursor })
 }
 
 #[derive(Serialize)]
@@ -251,7 +274,7 @@ pub async fn send(
     attachment_ids: Vec<String>,
 ) -> Result<Sent, ServiceError> {
     let cid = cid.as_str();
-    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let meta = membership(ctx, p, cid).await?;
     if body.is_empty() || body.len() > MAX_BODY_BYTES {
         return Err(ServiceError::ValidationFailed(format!("body must be 1..={MAX_BODY_BYTES} bytes")));
     }
@@ -344,7 +367,7 @@ pub async fn list_messages(
     cursor: Option<String>,
 ) -> Result<MessagePage, ServiceError> {
     let cid = cid.as_str();
-    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let meta = membership(ctx, p, cid).await?;
     let keys = ctx.identity_keys.get(&*ctx.ports.secrets).await?;
     let bad_cursor = || ServiceError::InvalidRequest("bad cursor".into());
     let cursor = match cursor {
@@ -398,7 +421,7 @@ pub async fn mark_read(
     message_id: &str,
 ) -> Result<(), ServiceError> {
     let cid = cid.as_str();
-    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let meta = membership(ctx, p, cid).await?;
     let table = Table::tenant(&p.tenant);
     let exists = MessageId::parse(message_id).is_ok()
         && ctx
@@ -413,8 +436,32 @@ pub async fn mark_read(
     }
     let set = Update::default().set("message_id", message_id).set("read_at", ctx.ports.clock.now_secs());
     let forward = Cond::Or(vec![Cond::Missing("message_id".into()), Cond::lt("message_id", message_id)]);
-    match ctx.ports.store.update(&table, &meta.pk, &format!("READ#{}", p.user_id), set, forward).await {
-        Ok(_) => recount_unread(ctx, &p.tenant, cid, &p.user_id).await,
+    let read_sk = format!("READ#{}", p.user_id);
+    let moved = if meta.bool(CARRIES_READS) == Some(true) {
+        // The position and its copy in every member's summary move together; the position's
+        // forward-only condition guards them all.
+        let mut ops =
+            vec![TxOp::Update { table: table.clone(), pk: meta.pk.clone(), sk: read_sk, update: set, cond: forward }];
+        for m in members_of(&meta) {
+            let update = Update::default().set(&read_attr(&p.user_id), message_id);
+            ops.push(TxOp::Update {
+                table: table.clone(),
+                pk: summary_pk(&m),
+                sk: meta.pk.clone(),
+                update,
+                cond: Cond::Exists,
+            });
+        }
+        match ctx.ports.store.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCancelled { index: Some(0) }) => Err(StoreError::ConditionFailed),
+            Err(e) => Err(e),
+        }
+    } else {
+        ctx.ports.store.update(&table, &meta.pk, &read_sk, set, forward).await.map(|_| ())
+    };
+    match moved {
+        Ok(()) => recount_unread(ctx, &p.tenant, cid, &p.user_id).await,
         Err(StoreError::ConditionFailed) => Ok(()),
         Err(e) => Err(anyhow::Error::from(e).context("move the read position").into()),
     }
@@ -424,7 +471,7 @@ pub async fn mark_read(
 /// transaction). An attachment is purged only once no other message carries it.
 pub async fn recall(ctx: &Context, p: &Principal, cid: &ConversationId, mid: &MessageId) -> Result<(), ServiceError> {
     let (cid, mid) = (cid.as_str(), mid.as_str());
-    let meta = membership(ctx, &p.tenant, &p.user_id, cid).await?;
+    let meta = membership(ctx, p, cid).await?;
     let table = Table::tenant(&p.tenant);
     let sk = format!("MSG#{mid}");
     let msg =
@@ -454,4 +501,73 @@ pub async fn recall(ctx: &Context, p: &Principal, cid: &ConversationId, mid: &Me
     }
     audit::record(&ctx.ports, &p.tenant, &p.user_id, "message.recall", mid, "success").await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::Role;
+    use crate::services::testing::Fixture;
+
+    async fn page_for(f: &Fixture, p: &Principal) -> Summary {
+        list(&f.ctx, p, 10, None).await.unwrap().conversations.into_iter().next().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_page_of_conversations_shows_read_positions_from_the_summaries() {
+        // GIVEN a conversation of an admin and a nurse with two messages from the admin
+        let f = Fixture::new().await;
+        let (admin, nurse) =
+            (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
+        let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
+        let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+        let first = send(&f.ctx, &pa, &cid, "one".into(), vec![]).await.unwrap().message_id;
+        let second = send(&f.ctx, &pa, &cid, "two".into(), vec![]).await.unwrap().message_id;
+        assert_eq!(page_for(&f, &pn).await.unread_count, 2);
+        // WHEN the nurse reads up to the second, then a late request marks the first
+        mark_read(&f.ctx, &pn, &cid, second.as_str()).await.unwrap();
+        mark_read(&f.ctx, &pn, &cid, first.as_str()).await.unwrap();
+        // THEN both members' pages show the nurse at the second message (never moved back),
+        // taken from the summaries alone (the READ# items are gone and it still shows)
+        let table = Table::tenant(&f.tenant);
+        f.ctx
+            .ports
+            .store
+            .delete(&table, &conv_pk(cid.as_str()), &format!("READ#{}", nurse.user_id), Cond::Exists)
+            .await
+            .unwrap();
+        for p in [&pa, &pn] {
+            let page = page_for(&f, p).await;
+            assert_eq!(page.read_state.get(&nurse.user_id).map(String::as_str), Some(second.as_str()));
+            assert!(!page.read_state.contains_key(&admin.user_id));
+        }
+        assert_eq!(page_for(&f, &pn).await.unread_count, 0);
+    }
+
+    #[tokio::test]
+    async fn a_conversation_from_before_the_summaries_carried_reads_reads_its_positions() {
+        // GIVEN a conversation whose META and summaries lack the marker (written by an older
+        // version), and a read position the nurse recorded then
+        let f = Fixture::new().await;
+        let (admin, nurse) =
+            (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
+        let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
+        let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+        let mid = send(&f.ctx, &pa, &cid, "one".into(), vec![]).await.unwrap().message_id;
+        let table = Table::tenant(&f.tenant);
+        let pk = conv_pk(cid.as_str());
+        for (ipk, isk) in [
+            (pk.clone(), "META".to_owned()),
+            (summary_pk(&admin.user_id), pk.clone()),
+            (summary_pk(&nurse.user_id), pk.clone()),
+        ] {
+            let remove = Update { remove: vec![CARRIES_READS.into()], ..Update::default() };
+            f.ctx.ports.store.update(&table, &ipk, &isk, remove, Cond::Exists).await.unwrap();
+        }
+        // WHEN the nurse marks it read and the admin lists
+        mark_read(&f.ctx, &pn, &cid, mid.as_str()).await.unwrap();
+        // THEN the position comes from the READ# item, as before
+        let page = page_for(&f, &pa).await;
+        assert_eq!(page.read_state.get(&nurse.user_id).map(String::as_str), Some(mid.as_str()));
+    }
 }
