@@ -74,6 +74,8 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
         "disk_write_fsync_ms": disk_ms,
         // The best ratio any durable server could reach here: the cipher's time plus the disk's.
         "ceiling_ratio": raw_ms / (raw_ms + disk_ms),
+        // Issue 21's target: the server against that ceiling.
+        "of_ceiling": (server_mib_s / raw_mib_s) / (raw_ms / (raw_ms + disk_ms)),
         "concurrent_uploads": 16,
         "rss_baseline_mib": baseline as f64 / 1024.0,
         "rss_growth_mib": peak.saturating_sub(baseline) as f64 / 1024.0,

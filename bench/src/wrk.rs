@@ -1,5 +1,5 @@
-//! Load generation with `wrk`: one run against a route at a given concurrency, parsed into
-//! requests/s, p50/p99 latency and error counts.
+//! Load generation with `wrk`: one run against a route (or several paths in turn) at a given
+//! concurrency, parsed into requests/s, p50/p99/p99.9 latency and error counts.
 
 use std::process::Command;
 
@@ -15,6 +15,20 @@ pub fn wrk(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<Value> {
+    wrk_paths(addr, &[path], concurrency, secs, method, token, body)
+}
+
+/// [`wrk`] with the requests spread over `paths`, each connection taking them in turn.
+pub fn wrk_paths(
+    addr: &str,
+    paths: &[&str],
+    concurrency: u32,
+    secs: u32,
+    method: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<Value> {
+    let path = paths.first().context("no path")?;
     let script = std::env::temp_dir().join(format!("bulwark-bench-{}.lua", std::process::id()));
     let mut lua = format!("wrk.method = \"{method}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n");
     if let Some(t) = token {
@@ -23,6 +37,15 @@ pub fn wrk(
     if let Some(b) = body {
         lua.push_str(&format!("wrk.body = '{b}'\n"));
     }
+    if paths.len() > 1 {
+        let list: Vec<String> = paths.iter().map(|p| format!("\"{p}\"")).collect();
+        lua.push_str(&format!(
+            "local paths = {{{}}}\nlocal i = math.random(#paths)\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n",
+            list.join(", ")
+        ));
+    }
+    // wrk prints p99 at most; the tail beyond it comes from its latency histogram (µs).
+    lua.push_str("done = function(summary, latency, requests)\n  io.write(string.format(\"P99.9 %d\\n\", latency:percentile(99.9)))\nend\n");
     std::fs::write(&script, lua)?;
     let threads = concurrency.min(2);
     let out = Command::new("wrk")
@@ -55,6 +78,7 @@ fn parse_wrk(text: &str) -> Result<Value> {
         match f.as_slice() {
             ["50%", v] => r["p50_ms"] = json!(ms(v)),
             ["99%", v] => r["p99_ms"] = json!(ms(v)),
+            ["P99.9", us] => r["p999_ms"] = json!(us.parse::<f64>()? / 1000.0),
             ["Requests/sec:", v] => r["rps"] = json!(v.parse::<f64>()?),
             ["Non-2xx", "or", "3xx", "responses:", n] => r["non_2xx"] = json!(n.parse::<u64>()?),
             [n, "requests", "in", ..] => r["requests"] = json!(n.parse::<u64>()?),
