@@ -174,6 +174,19 @@ pub fn markdown(r: &Value) -> String {
             f(&st["peak_rss_mib"]),
             verdict(st["peak_rss_mib"].as_f64().unwrap_or(f64::MAX) <= 256.0)
         ));
+        let (early, late) = (
+            st["checkpoint"]["peak_rss_mib"].as_f64().unwrap_or(f64::MAX),
+            st["peak_rss_mib"].as_f64().unwrap_or(f64::MAX),
+        );
+        s.push_str(&format!(
+            "| Peak RSS after {} vs after {} messages (MiB) | {} | {} | {}x | flat (<= 1.2x) | {} |\n",
+            st["messages"],
+            st["checkpoint"]["messages"],
+            f(&json!(late)),
+            f(&json!(early)),
+            f(&json!(late / early)),
+            verdict(late <= 1.2 * early)
+        ));
         s.push_str(&format!(
             "| List p50/p99 (ms), c16: {} vs {} messages in the conversation | {}/{} | {}/{} | {}x p99 | same (<= 1.2x) | {} |\n",
             st["list_small"]["messages"],

@@ -1,7 +1,7 @@
 //! Storage and scale (issue 21): the local server fills one conversation with 100-byte
 //! messages (BULWARK_BENCH_MESSAGES, default 100,000) through its API, and the bench reports
 //! the data directory's bytes per message, the server's peak RSS (logins included in the
-//! load), and list latency (the newest page) at concurrency 16 after a first short round (at
+//! load) after 100,000 messages and at the end (flatness), and list latency (the newest page) at concurrency 16 after a first short round (at
 //! least 1,000 messages) and with all of them; then
 //! `GET /v1/conversations` (a page of 10) for a member of 10 and of 5,000 conversations.
 
@@ -60,16 +60,25 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     let before = dir_bytes(&server.dir);
     let sent = fill(&addr, &path, &f.admin, 0, 1_000)?;
     let list_small = json!({"messages": sent, "list": list("small")?});
-    let sent = fill(&addr, &path, &f.admin, sent, target)?;
-    let list_large = json!({"messages": sent, "list": list("large")?});
     // Logins too, so argon2's working memory is part of the peak.
     let login = json!({"tenant": "bench", "email": "member@bench.test", "password": crate::PASSWORD}).to_string();
     // Four at a time: one account takes at most 5 attempts in flight (the lockout's slots).
-    let logins = wrk(&addr, "/v1/auth/login", 4, 5, "POST", None, Some(&login))?;
-    anyhow::ensure!(logins["non_2xx"] == 0, "logins failed: {logins}");
+    let logins = || -> Result<Value> {
+        let r = wrk(&addr, "/v1/auth/login", 4, 5, "POST", None, Some(&login))?;
+        anyhow::ensure!(r["non_2xx"] == 0, "logins failed: {r}");
+        Ok(r)
+    };
+    let pid = server.child.id();
+    // Memory flatness: the peak after 100,000 messages (and logins) against the peak at the end.
+    let checkpoint = target.min(100_000);
+    let sent = fill(&addr, &path, &f.admin, sent, checkpoint)?;
+    logins()?;
+    let checkpoint_peak = json!({"messages": sent, "peak_rss_mib": proc_kib(pid, "VmHWM") as f64 / 1024.0});
+    let sent = fill(&addr, &path, &f.admin, sent, target)?;
+    let list_large = json!({"messages": sent, "list": list("large")?});
+    let logins = logins()?;
     // The writer's last group commit is durable before its answer; the file size is final.
     let bytes = dir_bytes(&server.dir).saturating_sub(before);
-    let pid = server.child.id();
     let peak_rss_mib = proc_kib(pid, "VmHWM") as f64 / 1024.0;
 
     // Conversations of a member: 10, then 5,000.
@@ -104,6 +113,7 @@ pub async fn storage(bins: &Path) -> Result<Value> {
         "data_dir_bytes": bytes,
         "bytes_per_message": bytes as f64 / sent as f64,
         "peak_rss_mib": peak_rss_mib,
+        "checkpoint": checkpoint_peak,
         "logins": logins,
         "list_small": list_small,
         "list_large": list_large,

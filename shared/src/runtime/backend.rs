@@ -122,7 +122,7 @@ impl Wiring for Ports {
             idp: granted!(G, Idp, crate::adapters::idp_http::HttpIdpClient::default()),
             secrets,
             mailer: granted!(G, Mail, Outbox::new(s.data_dir.join("outbox"), s.mail_from)),
-            queue: granted!(G, Queue, EmbeddedQueue::new(db, Arc::clone(&clock), QUEUE_VISIBILITY)),
+            queue: granted!(G, Queue, EmbeddedQueue::new(store.clone(), Arc::clone(&clock), QUEUE_VISIBILITY)),
             clock,
             mode: Mode::Embedded,
             sweeper: Some(Arc::new(store)),

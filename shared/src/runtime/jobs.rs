@@ -10,7 +10,9 @@ use crate::services::context::Context;
 use crate::services::{maintenance, push};
 
 /// Run every job visible on `queue` now; returns how many were handled (failures included).
-pub async fn drain<F, Fut>(state: &Context, queue: &QueueName, handle: F) -> anyhow::Result<usize>
+/// With `parallel`, a received batch's jobs run concurrently (their acknowledgements then
+/// share the embedded store's group commit instead of one commit each).
+pub async fn drain<F, Fut>(state: &Context, queue: &QueueName, parallel: bool, handle: F) -> anyhow::Result<usize>
 where
     F: Fn(Context, Vec<u8>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -21,19 +23,31 @@ where
         if batch.is_empty() {
             return Ok(handled);
         }
-        for d in batch {
-            handled += 1;
-            match handle(state.clone(), d.body).await {
-                Ok(()) => state.ports.queue.ack(queue, &d.receipt).await?,
-                Err(e) => {
-                    tracing::warn!(
-                        queue = queue.as_str(),
-                        attempt = d.receive_count,
-                        error = format!("{e:#}"),
-                        "job failed; will retry"
-                    );
-                    state.ports.queue.nack(queue, &d.receipt).await?;
+        handled += batch.len();
+        let one = |d: crate::ports::queue::Delivery| {
+            let outcome = handle(state.clone(), d.body);
+            async move {
+                match outcome.await {
+                    Ok(()) => state.ports.queue.ack(queue, &d.receipt).await,
+                    Err(e) => {
+                        tracing::warn!(
+                            queue = queue.as_str(),
+                            attempt = d.receive_count,
+                            error = format!("{e:#}"),
+                            "job failed; will retry"
+                        );
+                        state.ports.queue.nack(queue, &d.receipt).await
+                    }
                 }
+            }
+        };
+        if parallel {
+            for r in futures::future::join_all(batch.into_iter().map(one)).await {
+                r?;
+            }
+        } else {
+            for d in batch {
+                one(d).await?;
             }
         }
     }
@@ -78,7 +92,7 @@ where
 
 /// Deliver the pushes queued now (the local server every second; tests).
 pub async fn drain_push(ctx: &Context) -> anyhow::Result<usize> {
-    drain(ctx, &push::queue(), |c, body| async move { push::deliver(&c, &body).await }).await
+    drain(ctx, &push::queue(), true, |c, body| async move { push::deliver(&c, &body).await }).await
 }
 
 /// The `push-worker` Lambda: an SQS batch of push jobs.
@@ -91,7 +105,7 @@ pub async fn push_sqs(
 
 /// Run every maintenance job visible now (the local server every second; tests).
 pub async fn drain_maintenance(ctx: &Context) -> anyhow::Result<usize> {
-    drain(ctx, &maintenance::queue(), |c, body| async move { maintenance::run(&c, &body).await }).await
+    drain(ctx, &maintenance::queue(), false, |c, body| async move { maintenance::run(&c, &body).await }).await
 }
 
 /// The `maintenance-worker` Lambda: an SQS batch of jobs, or the hourly schedule's event.

@@ -1,18 +1,20 @@
 //! Embedded durable job queue on redb with SQS semantics: a received job is invisible for the
 //! visibility timeout; `nack` makes it visible at once; a job already delivered
-//! `max_receives` times is moved to the dead-letter queue on its next receive.
+//! `max_receives` times is moved to the dead-letter queue on its next receive. Its writes go
+//! through the embedded store's group commit (one fsync shared with concurrent store writes).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use super::blocking;
+use super::EmbeddedStore;
 use crate::ports::clock::Clock;
 use crate::ports::queue::*;
+use crate::ports::StoreError;
 
 const QUEUES: TableDefinition<&str, u32> = TableDefinition::new("queues");
 
@@ -25,13 +27,23 @@ struct Msg {
 }
 
 pub struct EmbeddedQueue {
-    db: Arc<Database>,
+    writer: EmbeddedStore,
     clock: Arc<dyn Clock>,
     visibility: Duration,
 }
 
 fn be(e: impl std::fmt::Display) -> QueueError {
     QueueError::Backend(anyhow::anyhow!("redb: {e}"))
+}
+
+/// A queue outcome inside a store write: backend failures abort the group commit (and are
+/// retried alone); the queue's own outcomes (no such queue, stale receipt) are decided
+/// before anything is written and come back as the inner result.
+fn in_store<T>(r: Result<T, QueueError>) -> Result<Result<T, QueueError>, StoreError> {
+    match r {
+        Err(QueueError::Backend(e)) => Err(StoreError::Backend(e)),
+        other => Ok(other),
+    }
 }
 
 fn main_table(q: &QueueName) -> String {
@@ -53,28 +65,35 @@ impl EmbeddedQueue {
             rows.push((uuid::Uuid::now_v7().simple().to_string(), serde_json::to_vec(&msg).map_err(be)?));
         }
         let ids = rows.iter().map(|(id, _)| id.clone()).collect();
-        let (db, q) = (Arc::clone(&self.db), queue.clone());
-        blocking(move || {
-            let txn = db.begin_write().map_err(be)?;
-            {
-                let queues = txn.open_table(QUEUES).map_err(be)?;
-                if queues.get(q.as_str()).map_err(be)?.is_none() {
-                    return Err(QueueError::NoSuchQueue);
-                }
-                let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
-                for (id, bytes) in &rows {
-                    t.insert(id.as_str(), bytes.as_slice()).map_err(be)?;
-                }
+        let q = queue.clone();
+        self.write(move |txn| {
+            let queues = txn.open_table(QUEUES).map_err(be)?;
+            if queues.get(q.as_str()).map_err(be)?.is_none() {
+                return Err(QueueError::NoSuchQueue);
             }
-            txn.commit().map_err(be)
+            let mut t = txn.open_table(def(&main_table(&q))).map_err(be)?;
+            for (id, bytes) in &rows {
+                t.insert(id.as_str(), bytes.as_slice()).map_err(be)?;
+            }
+            Ok(())
         })
-        .await
-        .map_err(QueueError::Backend)??;
+        .await?;
         Ok(ids)
     }
 
-    pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>, visibility: Duration) -> Self {
-        EmbeddedQueue { db, clock, visibility }
+    pub fn new(writer: EmbeddedStore, clock: Arc<dyn Clock>, visibility: Duration) -> Self {
+        EmbeddedQueue { writer, clock, visibility }
+    }
+
+    /// `f` in the store's next group commit.
+    async fn write<T: Send + 'static>(
+        &self,
+        mut f: impl FnMut(&WriteTransaction) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        match self.writer.write_with(move |txn| in_store(f(txn))).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(QueueError::Backend(e.into())),
+        }
     }
 
     fn now_ms(&self) -> i64 {
@@ -85,10 +104,9 @@ impl EmbeddedQueue {
         if !(1..=10).contains(&max) {
             return Err(QueueError::Backend(anyhow::anyhow!("max must be 1..=10")));
         }
-        let (db, q) = (Arc::clone(&self.db), queue.clone());
+        let q = queue.clone();
         let (now, vis) = (self.now_ms(), self.visibility.as_millis() as i64);
-        blocking(move || {
-            let txn = db.begin_write().map_err(be)?;
+        self.write(move |txn| {
             let limit = {
                 let queues = txn.open_table(QUEUES).map_err(be)?;
                 let limit = queues.get(q.as_str()).map_err(be)?.map(|g| g.value());
@@ -99,22 +117,20 @@ impl EmbeddedQueue {
                 let src_name = if dead { dead_table(&q) } else { main_table(&q) };
                 let mut src = txn.open_table(def(&src_name)).map_err(be)?;
                 let mut rows_to_dlq = Vec::new();
-                let rows: Vec<(String, Msg)> = src
-                    .iter()
-                    .map_err(be)?
-                    .map(|r| {
-                        let (k, v) = r.map_err(be)?;
-                        let m: Msg = serde_json::from_slice(v.value()).map_err(be)?;
-                        Ok((k.value().to_owned(), m))
-                    })
-                    .collect::<Result<_, QueueError>>()?;
+                // The first `max` visible jobs, oldest first (ids are time-ordered): the scan
+                // stops there rather than decoding the whole backlog under the writer.
+                let mut rows: Vec<(String, Msg)> = Vec::new();
+                for r in src.iter().map_err(be)? {
+                    let (k, v) = r.map_err(be)?;
+                    let m: Msg = serde_json::from_slice(v.value()).map_err(be)?;
+                    if m.visible_at_ms <= now {
+                        rows.push((k.value().to_owned(), m));
+                        if rows.len() as u32 == max {
+                            break;
+                        }
+                    }
+                }
                 for (id, mut m) in rows {
-                    if out.len() as u32 == max {
-                        break;
-                    }
-                    if m.visible_at_ms > now {
-                        continue;
-                    }
                     if !dead && m.receive_count >= limit {
                         src.remove(id.as_str()).map_err(be)?;
                         rows_to_dlq
@@ -137,11 +153,9 @@ impl EmbeddedQueue {
                     }
                 }
             }
-            txn.commit().map_err(be)?;
             Ok(out)
         })
         .await
-        .map_err(QueueError::Backend)?
     }
 
     /// Apply `f` to the message a receipt names, if the receipt is still current.
@@ -149,55 +163,45 @@ impl EmbeddedQueue {
         &self,
         queue: &QueueName,
         receipt: &str,
-        f: impl FnOnce(&mut redb::Table<&'static str, &'static [u8]>, &str, Msg, i64) -> Result<(), QueueError>
-            + Send
-            + 'static,
+        f: impl Fn(&mut redb::Table<&'static str, &'static [u8]>, &str, Msg, i64) -> Result<(), QueueError> + Send + 'static,
     ) -> Result<(), QueueError> {
         let id = receipt.split('.').next().unwrap_or_default().to_owned();
-        let (db, q, receipt, now) = (Arc::clone(&self.db), queue.clone(), receipt.to_owned(), self.now_ms());
-        blocking(move || {
-            let txn = db.begin_write().map_err(be)?;
-            {
-                let queues = txn.open_table(QUEUES).map_err(be)?;
-                if queues.get(q.as_str()).map_err(be)?.is_none() {
-                    return Err(QueueError::NoSuchQueue);
-                }
-                for name in [main_table(&q), dead_table(&q)] {
-                    let mut t = txn.open_table(def(&name)).map_err(be)?;
-                    let found = t.get(id.as_str()).map_err(be)?.map(|g| g.value().to_vec());
-                    if let Some(bytes) = found {
-                        let m: Msg = serde_json::from_slice(&bytes).map_err(be)?;
-                        if m.receipt.as_deref() != Some(receipt.as_str()) {
-                            return Err(QueueError::StaleReceipt);
-                        }
-                        f(&mut t, &id, m, now)?;
-                        break;
+        let (q, receipt, now) = (queue.clone(), receipt.to_owned(), self.now_ms());
+        self.write(move |txn| {
+            let queues = txn.open_table(QUEUES).map_err(be)?;
+            if queues.get(q.as_str()).map_err(be)?.is_none() {
+                return Err(QueueError::NoSuchQueue);
+            }
+            for name in [main_table(&q), dead_table(&q)] {
+                let mut t = txn.open_table(def(&name)).map_err(be)?;
+                let found = t.get(id.as_str()).map_err(be)?.map(|g| g.value().to_vec());
+                if let Some(bytes) = found {
+                    let m: Msg = serde_json::from_slice(&bytes).map_err(be)?;
+                    if m.receipt.as_deref() != Some(receipt.as_str()) {
+                        return Err(QueueError::StaleReceipt);
                     }
+                    f(&mut t, &id, m, now)?;
+                    break;
                 }
             }
-            txn.commit().map_err(be)
+            Ok(())
         })
         .await
-        .map_err(QueueError::Backend)?
     }
 }
 
 #[async_trait]
 impl JobQueue for EmbeddedQueue {
     async fn ensure_queue(&self, queue: &QueueName, max_receives: u32) -> Result<(), QueueError> {
-        let (db, q) = (Arc::clone(&self.db), queue.clone());
-        blocking(move || {
-            let txn = db.begin_write().map_err(be)?;
-            {
-                let mut queues = txn.open_table(QUEUES).map_err(be)?;
-                queues.insert(q.as_str(), max_receives.max(1)).map_err(be)?;
-                txn.open_table(def(&main_table(&q))).map_err(be)?;
-                txn.open_table(def(&dead_table(&q))).map_err(be)?;
-            }
-            txn.commit().map_err(be)
+        let q = queue.clone();
+        self.write(move |txn| {
+            let mut queues = txn.open_table(QUEUES).map_err(be)?;
+            queues.insert(q.as_str(), max_receives.max(1)).map_err(be)?;
+            txn.open_table(def(&main_table(&q))).map_err(be)?;
+            txn.open_table(def(&dead_table(&q))).map_err(be)?;
+            Ok(())
         })
         .await
-        .map_err(QueueError::Backend)?
     }
 
     async fn enqueue_delayed(&self, queue: &QueueName, body: &[u8], delay_secs: u32) -> Result<String, QueueError> {

@@ -399,6 +399,17 @@ impl EmbeddedStore {
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         self.0.sweep_expired().await
     }
+
+    /// Run `f` in the writer's next group commit (the other embedded adapters on the same
+    /// database write through here, so their writes share the store's fsyncs instead of
+    /// queueing for redb's write lock with one fsync each). As for the store's own writes,
+    /// `f` must decide every non-backend outcome before writing, and may run twice.
+    pub(crate) async fn write_with<T: Send + 'static>(
+        &self,
+        mut f: impl FnMut(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.0.write(move |_, txn, _| f(txn)).await
+    }
 }
 
 #[async_trait]
