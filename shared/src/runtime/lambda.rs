@@ -131,14 +131,21 @@ fn boot(function: &'static str, run: impl Future<Output = anyhow::Result<()>>) -
 }
 
 /// Functions run on AWS by default; `BULWARK_BACKEND=embedded` runs one locally (e.g. under
-/// `cargo lambda watch`) with no AWS account. Either way only the ports of `G` are built.
+/// `cargo lambda watch`) with no AWS account, in builds with the `lambda-embedded` feature
+/// (deployed builds leave the embedded backend out). Either way only the ports of `G` are built.
 async fn build_state<G: Grant>() -> anyhow::Result<AppState> {
     let clock = Arc::new(SystemClock);
     let ports = match config::backend_kind(BackendKind::Aws)? {
         BackendKind::Aws => {
             Ports::aws_for::<G>(config::aws_settings()?, &crate::adapters::aws::sdk_config().await, clock)
         }
+        #[cfg(feature = "lambda-embedded")]
         BackendKind::Embedded => Ports::embedded_for::<G>(config::embedded_settings("./.bulwark-invoke"), clock)?,
+        #[cfg(not(feature = "lambda-embedded"))]
+        BackendKind::Embedded => anyhow::bail!(
+            "this build of the function runs on AWS only; build it with `--features bulwark/lambda-embedded` \
+             (scripts/invoke does) to run it in embedded mode"
+        ),
     };
     let operator = match config::operator_token_env() {
         Some(t) => OperatorAuth::from_token(&t),
