@@ -37,12 +37,15 @@ async fn runtime_api() -> Result<(String, tokio::sync::mpsc::UnboundedReceiver<I
     Ok((addr, rx))
 }
 
+/// Every function, or those `BULWARK_BENCH_FUNCTIONS` names (space separated: the release
+/// profile's measurement builds only some).
 fn functions() -> Vec<String> {
-    bulwark::http::functions()
-        .into_iter()
-        .chain(bulwark::runtime::lambda::WORKERS.iter().map(|w| w.function))
-        .map(str::to_owned)
-        .collect()
+    let all =
+        bulwark::http::functions().into_iter().chain(bulwark::runtime::lambda::WORKERS.iter().map(|w| w.function));
+    match std::env::var("BULWARK_BENCH_FUNCTIONS") {
+        Ok(only) => all.filter(|f| only.split_whitespace().any(|o| o == *f)).map(str::to_owned).collect(),
+        Err(_) => all.map(str::to_owned).collect(),
+    }
 }
 
 const COLD_RUNS: usize = 7;
