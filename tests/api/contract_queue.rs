@@ -8,6 +8,7 @@ use crate::on_both_backends;
 on_both_backends!(Backend:
     deliver_ack_and_retry,
     dead_letter_after_max_receives,
+    spent_jobs_do_not_hide_live_ones,
     unknown_queue_is_an_error,
     delayed_jobs_stay_hidden_until_due,
 );
@@ -65,6 +66,30 @@ async fn dead_letter_after_max_receives(b: &Backend) {
     let dead = q.receive_dead(&name, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, b"poison");
+}
+
+async fn spent_jobs_do_not_hide_live_ones(b: &Backend) {
+    // GIVEN three jobs that used their one receive, and a fresh job behind them
+    let q = &b.ports.queue;
+    let name = QueueName::parse("once").unwrap();
+    q.ensure_queue(&name, 1).await.unwrap();
+    for body in [b"poison-1".as_slice(), b"poison-2", b"poison-3"] {
+        q.enqueue(&name, body).await.unwrap();
+    }
+    for _ in 0..3 {
+        let d = q.receive(&name, 1).await.unwrap();
+        assert_eq!(d.len(), 1);
+        q.nack(&name, &d[0].receipt).await.unwrap();
+    }
+    q.enqueue(&name, b"fresh").await.unwrap();
+    // WHEN a consumer asks for one job (twice at most: SQS may answer a receive empty)
+    let mut got = q.receive(&name, 1).await.unwrap();
+    if got.is_empty() {
+        got = q.receive(&name, 1).await.unwrap();
+    }
+    // THEN it gets the fresh job: the spent ones went to the dead-letter queue on the way
+    // instead of filling the answer (a drain took an empty answer for an empty queue)
+    assert_eq!(got.iter().map(|d| d.body.as_slice()).collect::<Vec<_>>(), vec![b"fresh".as_slice()]);
 }
 
 async fn unknown_queue_is_an_error(b: &Backend) {

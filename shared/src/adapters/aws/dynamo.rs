@@ -564,6 +564,34 @@ impl ItemStore for DynamoStore {
         check_transaction(&ops)?;
         let now = self.clock.now_secs();
         let items = ops.iter().map(|op| self.tx_item(op, now)).collect::<Result<Vec<_>, _>>()?;
+        // A transaction cancelled only by concurrent transactions on the same items (or by
+        // throttling) applied nothing, so it is tried again, a few times, after a jittered
+        // pause: members' summaries are shared by sends and read receipts of one conversation.
+        let mut attempt = 0u32;
+        loop {
+            match self.transact_once(items.clone()).await {
+                Err(StoreError::Unavailable(e)) if attempt < TRANSACT_RETRIES && e.is::<Raced>() => {
+                    attempt += 1;
+                    let pause = 10u64 << attempt;
+                    let jitter = u64::from(rand::random::<u8>()) * pause / 255;
+                    tokio::time::sleep(std::time::Duration::from_millis(pause / 2 + jitter)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+}
+
+/// Tries of a transaction cancelled by a race, after the first.
+const TRANSACT_RETRIES: u32 = 3;
+
+/// A transaction cancelled by concurrent transactions or throttling, by no condition.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction cancelled: {0:?}")]
+struct Raced(Vec<String>);
+
+impl DynamoStore {
+    async fn transact_once(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<(), StoreError> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(se)) if se.err().is_transaction_canceled_exception() => {
@@ -580,7 +608,7 @@ impl ItemStore for DynamoStore {
                     matches!(c.as_str(), "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")
                 });
                 if index.is_none() && raced {
-                    return Err(StoreError::Unavailable(anyhow::anyhow!("transaction cancelled: {reasons:?}")));
+                    return Err(StoreError::Unavailable(Raced(reasons).into()));
                 }
                 Err(StoreError::TransactionCancelled { index })
             }

@@ -17,6 +17,9 @@ use crate::ports::queue::*;
 use crate::ports::StoreError;
 
 const QUEUES: TableDefinition<&str, u32> = TableDefinition::new("queues");
+/// Jobs out of receives moved to the dead-letter queue by one receive at most (the rest on
+/// the next ones), so a receive's time under the writer stays bounded.
+const MAX_DEAD_LETTERED_PER_RECEIVE: usize = 100;
 
 #[derive(Serialize, Deserialize)]
 struct Msg {
@@ -117,17 +120,30 @@ impl EmbeddedQueue {
                 let src_name = if dead { dead_table(&q) } else { main_table(&q) };
                 let mut src = txn.open_table(def(&src_name)).map_err(be)?;
                 let mut rows_to_dlq = Vec::new();
-                // The first `max` visible jobs, oldest first (ids are time-ordered): the scan
-                // stops there rather than decoding the whole backlog under the writer.
+                // The first `max` visible jobs that still have receives left, oldest first (ids
+                // are time-ordered), and the spent ones met on the way (to dead-letter, up to a
+                // bound per receive): the scan stops there rather than decoding the whole
+                // backlog under the writer.
                 let mut rows: Vec<(String, Msg)> = Vec::new();
+                let (mut taken, mut spent) = (0u32, 0usize);
                 for r in src.iter().map_err(be)? {
                     let (k, v) = r.map_err(be)?;
                     let m: Msg = serde_json::from_slice(v.value()).map_err(be)?;
-                    if m.visible_at_ms <= now {
+                    if m.visible_at_ms > now {
+                        continue;
+                    }
+                    if !dead && m.receive_count >= limit {
+                        spent += 1;
                         rows.push((k.value().to_owned(), m));
-                        if rows.len() as u32 == max {
+                        if spent == MAX_DEAD_LETTERED_PER_RECEIVE {
                             break;
                         }
+                        continue;
+                    }
+                    taken += 1;
+                    rows.push((k.value().to_owned(), m));
+                    if taken == max {
+                        break;
                     }
                 }
                 for (id, mut m) in rows {

@@ -440,8 +440,13 @@ pub async fn mark_read(
     let moved = if meta.bool(CARRIES_READS) == Some(true) {
         // The position and its copy in every member's summary move together; the position's
         // forward-only condition guards them all.
-        let mut ops =
-            vec![TxOp::Update { table: table.clone(), pk: meta.pk.clone(), sk: read_sk, update: set, cond: forward }];
+        let mut ops = vec![TxOp::Update {
+            table: table.clone(),
+            pk: meta.pk.clone(),
+            sk: read_sk.clone(),
+            update: set.clone(),
+            cond: forward.clone(),
+        }];
         for m in members_of(&meta) {
             let update = Update::default().set(&read_attr(&p.user_id), message_id);
             ops.push(TxOp::Update {
@@ -455,6 +460,12 @@ pub async fn mark_read(
         match ctx.ports.store.transact(ops).await {
             Ok(()) => Ok(()),
             Err(StoreError::TransactionCancelled { index: Some(0) }) => Err(StoreError::ConditionFailed),
+            // A member's summary is missing (nothing deletes them; a repair would): the
+            // position itself still moves, and the page falls back to it being unknown there.
+            Err(StoreError::TransactionCancelled { index: Some(_) }) => {
+                tracing::warn!(tenant = %p.tenant, conversation_id = cid, "a member's summary is missing");
+                ctx.ports.store.update(&table, &meta.pk, &read_sk, set, forward).await.map(|_| ())
+            }
             Err(e) => Err(e),
         }
     } else {
@@ -569,5 +580,25 @@ mod tests {
         // THEN the position comes from the READ# item, as before
         let page = page_for(&f, &pa).await;
         assert_eq!(page.read_state.get(&nurse.user_id).map(String::as_str), Some(mid.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_missing_summary_does_not_stop_a_read_position() {
+        // GIVEN a conversation whose admin summary is gone (nothing deletes them; a repair might)
+        let f = Fixture::new().await;
+        let (admin, nurse) =
+            (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
+        let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
+        let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+        let mid = send(&f.ctx, &pa, &cid, "one".into(), vec![]).await.unwrap().message_id;
+        let table = Table::tenant(&f.tenant);
+        let pk = conv_pk(cid.as_str());
+        f.ctx.ports.store.delete(&table, &summary_pk(&admin.user_id), &pk, Cond::Exists).await.unwrap();
+        // WHEN the nurse marks the message read
+        mark_read(&f.ctx, &pn, &cid, mid.as_str()).await.unwrap();
+        // THEN the position moved, and the nurse's own page shows it
+        let read = f.ctx.ports.store.get(&table, &pk, &format!("READ#{}", nurse.user_id)).await.unwrap().unwrap();
+        assert_eq!(read.s("message_id"), Some(mid.as_str()));
+        assert_eq!(page_for(&f, &pn).await.unread_count, 0);
     }
 }
