@@ -520,6 +520,27 @@ mod tests {
     use crate::domain::types::Role;
     use crate::services::testing::Fixture;
 
+    /// A conversation of an admin and a nurse, and their principals.
+    struct Ward {
+        f: Fixture,
+        admin: crate::services::identity::users::UserRecord,
+        nurse: crate::services::identity::users::UserRecord,
+        pa: Principal,
+        pn: Principal,
+        cid: ConversationId,
+    }
+
+    impl Ward {
+        async fn new() -> Ward {
+            let f = Fixture::new().await;
+            let (admin, nurse) =
+                (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
+            let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
+            let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+            Ward { f, admin, nurse, pa, pn, cid }
+        }
+    }
+
     async fn page_for(f: &Fixture, p: &Principal) -> Summary {
         list(&f.ctx, p, 10, None).await.unwrap().conversations.into_iter().next().unwrap()
     }
@@ -527,11 +548,7 @@ mod tests {
     #[tokio::test]
     async fn the_page_of_conversations_shows_read_positions_from_the_summaries() {
         // GIVEN a conversation of an admin and a nurse with two messages from the admin
-        let f = Fixture::new().await;
-        let (admin, nurse) =
-            (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
-        let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
-        let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+        let Ward { f, admin, nurse, pa, pn, cid } = Ward::new().await;
         let first = send(&f.ctx, &pa, &cid, "one".into(), vec![]).await.unwrap().message_id;
         let second = send(&f.ctx, &pa, &cid, "two".into(), vec![]).await.unwrap().message_id;
         assert_eq!(page_for(&f, &pn).await.unread_count, 2);
@@ -559,11 +576,7 @@ mod tests {
     async fn a_conversation_from_before_the_summaries_carried_reads_reads_its_positions() {
         // GIVEN a conversation whose META and summaries lack the marker (written by an older
         // version), and a read position the nurse recorded then
-        let f = Fixture::new().await;
-        let (admin, nurse) =
-            (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
-        let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
-        let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+        let Ward { f, admin, nurse, pa, pn, cid } = Ward::new().await;
         let mid = send(&f.ctx, &pa, &cid, "one".into(), vec![]).await.unwrap().message_id;
         let table = Table::tenant(&f.tenant);
         let pk = conv_pk(cid.as_str());
@@ -585,11 +598,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_summary_does_not_stop_a_read_position() {
         // GIVEN a conversation whose admin summary is gone (nothing deletes them; a repair might)
-        let f = Fixture::new().await;
-        let (admin, nurse) =
-            (f.user("admin2@acme.test", Role::Admin).await, f.user("nurse@acme.test", Role::Member).await);
-        let (pa, pn) = (f.principal(&admin), f.principal(&nurse));
-        let cid = create(&f.ctx, &pa, None, vec![nurse.user_id.clone()]).await.unwrap().conversation_id;
+        let Ward { f, admin, nurse, pa, pn, cid } = Ward::new().await;
         let mid = send(&f.ctx, &pa, &cid, "one".into(), vec![]).await.unwrap().message_id;
         let table = Table::tenant(&f.tenant);
         let pk = conv_pk(cid.as_str());
