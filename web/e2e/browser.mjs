@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test as nodeTest } from 'node:test';
+
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -80,4 +82,22 @@ export async function checkScreen(page, name) {
     for (const v of result) axeFindings.push(`${name} [${label}]: ${v}`);
   }
   await page.setViewportSize(DESKTOP);
+}
+
+/**
+ * `node:test`'s `test`, keeping a screenshot of every open tab in `pages` (name -> page) when
+ * the test fails, named `failed-<prefix><name>.png`, for the person reading the failure.
+ */
+export function testWithShots(pages, prefix = '') {
+  return (name, fn) =>
+    nodeTest(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        for (const [who, page] of Object.entries(pages)) {
+          if (!page.isClosed()) await page.screenshot({ path: `${SHOTS}/failed-${prefix}${who}.png` }).catch(() => {});
+        }
+        throw e;
+      }
+    });
 }

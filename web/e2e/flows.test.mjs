@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test as nodeTest } from 'node:test';
 
-import { SHOTS, axeFindings, checkScreen, launch, newPage, problems } from './browser.mjs';
+import { axeFindings, checkScreen, launch, newPage, problems, testWithShots } from './browser.mjs';
 import { startServer } from './server.mjs';
 import { totp } from './totp.mjs';
 
@@ -28,19 +28,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** A test that, when it fails, keeps a screenshot of every open tab for the person reading it. */
-function test(name, fn) {
-  nodeTest(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      for (const [who, page] of Object.entries(pages)) {
-        if (!page.isClosed()) await page.screenshot({ path: `${SHOTS}/failed-${who}.png` }).catch(() => {});
-      }
-      throw e;
-    }
-  });
-}
+/** A test that, when it fails, keeps a screenshot of every open tab. */
+const test = testWithShots(pages, '');
 
 const h1 = (page) => page.getByRole('heading', { level: 1 });
 

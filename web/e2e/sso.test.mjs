@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test as nodeTest } from 'node:test';
 
-import { SHOTS, axeFindings, checkScreen, launch, newPage, problems } from './browser.mjs';
+import { axeFindings, checkScreen, launch, newPage, problems, testWithShots } from './browser.mjs';
 import { startIdp, startSamlIdp } from './idp.mjs';
 import { startServer } from './server.mjs';
 
@@ -43,20 +43,30 @@ after(async () => {
   await server?.stop();
 });
 
-function test(name, fn) {
-  nodeTest(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      for (const [who, page] of Object.entries(pages)) {
-        if (!page.isClosed()) await page.screenshot({ path: `${SHOTS}/failed-sso-${who}.png` }).catch(() => {});
-      }
-      throw e;
-    }
-  });
-}
+/** A test that, when it fails, keeps a screenshot of every open tab. */
+const test = testWithShots(pages, 'sso-');
 
 const h1 = (page) => page.getByRole('heading', { level: 1 });
+
+/**
+ * What a finished single sign-on leaves: the login code out of the address bar, exchanged
+ * exactly once; the refresh token in an HttpOnly cookie that scripts cannot read; nothing in
+ * storage but the remembered organisation (the PKCE verifier is gone after its one exchange);
+ * and a reload that comes back through the cookie.
+ */
+async function keptOnlyTheCookie(page, exchanges) {
+  assert.ok(!page.url().includes('login_code'), page.url());
+  assert.equal(exchanges.length, 1);
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'bulwark_refresh');
+  assert.ok(cookie, 'the refresh cookie');
+  assert.deepEqual([cookie.path, cookie.httpOnly, cookie.sameSite], ['/v1/auth', true, 'Strict']);
+  assert.ok(!(await page.evaluate(() => document.cookie)).includes('bulwark_refresh'));
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['bulwark.tenant']);
+  await page.reload();
+  await h1(page).filter({ hasText: 'Messages' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
 
 async function anonymousPage(name) {
   return (pages[name] = await newPage(browser, server.url, name));
@@ -166,20 +176,7 @@ test('with them, "Sign in with single sign-on" ends in the app, the refresh toke
   await page.getByText('No conversations yet').waitFor();
   // The login code came back in the URL, left it at once, and was exchanged exactly once.
   assert.ok(callbacks.some((u) => u.includes('login_code=')), JSON.stringify(callbacks));
-  assert.ok(!page.url().includes('login_code'), page.url());
-  assert.equal(exchanges.length, 1);
-  // The refresh token: an HttpOnly cookie that scripts cannot read; nothing in storage but the
-  // remembered organisation (the PKCE verifier is gone after its one exchange).
-  const cookie = (await page.context().cookies()).find((c) => c.name === 'bulwark_refresh');
-  assert.ok(cookie, 'the refresh cookie');
-  assert.deepEqual([cookie.path, cookie.httpOnly, cookie.sameSite], ['/v1/auth', true, 'Strict']);
-  assert.ok(!(await page.evaluate(() => document.cookie)).includes('bulwark_refresh'));
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['bulwark.tenant']);
-  // A reload comes back through the cookie.
-  await page.reload();
-  await h1(page).filter({ hasText: 'Messages' }).waitFor();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await keptOnlyTheCookie(page, exchanges);
 
   // The admin sees the account made just in time, as a member.
   await admin.getByRole('link', { name: 'Users' }).click();
@@ -330,18 +327,7 @@ test('with them, SAML sign-in goes through the IdP\'s form to the ACS and ends i
   trip.checkTrip();
   // The login code came back in the URL, left it at once, and was exchanged exactly once.
   assert.ok(trip.navigations.some((u) => u.startsWith(`${server.url}/sso/callback?`) && u.includes('login_code=')), JSON.stringify(trip.navigations));
-  assert.ok(!page.url().includes('login_code'), page.url());
-  assert.equal(trip.exchanges.length, 1);
-  // The refresh token: an HttpOnly cookie that scripts cannot read; nothing else kept.
-  const cookie = (await page.context().cookies()).find((c) => c.name === 'bulwark_refresh');
-  assert.ok(cookie, 'the refresh cookie');
-  assert.deepEqual([cookie.path, cookie.httpOnly, cookie.sameSite], ['/v1/auth', true, 'Strict']);
-  assert.ok(!(await page.evaluate(() => document.cookie)).includes('bulwark_refresh'));
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['bulwark.tenant']);
-  await page.reload();
-  await h1(page).filter({ hasText: 'Messages' }).waitFor();
-  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await keptOnlyTheCookie(page, trip.exchanges);
   await page.context().close();
 
   // The admin sees the account made just in time, as a member; then removes SAML.

@@ -527,6 +527,40 @@ function JitFields(props: { id: string; value: JitForm; onValue: (v: JitForm) =>
 
 const REDIRECT_HINT = "Addresses of this app that may receive sign-ins, one a line. This app's own is filled in.";
 
+/** What both connection forms end with: redirect URIs, just-in-time accounts, save and remove. */
+function SsoFormEnd(props: {
+  id: string;
+  name: string;
+  redirectUris: string;
+  jit: JitForm;
+  onValue: (patch: { redirectUris?: string; jit?: JitForm }) => void;
+  errors: { redirectUris?: string | null; jit?: string | null };
+  busy: boolean;
+  connected: boolean;
+  onRemove: () => void;
+}) {
+  return (
+    <>
+      <TextArea label="Redirect URIs" value={props.redirectUris} onValue={(v) => props.onValue({ redirectUris: v })} error={props.errors.redirectUris} hint={REDIRECT_HINT} />
+      <JitFields id={props.id} value={props.jit} onValue={(jit) => props.onValue({ jit })} error={props.errors.jit} />
+      <div class="actions">
+        <button type="submit" disabled={props.busy}>
+          Save the {props.name} settings
+        </button>
+        {props.connected && (
+          <ConfirmButton
+            label={`Remove ${props.name}`}
+            question={`Remove the ${props.name} connection? Its single sign-on stops at once.`}
+            confirmLabel="Remove"
+            danger
+            onConfirm={props.onRemove}
+          />
+        )}
+      </div>
+    </>
+  );
+}
+
 const OIDC_FIELDS = ['issuer', 'client_id', 'client_secret', 'scopes', 'email_claim', 'redirect_uris', 'jit'];
 
 function OidcSection(props: { config: OidcView | null; onChanged: (notice: string) => void }) {
@@ -580,22 +614,17 @@ function OidcSection(props: { config: OidcView | null; onChanged: (notice: strin
           <Field label="Scopes" value={f.scopes} onValue={(v) => set({ scopes: v })} autoComplete="off" error={err('scopes')} hint="Separated by spaces; openid is required." />
           <Field label="Email claim" value={f.emailClaim} onValue={(v) => set({ emailClaim: v })} autoComplete="off" error={err('email_claim')} hint="The ID token claim holding the email address." />
         </div>
-        <TextArea label="Redirect URIs" value={f.redirectUris} onValue={(v) => set({ redirectUris: v })} error={err('redirect_uris')} hint={REDIRECT_HINT} />
-        <JitFields id="oidc" value={f.jit} onValue={(jit) => set({ jit })} error={server.byField.jit} />
-        <div class="actions">
-          <button type="submit" disabled={form.busy}>
-            Save the OIDC settings
-          </button>
-          {c && (
-            <ConfirmButton
-              label="Remove OIDC"
-              question="Remove the OIDC connection? Its single sign-on stops at once."
-              confirmLabel="Remove"
-              danger
-              onConfirm={remove}
-            />
-          )}
-        </div>
+        <SsoFormEnd
+          id="oidc"
+          name="OIDC"
+          redirectUris={f.redirectUris}
+          jit={f.jit}
+          onValue={set}
+          errors={{ redirectUris: err('redirect_uris'), jit: server.byField.jit }}
+          busy={form.busy}
+          connected={Boolean(c)}
+          onRemove={remove}
+        />
       </form>
     </section>
   );
@@ -698,22 +727,17 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
           error={err('email_attribute')}
           hint="Leave empty to use the NameID (format emailAddress)."
         />
-        <TextArea label="Redirect URIs" value={f.redirectUris} onValue={(v) => set({ redirectUris: v })} error={err('redirect_uris')} hint={REDIRECT_HINT} />
-        <JitFields id="saml" value={f.jit} onValue={(jit) => set({ jit })} error={server.byField.jit} />
-        <div class="actions">
-          <button type="submit" disabled={form.busy}>
-            Save the SAML settings
-          </button>
-          {c && (
-            <ConfirmButton
-              label="Remove SAML"
-              question="Remove the SAML connection? Its single sign-on stops at once."
-              confirmLabel="Remove"
-              danger
-              onConfirm={remove}
-            />
-          )}
-        </div>
+        <SsoFormEnd
+          id="saml"
+          name="SAML"
+          redirectUris={f.redirectUris}
+          jit={f.jit}
+          onValue={set}
+          errors={{ redirectUris: err('redirect_uris'), jit: server.byField.jit }}
+          busy={form.busy}
+          connected={Boolean(c)}
+          onRemove={remove}
+        />
       </form>
     </section>
   );
