@@ -83,6 +83,19 @@ pub async fn notify_users(
     users: &[String],
     notice: &EventNotice,
 ) -> anyhow::Result<usize> {
+    per_device(state, tenant, users, "", "", Some(notice)).await
+}
+
+/// One job per device of each of `users` (about a message, or with `event` an event notice),
+/// queued in batches; how many.
+async fn per_device(
+    state: &Context,
+    tenant: &TenantId,
+    users: &[String],
+    conversation_id: &str,
+    message_id: &str,
+    event: Option<&EventNotice>,
+) -> anyhow::Result<usize> {
     let mut bodies = Vec::new();
     for user in users {
         for d in devices_of(state, tenant, user).await? {
@@ -91,9 +104,9 @@ pub async fn notify_users(
                 user_id: user.clone(),
                 device_id: d.sk.trim_start_matches("DEV#").into(),
                 recipients: vec![],
-                conversation_id: String::new(),
-                message_id: String::new(),
-                event: Some(notice.clone()),
+                conversation_id: conversation_id.into(),
+                message_id: message_id.into(),
+                event: event.cloned(),
             };
             bodies.push(serde_json::to_vec(&job)?);
         }
@@ -154,25 +167,7 @@ pub async fn notify_new_message(
 /// A new message's fan-out job: one job per device of each recipient, queued in batches. A
 /// failure retries the whole fan-out (a device may then be notified twice, never not at all).
 async fn fan_out(state: &Context, tenant: &TenantId, job: &PushJob) -> anyhow::Result<()> {
-    let mut bodies = Vec::new();
-    for user in &job.recipients {
-        for d in devices_of(state, tenant, user).await? {
-            let one = PushJob {
-                tenant_id: job.tenant_id.clone(),
-                user_id: user.clone(),
-                device_id: d.sk.trim_start_matches("DEV#").into(),
-                recipients: vec![],
-                conversation_id: job.conversation_id.clone(),
-                message_id: job.message_id.clone(),
-                event: None,
-            };
-            bodies.push(serde_json::to_vec(&one)?);
-        }
-    }
-    if !bodies.is_empty() {
-        state.ports.queue.enqueue_batch(&queue(), &bodies).await?;
-    }
-    Ok(())
+    per_device(state, tenant, &job.recipients, &job.conversation_id, &job.message_id, None).await.map(|_| ())
 }
 
 /// Deliver one job. `Ok` means done (delivered, or nothing left to deliver to); `Err` means
