@@ -531,20 +531,18 @@ const REDIRECT_HINT = "Addresses of this app that may receive sign-ins, one a li
 function SsoFormEnd(props: {
   id: string;
   name: string;
-  redirectUris: string;
-  jit: JitForm;
+  f: { redirectUris: string; jit: JitForm };
   onValue: (patch: { redirectUris?: string; jit?: JitForm }) => void;
-  errors: { redirectUris?: string | null; jit?: string | null };
-  busy: boolean;
+  sso: ReturnType<typeof useSsoConnection>;
   connected: boolean;
-  onRemove: () => void;
 }) {
+  const { f, sso } = props;
   return (
     <>
-      <TextArea label="Redirect URIs" value={props.redirectUris} onValue={(v) => props.onValue({ redirectUris: v })} error={props.errors.redirectUris} hint={REDIRECT_HINT} />
-      <JitFields id={props.id} value={props.jit} onValue={(jit) => props.onValue({ jit })} error={props.errors.jit} />
+      <TextArea label="Redirect URIs" value={f.redirectUris} onValue={(v) => props.onValue({ redirectUris: v })} error={sso.err('redirect_uris')} hint={REDIRECT_HINT} />
+      <JitFields id={props.id} value={f.jit} onValue={(jit) => props.onValue({ jit })} error={sso.server.byField.jit} />
       <div class="actions">
-        <button type="submit" disabled={props.busy}>
+        <button type="submit" disabled={sso.form.busy}>
           Save the {props.name} settings
         </button>
         {props.connected && (
@@ -553,7 +551,7 @@ function SsoFormEnd(props: {
             question={`Remove the ${props.name} connection? Its single sign-on stops at once.`}
             confirmLabel="Remove"
             danger
-            onConfirm={props.onRemove}
+            onConfirm={sso.remove}
           />
         )}
       </div>
@@ -576,7 +574,7 @@ function OidcSection(props: { config: OidcView | null; onChanged: (notice: strin
   });
   const set = (patch: Partial<OidcForm>) => setF((old) => ({ ...old, ...patch }));
   const secretSet = Boolean(c?.client_secret_set);
-  const { err, form, remove, server } = useSsoConnection(
+  const sso = useSsoConnection(
     'oidc',
     OIDC_FIELDS,
     oidcErrors(f, secretSet),
@@ -584,6 +582,8 @@ function OidcSection(props: { config: OidcView | null; onChanged: (notice: strin
     'The OIDC settings are saved. People can now sign in with single sign-on.',
     props.onChanged,
   );
+  const { err } = sso;
+
 
   return (
     <section class="panel" aria-labelledby="oidc-h">
@@ -595,8 +595,8 @@ function OidcSection(props: { config: OidcView | null; onChanged: (notice: strin
       <dl class="copy-values">
         <CopyValue label="OIDC redirect URI" value={`${api.apiOrigin()}/v1/sso/oidc/callback`} />
       </dl>
-      <form onSubmit={form.submit} novalidate aria-label="OIDC settings">
-        <ErrorAlert error={server.general} />
+      <form onSubmit={sso.form.submit} novalidate aria-label="OIDC settings">
+        <ErrorAlert error={sso.server.general} />
         <Field label="Issuer URL" value={f.issuer} onValue={(v) => set({ issuer: v })} autoComplete="off" inputMode="url" error={err('issuer')} hint="Bulwark reads its discovery document to check it." />
         <div class="row">
           <Field label="Client ID" value={f.clientId} onValue={(v) => set({ clientId: v })} autoComplete="off" error={err('client_id')} />
@@ -614,17 +614,7 @@ function OidcSection(props: { config: OidcView | null; onChanged: (notice: strin
           <Field label="Scopes" value={f.scopes} onValue={(v) => set({ scopes: v })} autoComplete="off" error={err('scopes')} hint="Separated by spaces; openid is required." />
           <Field label="Email claim" value={f.emailClaim} onValue={(v) => set({ emailClaim: v })} autoComplete="off" error={err('email_claim')} hint="The ID token claim holding the email address." />
         </div>
-        <SsoFormEnd
-          id="oidc"
-          name="OIDC"
-          redirectUris={f.redirectUris}
-          jit={f.jit}
-          onValue={set}
-          errors={{ redirectUris: err('redirect_uris'), jit: server.byField.jit }}
-          busy={form.busy}
-          connected={Boolean(c)}
-          onRemove={remove}
-        />
+        <SsoFormEnd id="oidc" name="OIDC" f={f} onValue={set} sso={sso} connected={Boolean(c)} />
       </form>
     </section>
   );
@@ -646,7 +636,7 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
     jit: jitOf(c?.jit),
   });
   const set = (patch: Partial<SamlForm>) => setF((old) => ({ ...old, ...patch }));
-  const { err, form, remove, server } = useSsoConnection(
+  const sso = useSsoConnection(
     'saml',
     SAML_FIELDS,
     samlErrors(f),
@@ -654,6 +644,8 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
     'The SAML settings are saved.',
     props.onChanged,
   );
+  const { err } = sso;
+
   const origin = api.apiOrigin();
   const fingerprints = (c?.signing_certificates ?? []).map((x) => x?.sha256_fingerprint).filter((x): x is string => Boolean(x));
   const radio = (value: SamlForm['source'], label: string) => (
@@ -693,8 +685,8 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
           </dd>
         </dl>
       )}
-      <form onSubmit={form.submit} novalidate aria-label="SAML settings">
-        <ErrorAlert error={server.general} />
+      <form onSubmit={sso.form.submit} novalidate aria-label="SAML settings">
+        <ErrorAlert error={sso.server.general} />
         <fieldset>
           <legend>The identity provider</legend>
           {radio('metadata', 'Paste its metadata XML')}
@@ -727,17 +719,7 @@ function SamlSection(props: { config: SamlView | null; tenant: string; onChanged
           error={err('email_attribute')}
           hint="Leave empty to use the NameID (format emailAddress)."
         />
-        <SsoFormEnd
-          id="saml"
-          name="SAML"
-          redirectUris={f.redirectUris}
-          jit={f.jit}
-          onValue={set}
-          errors={{ redirectUris: err('redirect_uris'), jit: server.byField.jit }}
-          busy={form.busy}
-          connected={Boolean(c)}
-          onRemove={remove}
-        />
+        <SsoFormEnd id="saml" name="SAML" f={f} onValue={set} sso={sso} connected={Boolean(c)} />
       </form>
     </section>
   );
