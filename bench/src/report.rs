@@ -163,8 +163,9 @@ pub fn markdown(r: &Value) -> String {
         let (small, large) = (&st["list_small"]["list"], &st["list_large"]["list"]);
         let (c10, c5000) = (&st["conversations_10"], &st["conversations_5000"]);
         s.push_str(&format!(
-            "| Disk per stored 100-byte message (bytes; {} messages, indexes included) | {} | | | <= 400 | {} |\n",
+            "| Disk per stored 100-byte message (bytes on disk; {} messages, indexes included; the file's apparent size: {}) | {} | | | <= 400 | {} |\n",
             st["messages"],
+            f(&st["apparent_bytes_per_message"]),
             f(&st["bytes_per_message"]),
             verdict(st["bytes_per_message"].as_f64().unwrap_or(f64::MAX) <= 400.0)
         ));

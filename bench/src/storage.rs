@@ -1,6 +1,6 @@
 //! Storage and scale (issue 21): the local server fills one conversation with 100-byte
 //! messages (BULWARK_BENCH_MESSAGES, default 100,000) through its API, and the bench reports
-//! the data directory's bytes per message, the server's peak RSS (logins included in the
+//! the data directory's bytes on disk per message, the server's peak RSS (logins included in the
 //! load) after 100,000 messages and at the end (flatness), and list latency (the newest page) at concurrency 16 after a first short round (at
 //! least 1,000 messages) and with all of them; then
 //! `GET /v1/conversations` (a page of 10) for a member of 10 and of 5,000 conversations.
@@ -21,16 +21,20 @@ use crate::wrk::wrk;
 const BODY: &str =
     r#"{"body":"Ward 4: patient in bed 12 needs a follow-up on the new medication before noon, please."}"#;
 
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+/// The data directory's bytes on disk (blocks the file system allocated, as `du` counts)
+/// and its files' apparent sizes. They differ because redb grows its file ahead of use, by
+/// doubling up to 4 GiB, and the tail it has not written yet is a hole that takes no disk.
+fn dir_bytes(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
     entries
         .filter_map(|e| e.ok())
         .map(|e| match e.metadata() {
             Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
+            Ok(m) => (m.blocks() * 512, m.len()),
+            Err(_) => (0, 0),
         })
-        .sum()
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
 }
 
 /// Send until at least `target` messages are stored (wrk at concurrency 16, in rounds of at
@@ -78,7 +82,8 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     let list_large = json!({"messages": sent, "list": list("large")?});
     let logins = logins()?;
     // The writer's last group commit is durable before its answer; the file size is final.
-    let bytes = dir_bytes(&server.dir).saturating_sub(before);
+    let (on_disk, apparent) = dir_bytes(&server.dir);
+    let (bytes, apparent) = (on_disk.saturating_sub(before.0), apparent.saturating_sub(before.1));
     let peak_rss_mib = proc_kib(pid, "VmHWM") as f64 / 1024.0;
 
     // Conversations of a member: 10, then 5,000.
@@ -108,10 +113,16 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     let convs_10 = convs("10")?;
     create(4_990).await?;
     let convs_5000 = convs("5000")?;
+    // BULWARK_BENCH_KEEP_DATA=1 keeps the data directory to inspect what fills it.
+    if std::env::var_os("BULWARK_BENCH_KEEP_DATA").is_some() {
+        eprintln!("bench: storage data directory kept at {}", server.stop_keeping_data().display());
+    }
     Ok(json!({
         "messages": sent,
         "data_dir_bytes": bytes,
         "bytes_per_message": bytes as f64 / sent as f64,
+        "data_dir_apparent_bytes": apparent,
+        "apparent_bytes_per_message": apparent as f64 / sent as f64,
         "peak_rss_mib": peak_rss_mib,
         "checkpoint": checkpoint_peak,
         "logins": logins,

@@ -598,3 +598,94 @@ impl ItemStore for EmbeddedStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::clock::SystemClock;
+    use redb::{ReadableTableMetadata, TableHandle};
+
+    fn temp_store(tag: &str) -> (EmbeddedStore, Arc<Database>, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("bulwark-store-{tag}-{}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let db = Arc::new(Database::create(&path).unwrap());
+        (EmbeddedStore::new(Arc::clone(&db), Arc::new(SystemClock)).unwrap(), db, path)
+    }
+
+    /// How full the leaf pages of the platform table are: stored bytes over leaf bytes.
+    fn leaf_fill(db: &Database) -> f64 {
+        let r = db.begin_read().unwrap();
+        let name = r.list_tables().unwrap().map(|t| t.name().to_owned()).find(|n| n == "store:platform").unwrap();
+        let stats = r.open_table(def(&name)).unwrap().stats().unwrap();
+        stats.stored_bytes() as f64 / (stats.leaf_pages() * 4096) as f64
+    }
+
+    fn message(pk: &str, i: u64) -> Item {
+        Item::new(pk, format!("MSG#{i:032x}")).with("body_enc", vec![7u8; 130]).with("sender_id", "01a2")
+    }
+
+    #[tokio::test]
+    async fn appended_keys_fill_their_pages() {
+        // GIVEN a store WHEN messages with growing ids are appended to four conversations,
+        // interleaved, a commit each as under load
+        let (store, db, path) = temp_store("fill");
+        store.ensure_table(&Table::Platform).await.unwrap();
+        for i in 0..6_000u64 {
+            let pk = format!("CONV#{}", i % 4);
+            store.put(&Table::Platform, message(&pk, i), Cond::NotExists).await.unwrap();
+        }
+        // THEN their pages are nearly full (upstream redb's halving split left them 50-57 %)
+        let fill = leaf_fill(&db);
+        eprintln!("appended: leaf pages {:.1} % full", fill * 100.0);
+        assert!(fill > 0.85, "leaf pages {:.0} % full", fill * 100.0);
+        // AND every conversation reads back whole and in order
+        for c in 0..4u64 {
+            let pk = format!("CONV#{c}");
+            let all = crate::ports::store::query_all(
+                &store,
+                &Table::Platform,
+                &pk,
+                SkRange::Prefix("MSG#".into()),
+                usize::MAX,
+            )
+            .await
+            .unwrap();
+            let want: Vec<String> = (0..6_000u64).filter(|i| i % 4 == c).map(|i| format!("MSG#{i:032x}")).collect();
+            assert_eq!(all.iter().map(|m| m.sk.clone()).collect::<Vec<_>>(), want);
+        }
+        drop((store, db));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn keys_in_any_order_still_read_back_in_order() {
+        // GIVEN keys inserted in a scrambled order, and some deleted again
+        let (store, db, path) = temp_store("scrambled");
+        store.ensure_table(&Table::Platform).await.unwrap();
+        let order: Vec<u64> = (0..3_000u64).map(|i| (i * 7_919) % 3_000).collect();
+        for &i in &order {
+            store.put(&Table::Platform, message("CONV#x", i), Cond::NotExists).await.unwrap();
+        }
+        // THEN their pages are as full as upstream redb leaves them (60 %): no run split applies
+        let fill = leaf_fill(&db);
+        eprintln!("scrambled: leaf pages {:.1} % full", fill * 100.0);
+        assert!(fill > 0.55, "leaf pages {:.0} % full", fill * 100.0);
+        for i in (0..3_000u64).filter(|i| i % 3 == 0) {
+            store.delete(&Table::Platform, "CONV#x", &format!("MSG#{i:032x}"), Cond::Exists).await.unwrap();
+        }
+        // WHEN read back THEN exactly the rest, in key order
+        let all = crate::ports::store::query_all(
+            &store,
+            &Table::Platform,
+            "CONV#x",
+            SkRange::Prefix("MSG#".into()),
+            usize::MAX,
+        )
+        .await
+        .unwrap();
+        let want: Vec<String> = (0..3_000u64).filter(|i| i % 3 != 0).map(|i| format!("MSG#{i:032x}")).collect();
+        assert_eq!(all.iter().map(|m| m.sk.clone()).collect::<Vec<_>>(), want);
+        drop((store, db));
+        let _ = std::fs::remove_file(path);
+    }
+}
