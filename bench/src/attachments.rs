@@ -14,7 +14,7 @@ use crate::system::proc_kib;
 use crate::MIB;
 
 pub async fn attachments(bins: &Path) -> Result<Value> {
-    const ROUNDS: usize = 8;
+    const ROUNDS: usize = 16;
     let data = file(4 * MIB);
     // Raw: the same streaming cipher, in memory, both directions.
     let raw_start = Instant::now();

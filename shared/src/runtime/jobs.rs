@@ -9,10 +9,29 @@ use crate::ports::queue::QueueName;
 use crate::services::context::Context;
 use crate::services::{maintenance, push};
 
+/// Receivers a parallel drain runs at once: their receives and acknowledgements share the
+/// embedded store's group commits, so the push queue keeps up with sends under load (one
+/// receiver of 10 jobs per two commits fell behind, and the backlog filled the store).
+const PARALLEL_RECEIVERS: usize = 8;
+
 /// Run every job visible on `queue` now; returns how many were handled (failures included).
-/// With `parallel`, a received batch's jobs run concurrently (their acknowledgements then
-/// share the embedded store's group commit instead of one commit each).
+/// With `parallel`, several receivers drain the queue at once and a received batch's jobs run
+/// concurrently (their acknowledgements then share the embedded store's group commit
+/// instead of one commit each).
 pub async fn drain<F, Fut>(state: &Context, queue: &QueueName, parallel: bool, handle: F) -> anyhow::Result<usize>
+where
+    F: Fn(Context, Vec<u8>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if !parallel {
+        return receiver(state, queue, false, &handle).await;
+    }
+    let receivers = (0..PARALLEL_RECEIVERS).map(|_| receiver(state, queue, true, &handle));
+    futures::future::join_all(receivers).await.into_iter().sum()
+}
+
+/// One receiver of [`drain`]: batches until the queue has nothing visible.
+async fn receiver<F, Fut>(state: &Context, queue: &QueueName, parallel: bool, handle: &F) -> anyhow::Result<usize>
 where
     F: Fn(Context, Vec<u8>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,

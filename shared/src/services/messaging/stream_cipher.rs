@@ -44,6 +44,31 @@ struct SealState {
     stats: Arc<Mutex<SealStats>>,
 }
 
+/// `input`, driven by a task of its own up to `depth` items ahead of the reader, so the work
+/// behind it (the cipher, the network) runs on another core beside the reader's (the disk,
+/// the socket). The task stops when the reader goes away.
+pub fn ahead(mut input: ByteStream, depth: usize) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(depth);
+    let task = tokio::spawn(async move {
+        while let Some(item) = input.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    // The channel also closes if the task panicked: that is an error, never a short stream.
+    Box::pin(futures::stream::unfold((rx, Some(task)), |(mut rx, task)| async move {
+        match rx.recv().await {
+            Some(item) => Some((item, (rx, task))),
+            None => match task?.await {
+                Ok(()) => None,
+                Err(_) => Some((Err(io::Error::other("a stream stage failed")), (rx, None))),
+            },
+        }
+    }))
+}
+
 /// Encrypt `input` under `key` (bound to `aad`), refusing more than `max` plaintext bytes.
 pub fn seal(input: ByteStream, key: &[u8; 32], aad: &[u8], max: u64) -> (ByteStream, Arc<Mutex<SealStats>>) {
     let (sealer, header) = StreamSealer::new(key, aad);
@@ -189,6 +214,41 @@ mod tests {
         assert_eq!(stats.size, total as u64);
         assert_eq!(stats.sha256, Some(hasher.finalize().into()));
         assert!(stats.high_water <= SEGMENT + 64 * 1024, "buffered {} bytes", stats.high_water);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_run_ahead_delivers_the_same_bytes_and_its_error() {
+        // GIVEN a sealed stream run ahead in its own task WHEN read THEN the same ciphertext
+        let key = crate::domain::crypto::random_32();
+        let plain = collect(chunks(3 * SEGMENT + 5, 4096)).await.unwrap();
+        let (direct, _) = seal(chunks(3 * SEGMENT + 5, 4096), &key, b"a1", u64::MAX);
+        let (sealed, _) = seal(chunks(3 * SEGMENT + 5, 4096), &key, b"a1", u64::MAX);
+        let ahead_ct = collect(ahead(sealed, 2)).await.unwrap();
+        assert_eq!(ahead_ct.len(), collect(direct).await.unwrap().len());
+        let opened =
+            ahead(open(Box::pin(futures::stream::iter(vec![Ok(Bytes::from(ahead_ct))])), key.clone(), b"a1"), 2);
+        assert_eq!(collect(opened).await.unwrap(), plain);
+        // AND an error in the stream reaches the reader as the same error, and ends it
+        let (sealed, _) = seal(chunks(1000, 100), &key, b"a1", 999);
+        let mut s = ahead(sealed, 2);
+        let mut saw = None;
+        while let Some(item) = s.next().await {
+            if let Err(e) = item {
+                saw = Some(e);
+                assert!(s.next().await.is_none());
+                break;
+            }
+        }
+        assert!(saw.is_some_and(|e| is_too_large(&e)));
+        // AND a stage that dies ends its stream with an error, not as if it were complete
+        let dying: ByteStream = Box::pin(futures::stream::iter([1, 2]).map(|i| {
+            assert!(i < 2, "the stage dies");
+            Ok(Bytes::from_static(b"x"))
+        }));
+        let mut s = ahead(dying, 2);
+        assert!(s.next().await.unwrap().is_ok());
+        assert!(s.next().await.unwrap().is_err());
+        assert!(s.next().await.is_none());
     }
 
     #[tokio::test]
