@@ -193,7 +193,11 @@ impl<'a> Reader<'a> {
         }
         match self.varint()? {
             0 => self.string(),
-            k => NAMES.get(k as usize - 1).map(|n| (*n).to_owned()).ok_or_else(|| "unknown attribute name".into()),
+            k => usize::try_from(k - 1)
+                .ok()
+                .and_then(|i| NAMES.get(i))
+                .map(|n| (*n).to_owned())
+                .ok_or_else(|| "unknown attribute name".into()),
         }
     }
 
@@ -213,7 +217,11 @@ impl<'a> Reader<'a> {
                     .ok()
                     .and_then(|t| t.replace_nanosecond(nanos).ok())
                     .ok_or("bad instant")?;
-                AttrValue::S(crate::ports::clock::rfc3339(t))
+                // Only instants that formatted are ever written: one that does not is damage.
+                match crate::ports::clock::rfc3339(t) {
+                    s if s.is_empty() => return Err("bad instant".into()),
+                    s => AttrValue::S(s),
+                }
             }
             TAG_B => AttrValue::B(self.take()?.to_vec()),
             TAG_BOOL => AttrValue::Bool(self.byte()? != 0),
@@ -324,6 +332,11 @@ mod tests {
     fn names_outside_the_dictionary_and_unknown_places_are_handled() {
         // GIVEN a dictionary place that does not exist WHEN decoded THEN an error, no panic
         let stored = [VERSION, 1, NAMES.len() as u8 + 1, TAG_BOOL, 1];
+        assert!(decode(&stored).is_err());
+        // AND an instant no RFC 3339 string names (a year before 0) is an error, not ""
+        let mut stored = vec![VERSION, 1, 1, TAG_TIME];
+        varint(&mut stored, zigzag(-70_000_000_000));
+        varint(&mut stored, 0);
         assert!(decode(&stored).is_err());
         // AND a name outside the dictionary round-trips spelled out
         let attrs = BTreeMap::from([("read:01a2".to_owned(), AttrValue::N(-3))]);

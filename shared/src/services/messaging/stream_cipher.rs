@@ -50,7 +50,14 @@ struct SealState {
 pub fn ahead(mut input: ByteStream, depth: usize) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel(depth);
     let task = tokio::spawn(async move {
-        while let Some(item) = input.next().await {
+        loop {
+            // A reader that went away stops the task even while the input stalls (a client
+            // that stopped sending): it must not hold the body, the connection or the key.
+            let item = tokio::select! {
+                item = input.next() => item,
+                () = tx.closed() => break,
+            };
+            let Some(item) = item else { break };
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
                 break;
@@ -249,6 +256,16 @@ mod tests {
         assert!(s.next().await.unwrap().is_ok());
         assert!(s.next().await.unwrap().is_err());
         assert!(s.next().await.is_none());
+        // AND a reader that goes away stops the stage even while its input never answers
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let stalled: ByteStream =
+            Box::pin(futures::stream::pending::<io::Result<Bytes>>().chain(futures::stream::once(async move {
+                drop(held_tx);
+                Ok(Bytes::new())
+            })));
+        drop(ahead(stalled, 2));
+        // the stage dropped its input (and so the sender it held) once the reader was gone
+        tokio::time::timeout(std::time::Duration::from_secs(5), held_rx).await.unwrap().unwrap_err();
     }
 
     #[tokio::test]
