@@ -89,6 +89,12 @@ pub async fn aws_calls(endpoint: &str) -> Result<Value> {
     record("POST /v1/admin/invitations", since(&t), None);
     let member = accept(&addr, &mail, "member@bench.test").await?;
     let member_me = expect(call(&addr, "GET", "/v1/me", Some(&member), None).await?, 200, "me")?;
+    // A recipient with a push device, so a send pays for its push (a tenant without any
+    // device queues none).
+    let t = snapshot();
+    let device = json!({"platform": "fcm", "token": "bench-device-token"});
+    expect(call(&addr, "POST", "/v1/me/devices", Some(&member), Some(device)).await?, 201, "register a device")?;
+    record("POST /v1/me/devices", since(&t), None);
     let conv = json!({"title": "Bench ward", "member_ids": [member_me["user_id"]]});
     let (cold, warm, r) = twice("POST", "/v1/conversations".into(), Some(admin.clone()), Some(conv), 201).await?;
     record("POST /v1/conversations", cold, warm);

@@ -12,7 +12,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::flows::{admin_of, join, Account};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, OPERATOR_TOKEN};
 use crate::on_both_backends;
 
 #[derive(Default)]
@@ -218,4 +218,37 @@ async fn pushes_are_queued_delivered_retried_and_dead_lettered_without_phi(app: 
     let wipe = format!("/v1/admin/users/{}/device-key/reset", nurse.user_id);
     assert_eq!(app.call("POST", &wipe, Some(&admin.access), None).await.status, 204);
     assert_eq!(devices(app, "acme", &nurse.user_id).await, 0);
+}
+
+on_both_backends!(TestApp: a_tenant_without_push_devices_queues_no_push_work);
+
+async fn a_tenant_without_push_devices_queues_no_push_work(app: &TestApp) {
+    // GIVEN a tenant where nobody has registered a device
+    let (_provider, worker) = stand_in(app).await;
+    let admin = admin_of(app, "acme").await;
+    let nurse = join(app, &admin, "nurse@acme.test", "member").await;
+    let cid = crate::flows::conversation(app, &admin, "Ward 7", &[&nurse.user_id]).await;
+    let path = format!("/v1/conversations/{cid}/messages");
+    let send = || app.call("POST", &path, Some(&admin.access), Some(json!({"body": "hello"})));
+    // WHEN a message is sent THEN no push work is queued
+    assert_eq!(send().await.status, 201);
+    assert_eq!(bulwark::runtime::jobs::drain_push(&worker).await.unwrap(), 0);
+    // WHEN the operator disables and enables the tenant, and a member then registers a device
+    let tenants = app.call("GET", "/v1/platform/tenants?limit=100", Some(OPERATOR_TOKEN), None).await.json;
+    let acme = tenants["tenants"].as_array().unwrap()[0]["tenant_id"].as_str().unwrap().to_owned();
+    for what in ["disable", "enable"] {
+        let r = app.call("POST", &format!("/v1/platform/tenants/{acme}/{what}"), Some(OPERATOR_TOKEN), None).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    assert_eq!(register(app, &nurse, "fcm", "fcm-token-nurse").await.status, 201);
+    // THEN the next message queues its fan-out job (and the worker one job for that device)
+    assert_eq!(send().await.status, 201);
+    assert_eq!(bulwark::runtime::jobs::drain_push(&worker).await.unwrap(), 2);
+    // AND a later disable and enable keeps what the tenant's marker knows about its devices
+    for what in ["disable", "enable"] {
+        app.call("POST", &format!("/v1/platform/tenants/{acme}/{what}"), Some(OPERATOR_TOKEN), None).await;
+    }
+    app.backend.clock.advance(time::Duration::seconds(31));
+    assert_eq!(send().await.status, 201);
+    assert_eq!(bulwark::runtime::jobs::drain_push(&worker).await.unwrap(), 2);
 }

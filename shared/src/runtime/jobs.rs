@@ -12,7 +12,7 @@ use crate::services::{maintenance, push};
 /// Receivers a parallel drain runs at once: their receives and acknowledgements share the
 /// embedded store's group commits, so the push queue keeps up with sends under load (one
 /// receiver of 10 jobs per two commits fell behind, and the backlog filled the store).
-const PARALLEL_RECEIVERS: usize = 8;
+const PARALLEL_RECEIVERS: usize = 32;
 
 /// Run every job visible on `queue` now; returns how many were handled (failures included).
 /// With `parallel`, several receivers drain the queue at once and a received batch's jobs run

@@ -64,7 +64,7 @@ pub struct Context {
     /// tenant → (read at, policy); see `policy::load`.
     pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, Policy)>>>,
     /// tenant → (read at, epoch seconds; disabled); see `tenancy::status`.
-    pub tenant_status: Arc<Mutex<HashMap<String, (i64, bool)>>>,
+    pub tenant_status: Arc<Mutex<HashMap<String, (i64, crate::services::tenancy::status::TenantStatus)>>>,
 }
 
 impl Context {

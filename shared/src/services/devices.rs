@@ -5,13 +5,15 @@ use anyhow::Context as _;
 
 use crate::domain::types::{DeviceId, TenantId};
 use crate::ports::push::Platform;
-use crate::ports::store::{delete_partition, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table};
+use crate::ports::store::{
+    delete_partition, Cond, Direction, Item, QueryRequest, SkRange, StoreError, Table, TxOp, Update,
+};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
 use crate::services::identity::sessions::Principal;
 use crate::services::push::devices_pk;
-use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
+use crate::services::tenancy::{audit, status};
 
 /// A user has at most this many registered devices.
 const MAX_DEVICES: usize = 20;
@@ -57,7 +59,22 @@ pub async fn register(state: &Context, p: &Principal, platform: &str, token: &st
         .with("platform", platform.as_str())
         .with("token_enc", token_enc)
         .with("created_at", state.ports.clock.now_secs());
-    state.ports.store.put(&table, item, Cond::NotExists).await.context("device registrations")?;
+    // With the device, the tenant's marker learns it has push devices (sends then queue
+    // pushes); one transaction, so a stored device is never left unannounced.
+    let announce = TxOp::Update {
+        table: table.clone(),
+        pk: status::PK.into(),
+        sk: status::SK.into(),
+        update: Update::default().set(status::PUSH_DEVICES, true),
+        cond: Cond::Always,
+    };
+    state
+        .ports
+        .store
+        .transact(vec![TxOp::Put { table: table.clone(), item, cond: Cond::NotExists }, announce])
+        .await
+        .context("device registrations")?;
+    status::forget(state, &p.tenant);
     audit::record(&state.ports, &p.tenant, &p.user_id, "device.register", did.as_str(), "success").await?;
     Ok(Registered { device_id: did })
 }

@@ -135,8 +135,8 @@ async fn devices_of(state: &Context, tenant: &TenantId, user_id: &str) -> anyhow
 
 /// Queue the notification of a new message for its recipients (the members but the sender):
 /// one job, expanded by the worker ([`deliver`]), so a send costs one queue call and no device
-/// lookups. Best effort: the message is already stored, so a queue failure is logged (with
-/// ids only) rather than failing the send.
+/// lookups; none in a tenant without push devices. Best effort: the message is already
+/// stored, so a queue failure is logged (with ids only) rather than failing the send.
 pub async fn notify_new_message(
     state: &Context,
     tenant: &TenantId,
@@ -147,6 +147,11 @@ pub async fn notify_new_message(
 ) {
     let recipients: Vec<String> = members.iter().filter(|m| m.as_str() != sender).cloned().collect();
     if recipients.is_empty() {
+        return;
+    }
+    // A tenant that never registered a push device has nobody to notify (if the marker
+    // cannot be read, queue as before).
+    if !crate::services::tenancy::status::may_have_push_devices(state, tenant).await.unwrap_or(true) {
         return;
     }
     let job = PushJob {

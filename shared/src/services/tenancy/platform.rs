@@ -117,10 +117,17 @@ pub async fn set_disabled(ctx: &Context, tenant_id: &str, disabled: bool) -> Res
         update: Update::default().set("status", to),
         cond: Cond::Or(vec![Cond::eq("status", from), Cond::eq("status", to)]),
     };
-    let marker = Item::new(status::PK, status::SK).with("disabled", disabled);
+    // An update: the marker's other attributes (push devices) stay.
+    let marker = TxOp::Update {
+        table: Table::tenant(&tenant),
+        pk: status::PK.into(),
+        sk: status::SK.into(),
+        update: Update::default().set(status::DISABLED, disabled),
+        cond: Cond::Always,
+    };
     let ops = vec![
         directory,
-        TxOp::Put { table: Table::tenant(&tenant), item: marker, cond: Cond::Always },
+        marker,
         audit::event(
             &ctx.ports,
             &tenant,
@@ -131,7 +138,7 @@ pub async fn set_disabled(ctx: &Context, tenant_id: &str, disabled: bool) -> Res
         ),
     ];
     ctx.commit(ops, ServiceError::Conflict("the tenant is still being provisioned".into())).await?;
-    status::remember(ctx, &tenant, disabled);
+    status::forget(ctx, &tenant);
     let item = tenants::directory_entry(ctx, &tenant).await?.ok_or(ServiceError::NotFound)?;
     view(&item).ok_or_else(|| ServiceError::internal(anyhow::anyhow!("malformed directory entry")))
 }

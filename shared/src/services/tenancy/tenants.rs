@@ -12,8 +12,8 @@ use crate::ports::mail::OutgoingEmail;
 use crate::ports::store::{Cond, Item, StoreError, Table, TxOp, Update, EXPIRES_AT};
 use crate::services::context::Context;
 use crate::services::error::ServiceError;
-use crate::services::tenancy::audit;
 use crate::services::tenancy::keys::Field;
+use crate::services::tenancy::{audit, status};
 use anyhow::Context as _;
 
 /// Invitations expire after 72 hours.
@@ -166,6 +166,9 @@ async fn provision(state: &Context, tenant_id: &TenantId, req: &NewTenant) -> an
         .store
         .put(&table, crate::services::tenancy::policy::to_item(&Default::default(), now), Cond::NotExists)
         .await?;
+    // No push device yet: sends queue no push work until one registers.
+    let marker = Item::new(status::PK, status::SK).with(status::DISABLED, false).with(status::PUSH_DEVICES, false);
+    ports.store.put(&table, marker, Cond::NotExists).await?;
     let invitation_id =
         create_invitation(state, tenant_id, &req.admin_email, Role::Admin, "operator", &req.name).await?;
     audit::record(ports, tenant_id, "operator", "tenant.create", tenant_id.as_str(), "success").await?;
