@@ -107,7 +107,7 @@ pub async fn list_tenants(ctx: &Context, limit: usize, cursor: Option<String>) -
 /// own marker change in one transaction; the tenant's users are refused sign-in and every
 /// token from then on (other processes within [`status::TTL_SECS`]).
 pub async fn set_disabled(ctx: &Context, tenant_id: &str, disabled: bool) -> Result<TenantView, ServiceError> {
-    use crate::ports::store::{Cond, Item, Table, TxOp, Update};
+    use crate::ports::store::{Cond, Table, TxOp, Update};
     let tenant = existing_tenant(ctx, tenant_id).await?;
     let (from, to) = if disabled { ("active", "disabled") } else { ("disabled", "active") };
     let directory = TxOp::Update {
