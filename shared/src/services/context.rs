@@ -64,7 +64,7 @@ pub struct Context {
     /// tenant → (read at, policy); see `policy::load`.
     pub policies: Arc<Mutex<HashMap<String, (std::time::Instant, Policy)>>>,
     /// tenant → (read at, epoch seconds; disabled); see `tenancy::status`.
-    pub tenant_status: Arc<Mutex<HashMap<String, (i64, crate::services::tenancy::status::TenantStatus)>>>,
+    pub tenant_status: Arc<Mutex<HashMap<String, (i64, TenantStatus)>>>,
 }
 
 impl Context {
@@ -134,4 +134,14 @@ impl Context {
         let got: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         Ok(bool::from(got.ct_eq(&want)))
     }
+}
+
+/// A tenant's status marker as last read (`tenancy::status`). It lives here, with the cache
+/// that holds it, so the context needs nothing of the module that reads it.
+/// `push_devices` is `None` for tenants provisioned before it was kept (they may have
+/// devices: they are sent pushes as before).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TenantStatus {
+    pub disabled: bool,
+    pub push_devices: Option<bool>,
 }

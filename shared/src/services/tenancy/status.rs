@@ -16,13 +16,7 @@ pub const TTL_SECS: i64 = 30;
 pub const DISABLED: &str = "disabled";
 pub const PUSH_DEVICES: &str = "push_devices";
 
-/// What the marker says. `push_devices` is `None` for tenants provisioned before it was kept
-/// (they may have devices: they are sent pushes as before).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct TenantStatus {
-    pub disabled: bool,
-    pub push_devices: Option<bool>,
-}
+pub use crate::services::context::TenantStatus;
 
 /// Forget what this process read (it just wrote the marker): the next check reads it again.
 pub fn forget(ctx: &Context, tenant: &TenantId) {
