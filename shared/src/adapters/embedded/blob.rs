@@ -33,9 +33,14 @@ fn be(e: std::io::Error) -> BlobError {
     BlobError::Backend(e.into())
 }
 
-/// `f` on the blocking pool.
+/// File work `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| be(e.into()))?.map_err(be)
+    super::blocking(f).await.map_err(BlobError::Backend)?.map_err(be)
+}
+
+/// The outcome of a write started with [`write_behind`] on the blocking pool.
+async fn landed(w: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<(), BlobError> {
+    w.await.map_err(|e| be(e.into()))?.map_err(be)
 }
 
 /// Write `data` at `at` and start its writeback to the disk without waiting for it.
@@ -88,7 +93,7 @@ impl BlobStore for FileBlobStore {
                 }
                 if buf.len() >= IO_CHUNK || (end && !buf.is_empty()) {
                     if let Some(w) = in_flight.take() {
-                        w.await.map_err(|e| be(e.into()))?.map_err(be)?;
+                        landed(w).await?;
                     }
                     let (f, data, at) =
                         (Arc::clone(&file), std::mem::replace(&mut buf, Vec::with_capacity(IO_CHUNK)), written);
@@ -100,7 +105,7 @@ impl BlobStore for FileBlobStore {
                 }
             }
             if let Some(w) = in_flight.take() {
-                w.await.map_err(|e| be(e.into()))?.map_err(be)?;
+                landed(w).await?;
             }
             let (f, tmp, path, dir) = (Arc::clone(&file), tmp.clone(), path.clone(), dir.clone());
             blocking(move || {
