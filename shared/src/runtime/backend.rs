@@ -173,9 +173,12 @@ impl Wiring for Ports {
     }
 }
 
-/// The embedded store's page cache: `BULWARK_STORE_CACHE_MB` (default 64), read here rather
-/// than in `settings` (which builds on this module's types).
+/// The embedded store's page cache: `BULWARK_STORE_CACHE_MB` (default 16), read here rather
+/// than in `settings` (which builds on this module's types). The kernel's page cache holds the
+/// file as well, so a miss here costs a read from memory, not from the disk; a small cache
+/// keeps the server's memory the same from its first thousand messages to millions
+/// (BENCHMARKS.md, issue 21).
 fn store_cache_bytes() -> usize {
     let mb = std::env::var("BULWARK_STORE_CACHE_MB").ok().and_then(|v| v.trim().parse::<usize>().ok());
-    mb.unwrap_or(64).clamp(4, 16 * 1024) * 1024 * 1024
+    mb.unwrap_or(16).clamp(4, 16 * 1024) * 1024 * 1024
 }
