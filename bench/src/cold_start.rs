@@ -9,16 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use crate::median;
 use crate::system::proc_kib;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        0.0
-    } else {
-        v[v.len() / 2]
-    }
-}
 
 /// A Lambda Runtime API stand-in: reports when a function first asks for work, and never
 /// answers (the process is measured, then killed).
@@ -48,7 +40,7 @@ fn functions() -> Vec<String> {
     }
 }
 
-const COLD_RUNS: usize = 7;
+const COLD_RUNS: usize = 31;
 
 /// One exec of `path`: milliseconds until it asks the runtime API for work, and its peak RSS
 /// (KiB) at that moment.
@@ -91,22 +83,28 @@ async fn cold_start_once(
 pub async fn cold_starts(bins: &Path) -> Result<Value> {
     let (api, mut rx) = runtime_api().await?;
     let hello_bin = bins.join("hello-lambda");
+    let functions = functions();
     // Each function run is paired with a hello-world run just before it, so both see the same
     // moment of this shared VM's noise; hello world's figure is the median of all its runs.
+    // The runs go round the functions rather than through each function's in a row, so a
+    // burst of that noise lands on one run each of many functions, not on most of one's.
     let (mut hello_times, mut hello_peak) = (Vec::new(), 0u64);
-    let mut per_function = BTreeMap::new();
-    for f in functions() {
-        let (mut times, mut peak) = (Vec::new(), 0u64);
-        for _ in 0..COLD_RUNS {
+    let mut runs: BTreeMap<&str, (Vec<f64>, u64)> = BTreeMap::new();
+    for _ in 0..COLD_RUNS {
+        for f in &functions {
             let (ms, hwm) = cold_start_once(&hello_bin, "hello-lambda", &api, &mut rx).await?;
             hello_times.push(ms);
             hello_peak = hello_peak.max(hwm);
-            let (ms, hwm) = cold_start_once(&bins.join(&f), &f, &api, &mut rx).await?;
+            let (ms, hwm) = cold_start_once(&bins.join(f), f, &api, &mut rx).await?;
+            let (times, peak) = runs.entry(f).or_default();
             times.push(ms);
-            peak = peak.max(hwm);
+            *peak = (*peak).max(hwm);
         }
-        per_function.insert(f, json!({"ms": median(times), "peak_rss_mib": peak as f64 / 1024.0}));
     }
+    let per_function: BTreeMap<&str, Value> = runs
+        .into_iter()
+        .map(|(f, (times, peak))| (f, json!({"ms": median(times), "peak_rss_mib": peak as f64 / 1024.0})))
+        .collect();
     let hello = json!({"ms": median(hello_times), "peak_rss_mib": hello_peak as f64 / 1024.0});
     let hello_ms = hello["ms"].as_f64().unwrap_or(1.0).max(0.001);
     let worst = per_function.values().map(|v| v["ms"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max);

@@ -1,9 +1,10 @@
 //! Storage and scale (issue 21): the local server fills one conversation with 100-byte
 //! messages (BULWARK_BENCH_MESSAGES, default 100,000) through its API, and the bench reports
-//! the data directory's bytes on disk per message, the server's peak RSS (logins included in the
-//! load) after 100,000 messages and at the end (flatness), and list latency (the newest page) at concurrency 16 after a first short round (at
-//! least 1,000 messages) and with all of them; then
-//! `GET /v1/conversations` (a page of 10) for a member of 10 and of 5,000 conversations.
+//! the data directory's bytes on disk per message and the server's peak RSS (logins included
+//! in the load) after 100,000 messages and at the end (flatness). Then, side by side in
+//! alternating rounds: list latency (the newest page) at concurrency 16 in a conversation of
+//! 1,000 messages and in the full one, and `GET /v1/conversations` (a page of 10) for a member
+//! of 10 and a member of 5,000 conversations.
 
 use std::path::Path;
 
@@ -12,10 +13,10 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use crate::client::{call, expect};
-use crate::fixture::{fixture, Mailbox};
+use crate::fixture::{accept, fixture, Mailbox};
 use crate::server::start_server;
 use crate::system::proc_kib;
-use crate::wrk::wrk;
+use crate::wrk::{self, wrk};
 
 /// A 100-byte message body.
 const BODY: &str =
@@ -37,33 +38,80 @@ fn dir_bytes(dir: &Path) -> (u64, u64) {
         .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
 }
 
-/// Send until at least `target` messages are stored (wrk at concurrency 16, in rounds of at
-/// most 20 s; a round overshoots by what it sends past the target); the count sent.
-fn fill(addr: &str, path: &str, token: &str, have: u64, target: u64) -> Result<u64> {
-    let mut sent = have;
-    while sent < target {
-        // Rounds of at most 20 s, sized from the rate of the first.
-        let r = wrk(addr, path, 16, 20.min(((target - sent) / 2500).max(1)) as u32, "POST", Some(token), Some(BODY))?;
+/// Send until `target` messages are stored: wrk at concurrency 16, in rounds of at most 20 s
+/// sized from the rate of the round before, then the last second's worth one by one (16 at a
+/// time), so a checkpoint lands on its count; the count sent.
+async fn fill(addr: &str, path: &str, token: &str, have: u64, target: u64) -> Result<u64> {
+    // The first round lasts a second, to learn the rate.
+    let (mut sent, mut rate) = (have, None::<u64>);
+    while target.saturating_sub(sent) > rate.unwrap_or(20_000) {
+        let secs = rate.map_or(1, |r| ((target - sent) / r.max(1)).clamp(1, 20));
+        let r = wrk(addr, path, 16, secs as u32, "POST", Some(token), Some(BODY))?;
         anyhow::ensure!(r["non_2xx"] == 0 && r["socket_errors"] == 0, "sends failed: {r}");
-        sent += r["requests"].as_u64().context("wrk request count")?;
+        let requests = r["requests"].as_u64().context("wrk request count")?;
+        sent += requests;
+        rate = Some(requests / secs);
     }
-    Ok(sent)
+    let body: Value = serde_json::from_str(BODY)?;
+    let statuses: Vec<Result<u16>> = stream::iter(sent..target)
+        .map(|_| {
+            let body = body.clone();
+            async move { Ok(call(addr, "POST", path, Some(token), Some(body)).await?.status) }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    anyhow::ensure!(statuses.into_iter().all(|s| s.is_ok_and(|s| s == 201)), "sends failed");
+    Ok(sent.max(target))
 }
+
+/// Rounds of the side-by-side comparisons at the end: each measure runs once per round, in
+/// turn with the one it is compared with, so both see the same moments of this machine.
+const ROUNDS: usize = 3;
 
 pub async fn storage(bins: &Path) -> Result<Value> {
     let target: u64 = std::env::var("BULWARK_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let server = start_server(bins, "storage").await?;
     let addr = server.addr.clone();
-    let f = fixture(&addr, &Mailbox::Outbox(server.dir.join("outbox"))).await?;
-    let path = format!("/v1/conversations/{}/messages", f.conversation);
-    let list = |label: &str| -> Result<Value> {
-        let r = wrk(&addr, &format!("{path}?limit=50"), 16, 5, "GET", Some(&f.member), None)?;
-        anyhow::ensure!(r["non_2xx"] == 0, "{label}: list failed: {r}");
-        Ok(r)
+    let mail = Mailbox::Outbox(server.dir.join("outbox"));
+    let f = fixture(&addr, &mail).await?;
+    let member_me = expect(call(&addr, "GET", "/v1/me", Some(&f.member), None).await?, 200, "member me")?;
+    // Conversations of `user_id`, `n` of them, made by the admin.
+    let create = |n: usize, user_id: Value| {
+        let (addr, admin) = (addr.clone(), f.admin.clone());
+        async move {
+            let ids: Vec<Result<String>> = stream::iter(0..n)
+                .map(|i| {
+                    let body = json!({"title": format!("Ward {i}"), "member_ids": [user_id]});
+                    let (addr, admin) = (addr.clone(), admin.clone());
+                    async move {
+                        let r = expect(
+                            call(&addr, "POST", "/v1/conversations", Some(&admin), Some(body)).await?,
+                            201,
+                            "conversation",
+                        )?;
+                        r["conversation_id"].as_str().map(str::to_owned).context("no conversation id")
+                    }
+                })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            ids.into_iter().collect::<Result<Vec<String>>>()
+        }
     };
+    // The small conversation: 1,000 messages, listed beside the large one at the end.
+    let small = create(1, member_me["user_id"].clone()).await?.pop().context("no conversation")?;
+    let small_path = format!("/v1/conversations/{small}/messages");
     let before = dir_bytes(&server.dir);
-    let sent = fill(&addr, &path, &f.admin, 0, 1_000)?;
-    let list_small = json!({"messages": sent, "list": list("small")?});
+    let small_messages = fill(&addr, &small_path, &f.admin, 0, 1_000).await?;
+    // A second member in 10 conversations, whose list is compared with a member of 5,000.
+    let invite = json!({"email": "few@bench.test", "role": "member"});
+    expect(call(&addr, "POST", "/v1/admin/invitations", Some(&f.admin), Some(invite)).await?, 201, "invite")?;
+    let few = accept(&addr, &mail, "few@bench.test").await?;
+    let few_me = expect(call(&addr, "GET", "/v1/me", Some(&few), None).await?, 200, "few me")?;
+    create(10, few_me["user_id"].clone()).await?;
+
+    let path = format!("/v1/conversations/{}/messages", f.conversation);
     // Logins too, so argon2's working memory is part of the peak.
     let login = json!({"tenant": "bench", "email": "member@bench.test", "password": crate::PASSWORD}).to_string();
     // Four at a time: one account takes at most 5 attempts in flight (the lockout's slots).
@@ -75,60 +123,53 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     let pid = server.child.id();
     // Memory flatness: the peak after 100,000 messages (and logins) against the peak at the end.
     let checkpoint = target.min(100_000);
-    let sent = fill(&addr, &path, &f.admin, sent, checkpoint)?;
+    let sent = fill(&addr, &path, &f.admin, 0, checkpoint).await?;
     logins()?;
-    let checkpoint_peak = json!({"messages": sent, "peak_rss_mib": proc_kib(pid, "VmHWM") as f64 / 1024.0});
-    let sent = fill(&addr, &path, &f.admin, sent, target)?;
-    let list_large = json!({"messages": sent, "list": list("large")?});
+    let checkpoint_peak =
+        json!({"messages": small_messages + sent, "peak_rss_mib": proc_kib(pid, "VmHWM") as f64 / 1024.0});
+    let sent = fill(&addr, &path, &f.admin, sent, target).await?;
     let logins = logins()?;
     // The writer's last group commit is durable before its answer; the file size is final.
     let (on_disk, apparent) = dir_bytes(&server.dir);
+    let stored = small_messages + sent;
     let (bytes, apparent) = (on_disk.saturating_sub(before.0), apparent.saturating_sub(before.1));
     let peak_rss_mib = proc_kib(pid, "VmHWM") as f64 / 1024.0;
 
-    // Conversations of a member: 10, then 5,000.
-    let member_me = expect(call(&addr, "GET", "/v1/me", Some(&f.member), None).await?, 200, "member me")?;
-    let create = |n: usize| {
-        let (addr, admin, uid) = (addr.clone(), f.admin.clone(), member_me["user_id"].clone());
-        async move {
-            let statuses: Vec<Result<u16>> = stream::iter(0..n)
-                .map(|i| {
-                    let body = json!({"title": format!("Ward {i}"), "member_ids": [uid]});
-                    let (addr, admin) = (addr.clone(), admin.clone());
-                    async move { Ok(call(&addr, "POST", "/v1/conversations", Some(&admin), Some(body)).await?.status) }
-                })
-                .buffer_unordered(16)
-                .collect()
-                .await;
-            anyhow::ensure!(statuses.into_iter().all(|s| s.is_ok_and(|s| s == 201)), "conversation create failed");
-            Ok(())
-        }
+    // The original member: in the fixture's conversation, the small one and 4,998 more.
+    create(4_998, member_me["user_id"].clone()).await?;
+    let list = |path: &str| -> Result<Value> {
+        let r = wrk(&addr, &format!("{path}?limit=50"), 16, 5, "GET", Some(&f.member), None)?;
+        anyhow::ensure!(r["non_2xx"] == 0, "list failed: {r}");
+        Ok(r)
     };
-    create(9).await?;
-    let convs = |label: &'static str| {
-        let r = wrk(&addr, "/v1/conversations?limit=10", 16, 5, "GET", Some(&f.member), None)?;
-        anyhow::ensure!(r["non_2xx"] == 0, "{label}: conversations failed: {r}");
-        Ok::<Value, anyhow::Error>(r)
+    let convs = |token: &str| -> Result<Value> {
+        let r = wrk(&addr, "/v1/conversations?limit=10", 16, 5, "GET", Some(token), None)?;
+        anyhow::ensure!(r["non_2xx"] == 0, "conversations failed: {r}");
+        Ok(r)
     };
-    let convs_10 = convs("10")?;
-    create(4_990).await?;
-    let convs_5000 = convs("5000")?;
+    let (mut lists_small, mut lists_large, mut convs_10, mut convs_5000) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        lists_small.push(list(&small_path)?);
+        lists_large.push(list(&path)?);
+        convs_10.push(convs(&few)?);
+        convs_5000.push(convs(&f.member)?);
+    }
     // BULWARK_BENCH_KEEP_DATA=1 keeps the data directory to inspect what fills it.
     if std::env::var_os("BULWARK_BENCH_KEEP_DATA").is_some() {
         eprintln!("bench: storage data directory kept at {}", server.stop_keeping_data().display());
     }
     Ok(json!({
-        "messages": sent,
+        "messages": stored,
         "data_dir_bytes": bytes,
-        "bytes_per_message": bytes as f64 / sent as f64,
+        "bytes_per_message": bytes as f64 / stored as f64,
         "data_dir_apparent_bytes": apparent,
-        "apparent_bytes_per_message": apparent as f64 / sent as f64,
+        "apparent_bytes_per_message": apparent as f64 / stored as f64,
         "peak_rss_mib": peak_rss_mib,
         "checkpoint": checkpoint_peak,
         "logins": logins,
-        "list_small": list_small,
-        "list_large": list_large,
-        "conversations_10": convs_10,
-        "conversations_5000": convs_5000,
+        "list_small": {"messages": small_messages, "list": wrk::median_run(&lists_small)},
+        "list_large": {"messages": sent, "list": wrk::median_run(&lists_large)},
+        "conversations_10": wrk::median_run(&convs_10),
+        "conversations_5000": wrk::median_run(&convs_5000),
     }))
 }

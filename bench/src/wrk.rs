@@ -6,6 +6,23 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+/// The median of each latency and rate over `runs` of one wrk measure, and their summed
+/// request and error counts.
+pub fn median_run(runs: &[Value]) -> Value {
+    let m = |k: &str| crate::median(runs.iter().filter_map(|r| r[k].as_f64()).collect());
+    let sum = |k: &str| runs.iter().filter_map(|r| r[k].as_u64()).sum::<u64>();
+    json!({
+        "p50_ms": m("p50_ms"),
+        "p99_ms": m("p99_ms"),
+        "p999_ms": m("p999_ms"),
+        "rps": m("rps"),
+        "requests": sum("requests"),
+        "non_2xx": sum("non_2xx"),
+        "socket_errors": sum("socket_errors"),
+        "rounds": runs.len(),
+    })
+}
+
 pub fn wrk(
     addr: &str,
     path: &str,
