@@ -53,6 +53,11 @@ pub async fn accept(addr: &str, mail: &Mailbox, email: &str) -> Result<String> {
     let token = mail.invitation_for(email)?;
     let body = json!({"token": token, "password": PASSWORD, "display_name": "Bench User"});
     expect(call(addr, "POST", "/v1/invitations/accept", None, Some(body)).await?, 201, "accept")?;
+    login(addr, email).await
+}
+
+/// A fresh access token for `email` (they last 15 minutes).
+pub async fn login(addr: &str, email: &str) -> Result<String> {
     let login = json!({"tenant": "bench", "email": email, "password": PASSWORD});
     let r = expect(call(addr, "POST", "/v1/auth/login", None, Some(login)).await?, 200, "login")?;
     r["access_token"].as_str().map(str::to_owned).context("no access token")

@@ -25,12 +25,19 @@ pub async fn login_cost(bins: &Path) -> Result<Value> {
     let body = json!({"tenant": "bench", "email": "member@bench.test", "password": PASSWORD}).to_string();
     let hash = bulwark::services::identity::password::hash(PASSWORD.to_owned().into()).await?;
     let baseline_addr = verify_endpoint(hash.clone()).await?;
-    // Rounds in turn, so the server and its baseline see the same moments of this machine;
-    // the verdict is the median round's ratio.
+    // Rounds in turn, so the server and its baseline see the same moments of this machine
+    // (each going first every other round); the verdict is the median round's ratio.
     let (mut servers, mut baselines, mut ratios) = (vec![], vec![], vec![]);
-    for _ in 0..ROUNDS {
-        let s = wrk(&server.addr, "/v1/auth/login", 2, SECS, "POST", None, Some(&body))?;
-        let b = wrk(&baseline_addr, "/verify", 2, SECS, "POST", None, Some(&body))?;
+    for round in 0..ROUNDS {
+        let server_login = || wrk(&server.addr, "/v1/auth/login", 2, SECS, "POST", None, Some(&body));
+        let baseline_verify = || wrk(&baseline_addr, "/verify", 2, SECS, "POST", None, Some(&body));
+        let (s, b) = if round % 2 == 0 {
+            let s = server_login()?;
+            (s, baseline_verify()?)
+        } else {
+            let b = baseline_verify()?;
+            (server_login()?, b)
+        };
         ratios.push(s["rps"].as_f64().unwrap_or(0.0) / b["rps"].as_f64().unwrap_or(f64::MAX).max(1e-9));
         servers.push(s);
         baselines.push(b);

@@ -37,11 +37,15 @@ const OPERATOR: &str = "bench-operator-token";
 const PASSWORD: &str = "Correct-Horse-Battery-9";
 const MIB: usize = 1024 * 1024;
 
-/// The middle of `v` (the upper one of an even count): what a typical run saw, whatever one
-/// stall of this shared machine did to another.
+/// The middle of `v` (the mean of the middle two of an even count): what a typical run saw,
+/// whatever one stall of this shared machine did to another.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// The settings of the applications the bench runs in its own process.

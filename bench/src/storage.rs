@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use crate::client::{call, expect};
-use crate::fixture::{accept, fixture, Mailbox};
+use crate::fixture::{accept, fixture, login, Mailbox};
 use crate::server::start_server;
 use crate::system::proc_kib;
 use crate::wrk::{self, wrk};
@@ -77,8 +77,8 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     let f = fixture(&addr, &mail).await?;
     let member_me = expect(call(&addr, "GET", "/v1/me", Some(&f.member), None).await?, 200, "member me")?;
     // Conversations of `user_id`, `n` of them, made by the admin.
-    let create = |n: usize, user_id: Value| {
-        let (addr, admin) = (addr.clone(), f.admin.clone());
+    let create = |n: usize, user_id: Value, admin: &str| {
+        let (addr, admin) = (addr.clone(), admin.to_owned());
         async move {
             let ids: Vec<Result<String>> = stream::iter(0..n)
                 .map(|i| {
@@ -100,7 +100,7 @@ pub async fn storage(bins: &Path) -> Result<Value> {
         }
     };
     // The small conversation: 1,000 messages, listed beside the large one at the end.
-    let small = create(1, member_me["user_id"].clone()).await?.pop().context("no conversation")?;
+    let small = create(1, member_me["user_id"].clone(), &f.admin).await?.pop().context("no conversation")?;
     let small_path = format!("/v1/conversations/{small}/messages");
     let before = dir_bytes(&server.dir);
     let small_messages = fill(&addr, &small_path, &f.admin, 0, 1_000).await?;
@@ -109,14 +109,14 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     expect(call(&addr, "POST", "/v1/admin/invitations", Some(&f.admin), Some(invite)).await?, 201, "invite")?;
     let few = accept(&addr, &mail, "few@bench.test").await?;
     let few_me = expect(call(&addr, "GET", "/v1/me", Some(&few), None).await?, 200, "few me")?;
-    create(10, few_me["user_id"].clone()).await?;
+    create(10, few_me["user_id"].clone(), &f.admin).await?;
 
     let path = format!("/v1/conversations/{}/messages", f.conversation);
     // Logins too, so argon2's working memory is part of the peak.
-    let login = json!({"tenant": "bench", "email": "member@bench.test", "password": crate::PASSWORD}).to_string();
+    let login_body = json!({"tenant": "bench", "email": "member@bench.test", "password": crate::PASSWORD}).to_string();
     // Four at a time: one account takes at most 5 attempts in flight (the lockout's slots).
     let logins = || -> Result<Value> {
-        let r = wrk(&addr, "/v1/auth/login", 4, 5, "POST", None, Some(&login))?;
+        let r = wrk(&addr, "/v1/auth/login", 4, 5, "POST", None, Some(&login_body))?;
         anyhow::ensure!(r["non_2xx"] == 0, "logins failed: {r}");
         Ok(r)
     };
@@ -127,7 +127,9 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     logins()?;
     let checkpoint_peak =
         json!({"messages": small_messages + sent, "peak_rss_mib": proc_kib(pid, "VmHWM") as f64 / 1024.0});
-    let sent = fill(&addr, &path, &f.admin, sent, target).await?;
+    // Access tokens last 15 minutes: fresh ones for each long step.
+    let admin = login(&addr, "admin@bench.test").await?;
+    let sent = fill(&addr, &path, &admin, sent, target).await?;
     let logins = logins()?;
     // The writer's last group commit is durable before its answer; the file size is final.
     let (on_disk, apparent) = dir_bytes(&server.dir);
@@ -136,9 +138,11 @@ pub async fn storage(bins: &Path) -> Result<Value> {
     let peak_rss_mib = proc_kib(pid, "VmHWM") as f64 / 1024.0;
 
     // The original member: in the fixture's conversation, the small one and 4,998 more.
-    create(4_998, member_me["user_id"].clone()).await?;
+    let admin = login(&addr, "admin@bench.test").await?;
+    create(4_998, member_me["user_id"].clone(), &admin).await?;
+    let (member, few) = (login(&addr, "member@bench.test").await?, login(&addr, "few@bench.test").await?);
     let list = |path: &str| -> Result<Value> {
-        let r = wrk(&addr, &format!("{path}?limit=50"), 16, 5, "GET", Some(&f.member), None)?;
+        let r = wrk(&addr, &format!("{path}?limit=50"), 16, 5, "GET", Some(&member), None)?;
         anyhow::ensure!(r["non_2xx"] == 0, "list failed: {r}");
         Ok(r)
     };
@@ -152,7 +156,7 @@ pub async fn storage(bins: &Path) -> Result<Value> {
         lists_small.push(list(&small_path)?);
         lists_large.push(list(&path)?);
         convs_10.push(convs(&few)?);
-        convs_5000.push(convs(&f.member)?);
+        convs_5000.push(convs(&member)?);
     }
     // BULWARK_BENCH_KEEP_DATA=1 keeps the data directory to inspect what fills it.
     if std::env::var_os("BULWARK_BENCH_KEEP_DATA").is_some() {

@@ -67,8 +67,8 @@ pub struct Stored {
     pub sha256: String,
 }
 
-/// Chunks a pipeline stage may run ahead of its reader: a few segments (64 KiB each) of
-/// memory per transfer.
+/// Pieces a pipeline stage may run ahead of its reader: a few segments (64 KiB each) of
+/// memory per stage and transfer.
 const PIPELINE_DEPTH: usize = 4;
 
 /// Seal and store an upload; its record (with the wrapped key) is written only once the
@@ -89,9 +89,10 @@ pub async fn upload(ctx: &Context, p: &Principal, new: NewAttachment) -> Result<
         Err(BlobError::Body(_)) => return Err(ServiceError::InvalidRequest("the upload was interrupted".into())),
         Err(e) => return Err(anyhow::Error::from(e).context("store the attachment's ciphertext").into()),
     }
-    let (size, sha256) = {
-        let s = stats.lock().map_err(|_| anyhow::anyhow!("attachment stats lock poisoned"))?;
-        (s.size, s.sha256.map(hex::encode).unwrap_or_default())
+    let measured = stats.lock().ok().and_then(|s| Some((s.size, hex::encode(s.sha256?))));
+    let Some((size, sha256)) = measured else {
+        let _ = ctx.ports.blobs.delete(&key).await;
+        return Err(anyhow::anyhow!("the upload's size and digest were not taken").into());
     };
     let pk = att_pk(aid);
     let seal = |name: &'static str, v: Vec<u8>| {

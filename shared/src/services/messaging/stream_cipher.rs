@@ -1,7 +1,8 @@
 //! Streaming encryption and decryption of attachment bodies with the segmented AEAD of
 //! `crypto` (`StreamSealer`/`StreamOpener`). Memory stays bounded by about two segments plus
-//! one input chunk, whatever the size of the file; the sealing side also measures the size,
-//! computes the SHA-256 of the plaintext and enforces the upload limit as bytes flow.
+//! one input chunk per stage, whatever the size of the file (stages hand each other pieces of
+//! at most a segment); the sealing side also measures the size, computes the SHA-256 of the
+//! plaintext and enforces the upload limit as bytes flow.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,8 @@ struct SealState {
 
 struct MeasureState {
     input: ByteStream,
+    /// What is left of the last input chunk, handed on a segment at a time.
+    rest: Bytes,
     hasher: Sha256,
     size: u64,
     max: u64,
@@ -101,30 +104,36 @@ pub fn seal_in_stages(
     (encrypt(ahead(measured, depth), key, aad, Arc::clone(&stats)), stats)
 }
 
-/// `input` unchanged, its size limited to `max`; its size and SHA-256 go into the stats as
-/// it ends.
+/// `input` unchanged, in pieces of at most a segment (so a stage queued behind this one holds
+/// a few segments, not a few network chunks), its size limited to `max`; its size and
+/// SHA-256 go into the stats as it ends.
 fn measure(input: ByteStream, max: u64) -> (ByteStream, Arc<Mutex<SealStats>>) {
     let stats = Arc::new(Mutex::new(SealStats::default()));
-    let state = MeasureState { input, hasher: Sha256::new(), size: 0, max, stats: Arc::clone(&stats) };
+    let state =
+        MeasureState { input, rest: Bytes::new(), hasher: Sha256::new(), size: 0, max, stats: Arc::clone(&stats) };
     let stream = futures::stream::try_unfold(state, |mut st| async move {
-        match st.input.next().await {
-            Some(chunk) => {
-                let chunk = chunk?;
-                st.size += chunk.len() as u64;
-                if st.size > st.max {
-                    return Err(too_large());
+        while st.rest.is_empty() {
+            match st.input.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    st.size += chunk.len() as u64;
+                    if st.size > st.max {
+                        return Err(too_large());
+                    }
+                    st.hasher.update(&chunk);
+                    st.rest = chunk;
                 }
-                st.hasher.update(&chunk);
-                Ok(Some((chunk, st)))
-            }
-            None => {
-                if let Ok(mut s) = st.stats.lock() {
-                    s.size = st.size;
-                    s.sha256 = Some(std::mem::take(&mut st.hasher).finalize().into());
+                None => {
+                    if let Ok(mut s) = st.stats.lock() {
+                        s.size = st.size;
+                        s.sha256 = Some(std::mem::take(&mut st.hasher).finalize().into());
+                    }
+                    return Ok(None);
                 }
-                Ok(None)
             }
         }
+        let piece = st.rest.split_to(st.rest.len().min(SEGMENT));
+        Ok(Some((piece, st)))
     });
     (Box::pin(stream), stats)
 }
