@@ -43,10 +43,15 @@ async fn landed(w: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<(), B
     w.await.map_err(|e| be(e.into()))?.map_err(be)
 }
 
-/// Write `data` at `at` and start its writeback to the disk without waiting for it.
-fn write_behind(f: &std::fs::File, data: &[u8], at: u64) -> std::io::Result<()> {
+/// Write `pieces` one after another from `at` and start their writeback to the disk without
+/// waiting for it.
+fn write_behind(f: &std::fs::File, pieces: &[bytes::Bytes], at: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
-    f.write_all_at(data, at)?;
+    let mut end = at;
+    for piece in pieces {
+        f.write_all_at(piece, end)?;
+        end += piece.len() as u64;
+    }
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -57,7 +62,7 @@ fn write_behind(f: &std::fs::File, data: &[u8], at: u64) -> std::io::Result<()> 
             libc::sync_file_range(
                 f.as_raw_fd(),
                 at as libc::off64_t,
-                data.len() as libc::off64_t,
+                (end - at) as libc::off64_t,
                 libc::SYNC_FILE_RANGE_WRITE,
             )
         };
@@ -84,20 +89,23 @@ impl BlobStore for FileBlobStore {
         let mut in_flight: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
         let mut written = 0u64;
         let result: Result<(), BlobError> = async {
-            let mut buf = Vec::with_capacity(IO_CHUNK);
+            // The pieces as they came (no copy), written together once they reach a chunk.
+            let (mut pieces, mut gathered) = (Vec::new(), 0usize);
             loop {
                 let next = body.next().await;
                 let end = next.is_none();
                 if let Some(chunk) = next {
-                    buf.extend_from_slice(&chunk.map_err(BlobError::Body)?);
+                    let chunk = chunk.map_err(BlobError::Body)?;
+                    gathered += chunk.len();
+                    pieces.push(chunk);
                 }
-                if buf.len() >= IO_CHUNK || (end && !buf.is_empty()) {
+                if gathered >= IO_CHUNK || (end && gathered > 0) {
                     if let Some(w) = in_flight.take() {
                         landed(w).await?;
                     }
-                    let (f, data, at) =
-                        (Arc::clone(&file), std::mem::replace(&mut buf, Vec::with_capacity(IO_CHUNK)), written);
-                    written += data.len() as u64;
+                    let (f, data, at) = (Arc::clone(&file), std::mem::take(&mut pieces), written);
+                    written += gathered as u64;
+                    gathered = 0;
                     in_flight = Some(tokio::task::spawn_blocking(move || write_behind(&f, &data, at)));
                 }
                 if end {
