@@ -30,8 +30,8 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
     // upload (the same bytes to a file in the data directory, fsync, rename, fsync the
     // directory: what the blob store must do anyway). Every other round runs them in the
     // opposite order, so what one leaves behind (writeback, a cold cache) falls on each.
-    let (mut raw_s, mut server_s, mut disk_s) = (vec![0.0; ROUNDS], vec![0.0; ROUNDS], vec![0.0; ROUNDS]);
-    for round in 0..ROUNDS {
+    let mut seconds = [[0.0f64; 3]; ROUNDS];
+    for (round, times) in seconds.iter_mut().enumerate() {
         let mut steps = [Step::Raw, Step::Server, Step::Disk];
         if round % 2 == 1 {
             steps.reverse();
@@ -45,21 +45,16 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
                     bulwark::adapters::embedded::write_atomic(&server.dir.join("bench-disk-floor"), &data, None)?
                 }
             }
-            let took = start.elapsed().as_secs_f64();
-            match step {
-                Step::Raw => raw_s[round] = took,
-                Step::Server => server_s[round] = took,
-                Step::Disk => disk_s[round] = took,
-            }
+            times[step as usize] = start.elapsed().as_secs_f64();
         }
     }
     // A round's ceiling is the best any durable server could do in it: the cipher's time plus
     // the disk's, in series. The verdict takes the median round, so one stall of the disk or
     // CPU in one round does not decide it (the other figures are each measure's median).
-    let round_ratios: Vec<f64> = (0..ROUNDS).map(|i| (raw_s[i] + disk_s[i]) / server_s[i].max(1e-9)).collect();
+    let round_ratios: Vec<f64> = seconds.iter().map(|[raw, server, disk]| (raw + disk) / server.max(1e-9)).collect();
     let of_ceiling = median(round_ratios.clone());
-    let (raw_ms, server_ms, disk_ms) =
-        (median(raw_s).max(1e-9) * 1000.0, median(server_s).max(1e-9) * 1000.0, median(disk_s) * 1000.0);
+    let ms = |step: Step| median(seconds.iter().map(|t| t[step as usize]).collect()) * 1000.0;
+    let (raw_ms, server_ms, disk_ms) = (ms(Step::Raw).max(1e-6), ms(Step::Server).max(1e-6), ms(Step::Disk));
     let (raw_mib_s, server_mib_s) = (8.0 * 1000.0 / raw_ms, 8.0 * 1000.0 / server_ms);
 
     // Peak memory of 16 concurrent uploads, from a settled baseline.
@@ -98,12 +93,12 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
     }))
 }
 
-/// One of the three measures of a round.
+/// One of the three measures of a round (its place in the round's timings).
 #[derive(Clone, Copy)]
 enum Step {
-    Raw,
-    Server,
-    Disk,
+    Raw = 0,
+    Server = 1,
+    Disk = 2,
 }
 
 /// Upload `data`, download it, and check it came back whole.
