@@ -70,6 +70,23 @@ fn write_behind(f: &std::fs::File, pieces: &[bytes::Bytes], at: u64) -> std::io:
     Ok(())
 }
 
+/// Up to [`IO_CHUNK`] bytes of `f` from `at` (fewer only at the end of the file; none past it).
+fn read_chunk(f: &std::fs::File, at: u64) -> std::io::Result<bytes::Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; IO_CHUNK];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read_at(&mut buf[filled..], at + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf.into())
+}
+
 #[async_trait]
 impl BlobStore for FileBlobStore {
     async fn put(&self, key: &BlobKey, mut body: ByteStream) -> Result<u64, BlobError> {
@@ -134,11 +151,26 @@ impl BlobStore for FileBlobStore {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, BlobError> {
-        match tokio::fs::File::open(self.path(key)).await {
-            Ok(f) => Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(f, IO_CHUNK))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
-            Err(e) => Err(be(e)),
-        }
+        let path = self.path(key);
+        let file = match super::blocking(move || std::fs::File::open(path)).await.map_err(BlobError::Backend)? {
+            Ok(f) => Arc::new(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
+            Err(e) => return Err(be(e)),
+        };
+        // Each chunk is read straight into its own buffer in one trip to the blocking pool
+        // (tokio's file reads into a buffer of its own, then copies).
+        Ok(Box::pin(futures::stream::try_unfold((file, 0u64), |(file, at)| async move {
+            let f = Arc::clone(&file);
+            let chunk =
+                tokio::task::spawn_blocking(move || read_chunk(&f, at)).await.map_err(std::io::Error::other)??;
+            Ok(match chunk.is_empty() {
+                true => None,
+                false => {
+                    let next = at + chunk.len() as u64;
+                    Some((chunk, (file, next)))
+                }
+            })
+        })))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
