@@ -131,7 +131,8 @@ impl HashPool {
     ) -> anyhow::Result<T> {
         self.run(move || {
             let reused = self.spare.lock().ok().and_then(|mut s| {
-                let i = s.iter().position(|m| m.len() == blocks)?;
+                // The most recently given back: the likeliest to be still in the CPU's cache.
+                let i = s.iter().rposition(|m| m.len() == blocks)?;
                 Some(s.swap_remove(i))
             });
             let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
