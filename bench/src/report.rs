@@ -77,6 +77,16 @@ pub fn markdown(r: &Value) -> String {
             f(&l["ratio"]),
             verdict(l["ratio"].as_f64().unwrap_or(0.0) >= 0.9)
         ));
+        let sat = &l["saturated"];
+        if !sat.is_null() {
+            s.push_str(&format!(
+                "| Logins/s, concurrency {} (two per core: the CPU cost apart from latency) | {} | {} (same endpoint) | {}x | for reference | |\n",
+                sat["concurrency"],
+                f(&sat["server"]["rps"]),
+                f(&sat["baseline_endpoint"]["rps"]),
+                f(&sat["ratio"]),
+            ));
+        }
     }
     // Issue 21's tail target: p99 <= 20 ms and p99.9 <= 50 ms for every messaging scenario
     // at concurrency 16 and 64 (sends also spread over 16 conversations, and with expiry due).
