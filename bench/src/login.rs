@@ -26,9 +26,9 @@ pub async fn login_cost(bins: &Path) -> Result<Value> {
     let hash = bulwark::services::identity::password::hash(PASSWORD.to_owned().into()).await?;
     let baseline_addr = verify_endpoint(hash.clone()).await?;
     let at_two = compare(&server.addr, &baseline_addr, &body, 2)?;
-    // Two per core, the hash pool's size here: each core has a hash to run while another
+    // Two per core (the hash pool's size here): each core has a hash to run while another
     // login waits on its commits or the network, so this shows the CPU cost of a login apart
-    // from its latency.
+    // from its latency. Same server, after the sessions of the pass above.
     let saturated = compare(&server.addr, &baseline_addr, &body, 4)?;
     drop(server);
     let raw = tokio::task::spawn_blocking(move || raw_argon2(&hash, 2, Duration::from_secs(5))).await??;
@@ -53,6 +53,9 @@ fn compare(server: &str, baseline: &str, body: &str, concurrency: u32) -> Result
             let b = baseline_verify()?;
             (server_login()?, b)
         };
+        for r in [&s, &b] {
+            anyhow::ensure!(r["non_2xx"] == 0 && r["socket_errors"] == 0, "logins failed: {r}");
+        }
         ratios.push(s["rps"].as_f64().unwrap_or(0.0) / b["rps"].as_f64().unwrap_or(f64::MAX).max(1e-9));
         servers.push(s);
         baselines.push(b);

@@ -4,7 +4,7 @@
 //! 1. cold start and peak RSS of every function binary vs a hello-world `lambda_runtime`
 //!    binary, on a Lambda Runtime API stand-in on loopback;
 //! 2. (package sizes are measured by `scripts/bench` itself and passed in);
-//! 3. logins/s on the local server vs raw argon2id verifies/s, both at concurrency 2;
+//! 3. logins/s on the local server vs an argon2id verify endpoint, at concurrency 2 and 4;
 //! 4. message send and list latency/throughput under `wrk` at concurrency 1, 16 and 64;
 //! 5. attachment upload+download throughput vs the raw attachment cipher, and the RSS growth
 //!    of 16 concurrent 4 MiB uploads;

@@ -80,7 +80,7 @@ pub fn markdown(r: &Value) -> String {
         let sat = &l["saturated"];
         if !sat.is_null() {
             s.push_str(&format!(
-                "| Logins/s, concurrency {} (two per core: the CPU cost apart from latency) | {} | {} (same endpoint) | {}x | for reference | |\n",
+                "| Logins/s, concurrency {} (the CPU cost apart from latency) | {} | {} (same endpoint) | {}x | for reference | |\n",
                 sat["concurrency"],
                 f(&sat["server"]["rps"]),
                 f(&sat["baseline_endpoint"]["rps"]),

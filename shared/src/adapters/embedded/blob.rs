@@ -70,20 +70,11 @@ fn write_behind(f: &std::fs::File, pieces: &[bytes::Bytes], at: u64) -> std::io:
     Ok(())
 }
 
-/// Up to [`IO_CHUNK`] bytes of `f` from `at` (fewer only at the end of the file; none past it).
-fn read_chunk(f: &std::fs::File, at: u64) -> std::io::Result<bytes::Bytes> {
+/// Exactly `n` bytes of `f` from `at`; a file shorter than that is an error.
+fn read_chunk(f: &std::fs::File, at: u64, n: usize) -> std::io::Result<bytes::Bytes> {
     use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; IO_CHUNK];
-    let mut filled = 0;
-    while filled < buf.len() {
-        match f.read_at(&mut buf[filled..], at + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(filled);
+    let mut buf = vec![0u8; n];
+    f.read_exact_at(&mut buf, at)?;
     Ok(buf.into())
 }
 
@@ -152,24 +143,31 @@ impl BlobStore for FileBlobStore {
 
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, BlobError> {
         let path = self.path(key);
-        let file = match super::blocking(move || std::fs::File::open(path)).await.map_err(BlobError::Backend)? {
-            Ok(f) => Arc::new(f),
+        let opened = super::blocking(move || {
+            let f = std::fs::File::open(path)?;
+            let len = f.metadata()?.len();
+            Ok::<_, std::io::Error>((f, len))
+        });
+        let (file, len) = match opened.await.map_err(BlobError::Backend)? {
+            Ok((f, len)) => (Arc::new(f), len),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobError::NotFound),
             Err(e) => return Err(be(e)),
         };
-        // Each chunk is read straight into its own buffer in one trip to the blocking pool
-        // (tokio's file reads into a buffer of its own, then copies).
-        Ok(Box::pin(futures::stream::try_unfold((file, 0u64), |(file, at)| async move {
-            let f = Arc::clone(&file);
-            let chunk =
-                tokio::task::spawn_blocking(move || read_chunk(&f, at)).await.map_err(std::io::Error::other)??;
-            Ok(match chunk.is_empty() {
-                true => None,
-                false => {
-                    let next = at + chunk.len() as u64;
-                    Some((chunk, (file, next)))
+        // A blob is only ever replaced by a rename, so the open file keeps its length. Each
+        // chunk is read straight into a buffer of its own size in one trip to the blocking
+        // pool (tokio's file reads into a buffer of its own, then copies).
+        Ok(Box::pin(futures::stream::try_unfold(0u64, move |at| {
+            let file = Arc::clone(&file);
+            async move {
+                if at >= len {
+                    return Ok(None);
                 }
-            })
+                let n = (len - at).min(IO_CHUNK as u64) as usize;
+                let chunk = tokio::task::spawn_blocking(move || read_chunk(&file, at, n))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                Ok(Some((chunk, at + n as u64)))
+            }
         })))
     }
 

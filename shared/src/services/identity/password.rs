@@ -133,7 +133,8 @@ impl HashPool {
             let reused = self.spare.lock().ok().and_then(|mut s| {
                 // The most recently given back: the likeliest to be still in the CPU's cache.
                 let i = s.iter().rposition(|m| m.len() == blocks)?;
-                Some(s.swap_remove(i))
+                // `remove`, not `swap_remove`: the rest stay in the order they came back.
+                Some(s.remove(i))
             });
             let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
             let out = work(&mut memory);
