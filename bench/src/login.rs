@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::fixture::{fixture, Mailbox};
 use crate::server::start_server;
-use crate::wrk::{median_run, wrk};
+use crate::wrk::{all_answered, median_run, wrk};
 use crate::PASSWORD;
 
 /// Rounds of logins and of the baseline, 3 s each.
@@ -53,9 +53,8 @@ fn compare(server: &str, baseline: &str, body: &str, concurrency: u32) -> Result
             let b = baseline_verify()?;
             (server_login()?, b)
         };
-        for r in [&s, &b] {
-            anyhow::ensure!(r["non_2xx"] == 0 && r["socket_errors"] == 0, "logins failed: {r}");
-        }
+        all_answered(&s, "logins")?;
+        all_answered(&b, "verifies")?;
         ratios.push(s["rps"].as_f64().unwrap_or(0.0) / b["rps"].as_f64().unwrap_or(f64::MAX).max(1e-9));
         servers.push(s);
         baselines.push(b);

@@ -47,7 +47,7 @@ async fn fill(addr: &str, path: &str, token: &str, have: u64, target: u64) -> Re
     while target.saturating_sub(sent) > rate.unwrap_or(20_000) {
         let secs = rate.map_or(1, |r| ((target - sent) / r.max(1)).clamp(1, 20));
         let r = wrk(addr, path, 16, secs as u32, "POST", Some(token), Some(BODY))?;
-        anyhow::ensure!(r["non_2xx"] == 0 && r["socket_errors"] == 0, "sends failed: {r}");
+        crate::wrk::all_answered(&r, "sends")?;
         let requests = r["requests"].as_u64().context("wrk request count")?;
         sent += requests;
         rate = Some(requests / secs);

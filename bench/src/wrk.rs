@@ -23,6 +23,12 @@ pub fn median_run(runs: &[Value]) -> Value {
     })
 }
 
+/// `r`, a [`wrk`] result, if every request got a 2xx answer; else why not, naming `what`.
+pub fn all_answered<'a>(r: &'a Value, what: &str) -> Result<&'a Value> {
+    anyhow::ensure!(r["non_2xx"] == 0 && r["socket_errors"] == 0, "{what} failed: {r}");
+    Ok(r)
+}
+
 pub fn wrk(
     addr: &str,
     path: &str,
