@@ -6,7 +6,7 @@
 //! Sealed format: `version (1 byte) || key_version (u32 BE) || nonce (12) || ciphertext+tag`.
 //! The key version lets data keys rotate while old data stays readable.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -85,7 +85,7 @@ pub fn random_32() -> Zeroizing<[u8; 32]> {
 
 /// Plaintext bytes per attachment segment.
 pub const SEGMENT: usize = 64 * 1024;
-const TAG: usize = 16;
+pub const TAG: usize = 16;
 const STREAM_MAGIC: &[u8; 4] = b"BWA1";
 /// Stream header: magic, 7-byte random nonce prefix.
 pub const STREAM_HEADER: usize = 4 + 7;
@@ -119,16 +119,19 @@ impl StreamSealer {
         (StreamSealer { cipher: Aes256Gcm::new(key.into()), prefix, index: 0, aad: aad.to_vec() }, header)
     }
 
-    /// Seal the next segment (at most [`SEGMENT`] bytes; only the last may be shorter).
-    pub fn seal(&mut self, segment: &[u8], last: bool) -> Result<Vec<u8>, CryptoError> {
+    /// Seal the next segment (at most [`SEGMENT`] bytes; only the last may be shorter) in
+    /// place: `segment` becomes its ciphertext, to be followed by the returned tag.
+    pub fn seal(&mut self, segment: &mut [u8], last: bool) -> Result<[u8; TAG], CryptoError> {
         if segment.len() > SEGMENT || (!last && segment.len() != SEGMENT) {
             return Err(CryptoError::Format);
         }
         let nonce = stream_nonce(&self.prefix, self.index, last);
         self.index = self.index.checked_add(1).ok_or(CryptoError::Format)?;
-        self.cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: segment, aad: &self.aad })
-            .map_err(|_| CryptoError::Format)
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &self.aad, segment)
+            .map_err(|_| CryptoError::Format)?;
+        Ok(tag.into())
     }
 }
 
@@ -153,17 +156,21 @@ impl StreamOpener {
     /// Ciphertext bytes of a full segment.
     pub const SEALED_SEGMENT: usize = SEGMENT + TAG;
 
-    /// Open the next sealed segment; `last` must be true exactly for the final one.
-    pub fn open(&mut self, sealed: &[u8], last: bool) -> Result<Vec<u8>, CryptoError> {
+    /// Open the next sealed segment in place (`last` must be true exactly for the final one):
+    /// `sealed` ends up holding the plaintext in its first bytes, whose number is returned, so
+    /// no buffer is allocated or copied. On an error its content is not plaintext to use.
+    pub fn open(&mut self, sealed: &mut [u8], last: bool) -> Result<usize, CryptoError> {
         if sealed.len() > Self::SEALED_SEGMENT || sealed.len() < TAG || (!last && sealed.len() != Self::SEALED_SEGMENT)
         {
             return Err(CryptoError::Unauthentic);
         }
         let nonce = stream_nonce(&self.prefix, self.index, last);
         self.index = self.index.checked_add(1).ok_or(CryptoError::Unauthentic)?;
+        let (text, tag) = sealed.split_at_mut(sealed.len() - TAG);
         self.cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: sealed, aad: &self.aad })
-            .map_err(|_| CryptoError::Unauthentic)
+            .decrypt_in_place_detached(Nonce::from_slice(&nonce), &self.aad, text, aes_gcm::Tag::from_slice(tag))
+            .map_err(|_| CryptoError::Unauthentic)?;
+        Ok(text.len())
     }
 }
 
@@ -213,7 +220,16 @@ mod tests {
         let (mut s, header) = StreamSealer::new(key, b"att-1");
         let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[]] } else { data.chunks(SEGMENT).collect() };
         let n = chunks.len();
-        let segs = chunks.iter().enumerate().map(|(i, c)| s.seal(c, i + 1 == n).unwrap()).collect();
+        let segs = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut seg = c.to_vec();
+                let tag = s.seal(&mut seg, i + 1 == n).unwrap();
+                seg.extend_from_slice(&tag);
+                seg
+            })
+            .collect();
         (header, segs)
     }
 
@@ -221,7 +237,9 @@ mod tests {
         let mut o = StreamOpener::new(key, b"att-1", header)?;
         let mut out = Vec::new();
         for (i, seg) in segs.iter().enumerate() {
-            out.extend(o.open(seg, i + 1 == segs.len())?);
+            let mut seg = seg.clone();
+            let n = o.open(&mut seg, i + 1 == segs.len())?;
+            out.extend_from_slice(&seg[..n]);
         }
         Ok(out)
     }
@@ -254,6 +272,6 @@ mod tests {
         assert!(open_all(&key, &other_header, &segs).is_err());
         assert!(open_all(&random_32(), &header, &segs).is_err());
         let mut o = StreamOpener::new(&key, b"att-2", &header).unwrap();
-        assert!(o.open(&segs[0], false).is_err(), "bound to its attachment");
+        assert!(o.open(&mut segs[0].clone(), false).is_err(), "bound to its attachment");
     }
 }

@@ -155,18 +155,21 @@ impl BlobStore for FileBlobStore {
         };
         // A blob is only ever replaced by a rename, so the open file keeps its length. Each
         // chunk is read straight into a buffer of its own size in one trip to the blocking
-        // pool (tokio's file reads into a buffer of its own, then copies).
-        Ok(Box::pin(futures::stream::try_unfold(0u64, move |at| {
+        // pool (tokio's file reads into a buffer of its own, then copies), and the next chunk's
+        // read starts as this one is handed on, so the reader never waits for a trip it could
+        // have overlapped with its own work on the chunk before.
+        let read = move |at: u64| {
             let file = Arc::clone(&file);
+            let n = (len - at).min(IO_CHUNK as u64) as usize;
+            (at + n as u64, tokio::task::spawn_blocking(move || read_chunk(&file, at, n)))
+        };
+        let first = (len > 0).then(|| read(0));
+        Ok(Box::pin(futures::stream::try_unfold(first, move |pending| {
+            let read = read.clone();
             async move {
-                if at >= len {
-                    return Ok(None);
-                }
-                let n = (len - at).min(IO_CHUNK as u64) as usize;
-                let chunk = tokio::task::spawn_blocking(move || read_chunk(&file, at, n))
-                    .await
-                    .map_err(std::io::Error::other)??;
-                Ok(Some((chunk, at + n as u64)))
+                let Some((end, chunk)) = pending else { return Ok(None) };
+                let chunk = chunk.await.map_err(std::io::Error::other)??;
+                Ok(Some((chunk, (end < len).then(|| read(end)))))
             }
         })))
     }

@@ -7,11 +7,11 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::domain::crypto::{StreamOpener, StreamSealer, SEGMENT, STREAM_HEADER};
+use crate::domain::crypto::{StreamOpener, StreamSealer, SEGMENT, STREAM_HEADER, TAG};
 use crate::ports::blob::ByteStream;
 
 /// What the sealing stream saw, readable once it has finished.
@@ -36,7 +36,8 @@ struct SealState {
     input: ByteStream,
     sealer: StreamSealer,
     header: Option<Vec<u8>>,
-    buf: BytesMut,
+    /// What is left of the last input piece.
+    rest: Bytes,
     ended: bool,
     done: bool,
     stats: Arc<Mutex<SealStats>>,
@@ -138,11 +139,11 @@ fn measure(input: ByteStream, max: u64) -> (ByteStream, Arc<Mutex<SealStats>>) {
     (Box::pin(stream), stats)
 }
 
-/// The segmented AEAD over `input`, a segment at a time.
+/// The segmented AEAD over `input`, a segment at a time: each is gathered into a buffer of
+/// its own with room for its tag, and encrypted there.
 fn encrypt(input: ByteStream, key: &[u8; 32], aad: &[u8], stats: Arc<Mutex<SealStats>>) -> ByteStream {
     let (sealer, header) = StreamSealer::new(key, aad);
-    let state =
-        SealState { input, sealer, header: Some(header), buf: BytesMut::new(), ended: false, done: false, stats };
+    let state = SealState { input, sealer, header: Some(header), rest: Bytes::new(), ended: false, done: false, stats };
     let stream = futures::stream::try_unfold(state, |mut st| async move {
         if let Some(h) = st.header.take() {
             return Ok(Some((Bytes::from(h), st)));
@@ -150,23 +151,31 @@ fn encrypt(input: ByteStream, key: &[u8; 32], aad: &[u8], stats: Arc<Mutex<SealS
         if st.done {
             return Ok(None);
         }
+        let mut segment = BytesMut::with_capacity(SEGMENT + TAG);
         // A segment is final only once we know nothing follows it.
-        while st.buf.len() <= SEGMENT && !st.ended {
-            match st.input.next().await {
-                Some(chunk) => {
-                    st.buf.extend_from_slice(&chunk?);
-                    if let Ok(mut s) = st.stats.lock() {
-                        s.high_water = s.high_water.max(st.buf.len());
-                    }
+        loop {
+            if st.rest.is_empty() && !st.ended {
+                match st.input.next().await {
+                    Some(chunk) => st.rest = chunk?,
+                    None => st.ended = true,
                 }
-                None => st.ended = true,
+                if let Ok(mut s) = st.stats.lock() {
+                    s.high_water = s.high_water.max(segment.len() + st.rest.len());
+                }
+                continue;
             }
+            if segment.len() == SEGMENT || st.rest.is_empty() {
+                break;
+            }
+            let n = (SEGMENT - segment.len()).min(st.rest.len());
+            segment.extend_from_slice(&st.rest[..n]);
+            st.rest.advance(n);
         }
-        let last = st.buf.len() <= SEGMENT;
-        let piece = st.buf.split_to(st.buf.len().min(SEGMENT));
-        let sealed = st.sealer.seal(&piece, last).map_err(|e| io::Error::other(e.to_string()))?;
+        let last = st.rest.is_empty() && st.ended;
+        let tag = st.sealer.seal(&mut segment, last).map_err(|e| io::Error::other(e.to_string()))?;
+        segment.extend_from_slice(&tag);
         st.done = last;
-        Ok(Some((Bytes::from(sealed), st)))
+        Ok(Some((segment.freeze(), st)))
     });
     Box::pin(stream)
 }
@@ -176,47 +185,71 @@ struct OpenState {
     key: zeroize::Zeroizing<[u8; 32]>,
     aad: Vec<u8>,
     opener: Option<StreamOpener>,
+    /// The start of a piece whose end is still to come: only a piece that straddles two
+    /// input chunks is copied, the others are decrypted where they arrived.
     buf: BytesMut,
+    /// What is left of the last input chunk.
+    rest: BytesMut,
     ended: bool,
     done: bool,
 }
 
+impl OpenState {
+    /// The next `need` bytes of the input (fewer only where it ends), and whether more follow.
+    async fn take(&mut self, need: usize) -> io::Result<(BytesMut, bool)> {
+        // One byte beyond the piece tells whether it is the last.
+        while self.buf.len() + self.rest.len() <= need && !self.ended {
+            match self.input.next().await {
+                Some(chunk) => {
+                    // No copy when the chunk is this stream's alone (as a file's reads are).
+                    let chunk = BytesMut::from(chunk?);
+                    let earlier = std::mem::replace(&mut self.rest, chunk);
+                    self.buf.extend_from_slice(&earlier);
+                }
+                None => self.ended = true,
+            }
+        }
+        let piece = if self.buf.is_empty() {
+            self.rest.split_to(need.min(self.rest.len()))
+        } else {
+            let n = (need - self.buf.len()).min(self.rest.len());
+            self.buf.extend_from_slice(&self.rest[..n]);
+            self.rest.advance(n);
+            self.buf.split()
+        };
+        Ok((piece, !self.rest.is_empty()))
+    }
+}
+
 /// Decrypt a stream made by [`seal`]. Only authenticated plaintext is ever yielded; any
-/// tampering (or truncation) ends the stream with an error.
+/// tampering (or truncation) ends the stream with an error. Each segment is decrypted in
+/// place, in the buffer its ciphertext came in.
 pub fn open(input: ByteStream, key: zeroize::Zeroizing<[u8; 32]>, aad: &[u8]) -> ByteStream {
-    let state =
-        OpenState { input, key, aad: aad.to_vec(), opener: None, buf: BytesMut::new(), ended: false, done: false };
+    let state = OpenState {
+        input,
+        key,
+        aad: aad.to_vec(),
+        opener: None,
+        buf: BytesMut::new(),
+        rest: BytesMut::new(),
+        ended: false,
+        done: false,
+    };
     let stream = futures::stream::try_unfold(state, |mut st| async move {
         if st.done {
             return Ok(None);
         }
         let tampered = || io::Error::new(io::ErrorKind::InvalidData, "attachment ciphertext failed authentication");
-        let need = if st.opener.is_none() { STREAM_HEADER } else { StreamOpener::SEALED_SEGMENT };
-        while st.buf.len() <= need && !st.ended {
-            match st.input.next().await {
-                Some(chunk) => st.buf.extend_from_slice(&chunk?),
-                None => st.ended = true,
-            }
-        }
         if st.opener.is_none() {
-            if st.buf.len() < STREAM_HEADER {
-                return Err(tampered());
-            }
-            let header = st.buf.split_to(STREAM_HEADER);
+            let (header, _) = st.take(STREAM_HEADER).await?;
             st.opener = Some(StreamOpener::new(&st.key, &st.aad, &header).map_err(|_| tampered())?);
-            while st.buf.len() <= StreamOpener::SEALED_SEGMENT && !st.ended {
-                match st.input.next().await {
-                    Some(chunk) => st.buf.extend_from_slice(&chunk?),
-                    None => st.ended = true,
-                }
-            }
         }
-        let last = st.buf.len() <= StreamOpener::SEALED_SEGMENT;
-        let piece = st.buf.split_to(st.buf.len().min(StreamOpener::SEALED_SEGMENT));
+        let (mut piece, more) = st.take(StreamOpener::SEALED_SEGMENT).await?;
         let opener = st.opener.as_mut().ok_or_else(tampered)?;
-        let plain = opener.open(&piece, last).map_err(|_| tampered())?;
-        st.done = last;
-        Ok(Some((Bytes::from(plain), st)))
+        let n = opener.open(&mut piece, !more).map_err(|_| tampered())?;
+        piece.truncate(n);
+        st.done = !more;
+        Ok(Some((piece.freeze(), st)))
     });
     Box::pin(stream)
 }
@@ -353,5 +386,30 @@ mod tests {
             collect(open(Box::pin(futures::stream::iter(pieces)), key, b"a1")).await.unwrap().len(),
             3 * SEGMENT + 5
         );
+    }
+
+    #[tokio::test]
+    async fn opening_in_place_gives_the_plaintext_whatever_the_chunking() {
+        // GIVEN a stream of a few segments and a short one
+        let key = crate::domain::crypto::random_32();
+        let plain = collect(chunks(4 * SEGMENT + 333, 5000)).await.unwrap();
+        let (sealed, _) = seal(chunks(4 * SEGMENT + 333, 5000), &key, b"a1", u64::MAX);
+        let ct = Bytes::from(collect(sealed).await.unwrap());
+        let original = ct.to_vec();
+        let sealed_seg = StreamOpener::SEALED_SEGMENT;
+        for size in [1, 7, STREAM_HEADER, sealed_seg - 1, sealed_seg, sealed_seg + 1, 256 * 1024, ct.len()] {
+            // WHEN its ciphertext arrives in chunks of `size`, each its own buffer or all
+            // slices of one shared buffer (which must be copied, never written in place)
+            let own: Vec<io::Result<Bytes>> = ct.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            let shared: Vec<io::Result<Bytes>> =
+                (0..ct.len()).step_by(size).map(|at| Ok(ct.slice(at..(at + size).min(ct.len())))).collect();
+            for input in [own, shared] {
+                // THEN it opens to the same bytes
+                let opened = open(Box::pin(futures::stream::iter(input)), key.clone(), b"a1");
+                assert_eq!(collect(opened).await.unwrap(), plain, "chunks of {size}");
+            }
+        }
+        // AND the shared buffer was left as it was
+        assert_eq!(ct[..], original[..]);
     }
 }
