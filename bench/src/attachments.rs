@@ -22,8 +22,7 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
     let addr = server.addr.clone();
     // What earlier parts left for the disk to write (and their data directories' removal)
     // would otherwise slow whichever of the measures below happened to run first.
-    let _ = std::process::Command::new("sync").status();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled_after_s = crate::system::settle(Duration::from_secs(120)).await;
     // Each round times the three side by side, so all see the same moment of this shared
     // machine's CPU and disk: the raw cipher (the server's cipher pipeline in memory, both
     // directions), the server's upload and download, and the physical floor of a durable
@@ -31,6 +30,7 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
     // directory: what the blob store must do anyway). Every other round runs them in the
     // opposite order, so what one leaves behind (writeback, a cold cache) falls on each.
     let mut seconds = [[0.0f64; 3]; ROUNDS];
+    let mut downloads = Vec::with_capacity(ROUNDS);
     for (round, times) in seconds.iter_mut().enumerate() {
         let mut steps = [Step::Raw, Step::Server, Step::Disk];
         if round % 2 == 1 {
@@ -40,7 +40,7 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
             let start = Instant::now();
             match step {
                 Step::Raw => raw_round_trip(&data).await?,
-                Step::Server => server_round_trip(&addr, &f.admin, &data).await?,
+                Step::Server => downloads.push(server_round_trip(&addr, &f.admin, &data).await?),
                 Step::Disk => {
                     bulwark::adapters::embedded::write_atomic(&server.dir.join("bench-disk-floor"), &data, None)?
                 }
@@ -79,6 +79,8 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
         "raw_cipher_mib_s": raw_mib_s,
         "ratio": server_mib_s / raw_mib_s,
         "round_trip_ms": server_ms,
+        // Of which the download (request to last byte checked), the rest being the upload.
+        "download_ms": median(downloads) * 1000.0,
         "raw_round_trip_ms": raw_ms,
         "disk_write_fsync_ms": disk_ms,
         // The best ratio any durable server could reach here: the cipher's time plus the disk's.
@@ -87,6 +89,7 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
         // not exactly `ratio / ceiling_ratio`, which come from each measure's median).
         "of_ceiling": of_ceiling,
         "round_ratios": round_ratios,
+        "settled_after_s": settled_after_s,
         "concurrent_uploads": 16,
         "rss_baseline_mib": baseline as f64 / 1024.0,
         "rss_growth_mib": peak.saturating_sub(baseline) as f64 / 1024.0,
@@ -101,16 +104,17 @@ enum Step {
     Disk = 2,
 }
 
-/// Upload `data`, download it, and check it came back whole.
-async fn server_round_trip(addr: &str, token: &str, data: &[u8]) -> Result<()> {
+/// Upload `data`, download it, and check it came back whole; the download's seconds.
+async fn server_round_trip(addr: &str, token: &str, data: &[u8]) -> Result<f64> {
     let up =
         http(addr, "POST", "/v1/attachments", Some(token), Some(("application/octet-stream", data.to_vec()))).await?;
     let id = expect(up, 201, "upload")?["attachment_id"].as_str().context("no id")?.to_owned();
+    let start = Instant::now();
     let down = http(addr, "GET", &format!("/v1/attachments/{id}"), Some(token), None).await?;
     if down.status != 200 || down.body != data {
         bail!("download did not return the upload ({})", down.status);
     }
-    Ok(())
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// The attachment cipher as the server runs it (sealing in two stages, see

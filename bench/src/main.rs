@@ -7,7 +7,8 @@
 //! 3. logins/s on the local server vs an argon2id verify endpoint, at concurrency 2 and 4;
 //! 4. message send and list latency/throughput under `wrk` at concurrency 1, 16 and 64;
 //! 5. attachment upload+download throughput vs the raw attachment cipher, and the RSS growth
-//!    of 16 concurrent 4 MiB uploads;
+//!    of 16 concurrent 4 MiB uploads (before the storage part: right after its millions of
+//!    messages this machine stayed slower for minutes, BENCHMARKS.md, round 5);
 //! 6. AWS API calls per route (AWS mode against moto, counted by the SDK interceptor);
 //! 7. the event app: registrations/s at concurrency 16, announcement fan-out to 5,000 attendees.
 //!
@@ -89,13 +90,13 @@ async fn main() -> Result<()> {
         eprintln!("bench: messaging load");
         results["messaging"] = messaging::messaging(&bins).await?;
     }
-    if wanted("storage") {
-        eprintln!("bench: storage and scale");
-        results["storage"] = storage::storage(&bins).await?;
-    }
     if wanted("attachments") {
         eprintln!("bench: attachments");
         results["attachments"] = attachments::attachments(&bins).await?;
+    }
+    if wanted("storage") {
+        eprintln!("bench: storage and scale");
+        results["storage"] = storage::storage(&bins).await?;
     }
     if wanted("events") {
         eprintln!("bench: events");

@@ -23,7 +23,8 @@ pub async fn messaging(bins: &Path) -> Result<Value> {
     let mail = Mailbox::Outbox(server.dir.join("outbox"));
     let f = fixture(&server.addr, &mail).await?;
     let path = format!("/v1/conversations/{}/messages", f.conversation);
-    let mut out = json!({});
+    let settled_after_s = crate::system::settle(std::time::Duration::from_secs(120)).await;
+    let mut out = json!({ "settled_after_s": settled_after_s });
     for c in [1u32, 16, 64] {
         let send = wrk(&server.addr, &path, c, 5, "POST", Some(&f.admin), Some(SEND))?;
         let list = wrk(&server.addr, &format!("{path}?limit=50"), c, 5, "GET", Some(&f.member), None)?;
