@@ -280,6 +280,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_strength_check_still_sees_dates_years_and_repeats() {
+        // zxcvbn's regular expressions are built without the Unicode tables they do not use
+        // (vendor/zxcvbn/PATCH.md): each still compiles and matches as before, `\s` in a
+        // date included for every Unicode space.
+        use zxcvbn::matching::patterns::MatchPattern;
+        let found = |password: &str, wanted: fn(&MatchPattern) -> bool| {
+            zxcvbn::zxcvbn(password, &[]).sequence().iter().any(|m| wanted(&m.pattern))
+        };
+        // GIVEN dates with ASCII and non-ASCII spaces, a recent year, a repetition
+        // WHEN scored THEN each is found for what it is
+        assert!(found("13 07 1985", |p| matches!(p, MatchPattern::Date(_))));
+        assert!(found("13\u{3000}07\u{3000}1985", |p| matches!(p, MatchPattern::Date(_))));
+        assert!(found("qx2024", |p| matches!(p, MatchPattern::Regex(_))));
+        assert!(found("kv9!kv9!kv9!kv9!", |p| matches!(p, MatchPattern::Repeat(_))));
+    }
+
+    #[test]
     fn policy_reports_every_broken_rule() {
         assert_eq!(check_policy("Tr0ub4dor&3-horse-Staple", &[]), Vec::<&str>::new());
         assert_eq!(check_policy("Ab1", &[]), vec!["min_length", "not_common"]);
