@@ -85,6 +85,7 @@ pub fn random_32() -> Zeroizing<[u8; 32]> {
 
 /// Plaintext bytes per attachment segment.
 pub const SEGMENT: usize = 64 * 1024;
+/// Bytes of the authentication tag after each sealed segment.
 pub const TAG: usize = 16;
 const STREAM_MAGIC: &[u8; 4] = b"BWA1";
 /// Stream header: magic, 7-byte random nonce prefix.

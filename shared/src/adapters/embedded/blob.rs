@@ -11,8 +11,8 @@ use futures::StreamExt;
 
 use crate::ports::blob::*;
 
-/// File I/O granularity (bytes held per transfer): a few trips to the blocking pool per
-/// attachment, and a bounded buffer per request.
+/// File I/O granularity: a few trips to the blocking pool per attachment, and a bounded
+/// buffer per request (two chunks while a download reads ahead).
 const IO_CHUNK: usize = 256 * 1024;
 
 pub struct FileBlobStore {
@@ -163,13 +163,14 @@ impl BlobStore for FileBlobStore {
             let n = (len - at).min(IO_CHUNK as u64) as usize;
             (at + n as u64, tokio::task::spawn_blocking(move || read_chunk(&file, at, n)))
         };
-        let first = (len > 0).then(|| read(0));
-        Ok(Box::pin(futures::stream::try_unfold(first, move |pending| {
+        // Nothing is read until the stream is polled: a caller that only asks whether the
+        // blob exists costs no read.
+        Ok(Box::pin(futures::stream::try_unfold((0u64, None), move |(at, pending)| {
             let read = read.clone();
             async move {
-                let Some((end, chunk)) = pending else { return Ok(None) };
+                let Some((end, chunk)) = pending.or_else(|| (at < len).then(|| read(at))) else { return Ok(None) };
                 let chunk = chunk.await.map_err(std::io::Error::other)??;
-                Ok(Some((chunk, (end < len).then(|| read(end)))))
+                Ok(Some((chunk, (end, (end < len).then(|| read(end))))))
             }
         })))
     }

@@ -290,8 +290,8 @@ mod tests {
         };
         // GIVEN dates with ASCII and non-ASCII spaces, a recent year, a repetition
         // WHEN scored THEN each is found for what it is
-        assert!(found("13 07 1985", |p| matches!(p, MatchPattern::Date(_))));
-        assert!(found("13\u{3000}07\u{3000}1985", |p| matches!(p, MatchPattern::Date(_))));
+        assert!(found("13 07 1985", |p| matches!(p, MatchPattern::Date(d) if d.separator == " ")));
+        assert!(found("13\u{3000}07\u{3000}1985", |p| matches!(p, MatchPattern::Date(d) if d.separator == "\u{3000}")));
         assert!(found("qx2024", |p| matches!(p, MatchPattern::Regex(_))));
         assert!(found("kv9!kv9!kv9!kv9!", |p| matches!(p, MatchPattern::Repeat(_))));
     }

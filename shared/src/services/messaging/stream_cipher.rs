@@ -201,8 +201,12 @@ impl OpenState {
         while self.buf.len() + self.rest.len() <= need && !self.ended {
             match self.input.next().await {
                 Some(chunk) => {
+                    let chunk = chunk?;
+                    if chunk.is_empty() {
+                        continue;
+                    }
                     // No copy when the chunk is this stream's alone (as a file's reads are).
-                    let chunk = BytesMut::from(chunk?);
+                    let chunk = BytesMut::from(chunk);
                     let earlier = std::mem::replace(&mut self.rest, chunk);
                     self.buf.extend_from_slice(&earlier);
                 }
@@ -223,7 +227,8 @@ impl OpenState {
 
 /// Decrypt a stream made by [`seal`]. Only authenticated plaintext is ever yielded; any
 /// tampering (or truncation) ends the stream with an error. Each segment is decrypted in
-/// place, in the buffer its ciphertext came in.
+/// place: in the buffer its ciphertext came in when that buffer is this stream's alone (a
+/// file's reads), else in a copy; only a segment split between two chunks is gathered.
 pub fn open(input: ByteStream, key: zeroize::Zeroizing<[u8; 32]>, aad: &[u8]) -> ByteStream {
     let state = OpenState {
         input,
@@ -411,5 +416,19 @@ mod tests {
         }
         // AND the shared buffer was left as it was
         assert_eq!(ct[..], original[..]);
+        // AND empty chunks between the others, an empty plaintext and one of whole segments
+        // open too
+        for len in [0, 2 * SEGMENT, 3 * SEGMENT + 1] {
+            let plain = collect(chunks(len, 4096)).await.unwrap();
+            let (sealed, _) = seal(chunks(len, 4096), &key, b"a1", u64::MAX);
+            let ct = collect(sealed).await.unwrap();
+            let with_empties: Vec<io::Result<Bytes>> = ct
+                .chunks(1000)
+                .flat_map(|c| [Ok(Bytes::new()), Ok(Bytes::copy_from_slice(c))])
+                .chain([Ok(Bytes::new())])
+                .collect();
+            let opened = open(Box::pin(futures::stream::iter(with_empties)), key.clone(), b"a1");
+            assert_eq!(collect(opened).await.unwrap(), plain, "plaintext of {len}");
+        }
     }
 }
