@@ -12,7 +12,7 @@ use crate::flows::{
     admin_of, code_at, conversation, download, enrol, join, login, mfa_token, next_step, second_factor, send, upload,
     Account, PW,
 };
-use crate::helpers::{json_request, statuses_in_parallel, Reply, TestApp};
+use crate::helpers::{json_request, send as send_request, statuses_in_parallel, Reply, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(TestApp:
@@ -29,6 +29,7 @@ on_both_backends!(TestApp:
     the_conversation_list_is_paged_with_summaries,
     mfa_recovery_ends_every_other_session,
     attachments_are_always_downloads_in_a_sandbox,
+    a_login_whose_client_goes_away_still_runs_to_its_end,
 );
 
 /// `method path` as `who`, without a body.
@@ -464,4 +465,62 @@ async fn optional_fields_are_absent_or_typed_never_null() {
         .call("POST", "/v1/conversations", Some(&admin.access), Some(json!({"title": null, "member_ids": []})))
         .await;
     assert_eq!(r.code(), "invalid_request");
+}
+
+/// How many audit events of `action` with `outcome` name `who` as their actor.
+async fn audited(app: &TestApp, admin: &Account, who: &Account, action: &str, outcome: &str) -> usize {
+    let log = app.call("GET", "/v1/admin/audit?limit=100", Some(&admin.access), None).await;
+    log.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action && e["outcome"] == outcome && e["actor"] == who.user_id.as_str())
+        .count()
+}
+
+/// Start a login and drop it after `after`, as the server drops a request whose client
+/// disconnected.
+async fn abandon_login(app: &TestApp, email: &str, password: &str, after: std::time::Duration) {
+    let body = json!({"tenant": "acme", "email": email, "password": password});
+    let request = send_request(app.router(), json_request("POST", "/v1/auth/login", None, Some(body)));
+    let _ = tokio::time::timeout(after, request).await;
+}
+
+/// Wait (at most 60 s) until `who` has `n` audit events of `action` with `outcome`.
+async fn until_audited(app: &TestApp, admin: &Account, who: &Account, action: &str, outcome: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = audited(app, admin, who, action, outcome).await;
+        if seen >= n {
+            assert_eq!(seen, n, "{action} {outcome}: more events than attempts");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{action} {outcome}: {seen} of {n} attempts ever ended");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_login_whose_client_goes_away_still_runs_to_its_end(app: &TestApp) {
+    // A client that disconnects mid-login (a phone losing its signal) used to cut the login
+    // between its lockout claim and its outcome: the slot stayed taken and the attempt was
+    // never audited, so a few such logins locked the account with no failure on record.
+    let admin = admin_of(app, "acme").await;
+    let nurse = join(app, &admin, "nurse@acme.test", "member").await;
+    let doctor = join(app, &admin, "doctor@acme.test", "member").await;
+    let delays = [1u64, 2, 5, 10, 20, 40].map(std::time::Duration::from_millis);
+    // GIVEN six right-password logins, each abandoned at a different point
+    let before = audited(app, &admin, &nurse, "login.success", "success").await;
+    for after in delays {
+        abandon_login(app, "nurse@acme.test", PW, after).await;
+    }
+    // THEN each still ends as a login (audited, its slot given back), and the next one works
+    until_audited(app, &admin, &nurse, "login.success", "success", before + delays.len()).await;
+    assert_eq!(login(app, "acme", "nurse@acme.test", PW).await.status, 200);
+    // GIVEN five wrong-password logins, each abandoned
+    for after in &delays[..5] {
+        abandon_login(app, "doctor@acme.test", "Wrong-password-123", *after).await;
+    }
+    // THEN each counts as a failure as if its client had waited: audited, and the account locked
+    until_audited(app, &admin, &doctor, "login.failure", "failure", 5).await;
+    assert_eq!(login(app, "acme", "doctor@acme.test", PW).await.status, 423);
 }

@@ -1,7 +1,8 @@
 //! Per-request context: a request id on every response and every log line of the request, one
 //! structured "request finished" line (route template, status, latency — never bodies, query
-//! strings or headers, which may carry tokens), and baseline security headers; and the
-//! anonymous routes' per-IP budget (see `ratelimit`).
+//! strings or headers, which may carry tokens), baseline security headers, and a request that
+//! runs to its end whether or not its client stays; and the anonymous routes' per-IP budget
+//! (see `ratelimit`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -26,7 +27,18 @@ pub async fn request_context(req: Request, next: Next) -> Response {
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let start = Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    // The rest of the request runs as a task of its own, so it ends as it would on Lambda even
+    // if the client goes away: hyper drops a request's future when its connection closes,
+    // which would cut a login between its lockout claim and its outcome (the slot left taken,
+    // the attempt unaudited) or an idempotent request between its write and its kept answer.
+    let mut resp = match tokio::spawn(next.run(req).instrument(span.clone())).await {
+        Ok(resp) => resp,
+        // Not the panic's message: it could quote what the request carried.
+        Err(e) => {
+            let what = if e.is_panic() { "panicked" } else { "was cancelled" };
+            span.in_scope(|| ApiError::internal(anyhow::anyhow!("the request's task {what}")).into_response())
+        }
+    };
     span.in_scope(|| {
         tracing::info!(
             status = resp.status().as_u16(),

@@ -10,9 +10,9 @@
 //! and a release per login.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 #[cfg(test)]
@@ -67,9 +67,9 @@ static POOL: OnceLock<HashPool> = OnceLock::new();
 
 /// Bounds how many hashes run at once.
 pub struct HashPool {
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     size: usize,
-    running: AtomicUsize,
+    running: Arc<AtomicUsize>,
     peak: AtomicUsize,
     /// Working memory returned by finished computations, for the next ones.
     spare: std::sync::Mutex<Vec<Vec<Block>>>,
@@ -80,9 +80,9 @@ impl HashPool {
         return_large_blocks_to_the_os();
         let size = size.max(1);
         HashPool {
-            permits: Semaphore::new(size),
+            permits: Arc::new(Semaphore::new(size)),
             size,
-            running: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
             peak: AtomicUsize::new(0),
             spare: std::sync::Mutex::new(Vec::new()),
         }
@@ -110,14 +110,33 @@ impl HashPool {
         self.peak.load(Ordering::Relaxed)
     }
 
-    /// Run `work` on a blocking thread once a permit is free.
+    /// Run `work` on a blocking thread once a permit is free. The permit goes with the work,
+    /// not with the caller: a blocking thread cannot be stopped, so a caller that went away (its
+    /// client disconnected) must not free the slot while the hash still runs and holds its
+    /// memory, or a stream of abandoned logins would run any number of hashes at once.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await.map_err(|_| anyhow::anyhow!("hash pool closed"))?;
+        let permit =
+            Arc::clone(&self.permits).acquire_owned().await.map_err(|_| anyhow::anyhow!("hash pool closed"))?;
         let now = self.running.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(now, Ordering::Relaxed);
-        let out = tokio::task::spawn_blocking(work).await;
+        let slot = Slot { _permit: permit, running: Arc::clone(&self.running) };
+        Ok(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work()
+        })
+        .await?)
+    }
+}
+
+/// A running computation's place in the pool, given back when the computation ends.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
         self.running.fetch_sub(1, Ordering::Relaxed);
-        Ok(out?)
     }
 }
 
@@ -338,6 +357,32 @@ mod tests {
         }
         // THEN every one ran, never more than two at a time
         assert_eq!(pool.peak(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_computation_keeps_its_slot_after_its_caller_goes_away() {
+        use std::sync::atomic::AtomicBool;
+        // GIVEN a pool of one, whose computation outlives its caller (a client that went away)
+        let pool = Arc::new(HashPool::new(1));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first_done = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&first_done);
+        let abandoned = pool.run(move || {
+            let _ = held.recv();
+            done.store(true, Ordering::SeqCst);
+        });
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), abandoned).await.is_err());
+        // WHEN another computation asks for the slot
+        let second = tokio::spawn({
+            let (pool, first_done) = (Arc::clone(&pool), Arc::clone(&first_done));
+            async move { pool.run(move || first_done.load(Ordering::SeqCst)).await.unwrap() }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // THEN it waits until the first has ended, not only its caller
+        assert!(!second.is_finished(), "the abandoned computation's slot was given away while it ran");
+        release.send(()).unwrap();
+        assert!(second.await.unwrap(), "the second ran before the first ended");
+        assert_eq!(pool.peak(), 1);
     }
 
     #[test]
