@@ -507,8 +507,9 @@ async fn a_login_whose_client_goes_away_still_runs_to_its_end(app: &TestApp) {
     let admin = admin_of(app, "acme").await;
     let nurse = join(app, &admin, "nurse@acme.test", "member").await;
     let doctor = join(app, &admin, "doctor@acme.test", "member").await;
-    let delays = [1u64, 2, 5, 10, 20, 40].map(std::time::Duration::from_millis);
-    // GIVEN six right-password logins, each abandoned at a different point
+    // Five, as more at once on one account are refused (423) by design.
+    let delays = [1u64, 3, 10, 20, 40].map(std::time::Duration::from_millis);
+    // GIVEN five right-password logins, each abandoned at a different point
     let before = audited(app, &admin, &nurse, "login.success", "success").await;
     for after in delays {
         abandon_login(app, "nurse@acme.test", PW, after).await;
@@ -517,8 +518,8 @@ async fn a_login_whose_client_goes_away_still_runs_to_its_end(app: &TestApp) {
     until_audited(app, &admin, &nurse, "login.success", "success", before + delays.len()).await;
     assert_eq!(login(app, "acme", "nurse@acme.test", PW).await.status, 200);
     // GIVEN five wrong-password logins, each abandoned
-    for after in &delays[..5] {
-        abandon_login(app, "doctor@acme.test", "Wrong-password-123", *after).await;
+    for after in delays {
+        abandon_login(app, "doctor@acme.test", "Wrong-password-123", after).await;
     }
     // THEN each counts as a failure as if its client had waited: audited, and the account locked
     until_audited(app, &admin, &doctor, "login.failure", "failure", 5).await;

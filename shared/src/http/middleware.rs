@@ -5,7 +5,8 @@
 //! (see `ratelimit`).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
@@ -31,21 +32,24 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     // if the client goes away: hyper drops a request's future when its connection closes,
     // which would cut a login between its lockout claim and its outcome (the slot left taken,
     // the attempt unaudited) or an idempotent request between its write and its kept answer.
-    let mut resp = match tokio::spawn(next.run(req).instrument(span.clone())).await {
+    // The task logs its own end, so a request whose client left is logged too.
+    let running = Running::start();
+    let task = async move {
+        let _running = running;
+        let resp = next.run(req).await;
+        finished(resp.status().as_u16(), start);
+        resp
+    };
+    let mut resp = match tokio::spawn(task.instrument(span.clone())).await {
         Ok(resp) => resp,
         // Not the panic's message: it could quote what the request carried.
-        Err(e) => {
+        Err(e) => span.in_scope(|| {
             let what = if e.is_panic() { "panicked" } else { "was cancelled" };
-            span.in_scope(|| ApiError::internal(anyhow::anyhow!("the request's task {what}")).into_response())
-        }
+            let resp = ApiError::internal(anyhow::anyhow!("the request's task {what}")).into_response();
+            finished(resp.status().as_u16(), start);
+            resp
+        }),
     };
-    span.in_scope(|| {
-        tracing::info!(
-            status = resp.status().as_u16(),
-            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        )
-    });
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert(REQUEST_ID, v);
@@ -54,6 +58,41 @@ pub async fn request_context(req: Request, next: Next) -> Response {
     h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+fn finished(status: u16, start: Instant) {
+    tracing::info!(status, latency_ms = start.elapsed().as_secs_f64() * 1000.0, "request finished");
+}
+
+/// Requests running now, whether or not their clients still wait.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wait until no request is running (those whose clients left included), at most `limit`;
+/// whether they all ended. The local server calls it once it has stopped accepting.
+pub async fn requests_ended(limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while RUNNING.load(Ordering::SeqCst) > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
 }
 
 /// The route layer of every anonymous route.

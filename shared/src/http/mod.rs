@@ -7,6 +7,7 @@ pub mod access;
 pub mod error;
 pub mod extract;
 mod middleware;
+pub use middleware::requests_ended;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;

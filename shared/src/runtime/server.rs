@@ -160,6 +160,11 @@ async fn serve() -> anyhow::Result<()> {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    // Requests whose clients left still run to their end (see http::middleware); so they do
+    // at shutdown too, within a bound.
+    if !crate::http::requests_ended(std::time::Duration::from_secs(10)).await {
+        eprintln!("bulwark: requests still running after 10 s were stopped");
+    }
     eprintln!("bulwark: stopped");
     Ok(())
 }
