@@ -8,7 +8,11 @@ use crate::flows::{admin_of, conversation, join};
 use crate::helpers::{json_request, send, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(TestApp: twenty_parallel_retries_of_one_send_make_one_message, a_key_is_one_request_of_one_user);
+on_both_backends!(TestApp:
+    twenty_parallel_retries_of_one_send_make_one_message,
+    a_key_is_one_request_of_one_user,
+    a_send_whose_client_went_away_is_kept_for_its_retry,
+);
 
 fn with_key(mut req: http::Request<axum::body::Body>, key: &str) -> http::Request<axum::body::Body> {
     req.headers_mut().insert("idempotency-key", key.parse().unwrap());
@@ -33,6 +37,27 @@ async fn twenty_parallel_retries_of_one_send_make_one_message(app: &TestApp) {
         ids.insert(r.json["message_id"].as_str().unwrap().to_owned());
     }
     assert_eq!(ids.len(), 1, "every retry got the first answer: {ids:?}");
+    let listed = app.call("GET", &path, Some(&admin.access), None).await;
+    assert_eq!(listed.json["messages"].as_array().unwrap().len(), 1, "one message was created");
+}
+
+async fn a_send_whose_client_went_away_is_kept_for_its_retry(app: &TestApp) {
+    // The case idempotency keys exist for: the client lost its connection mid-request. The
+    // request used to be cut where it stood, leaving its key claimed (the retry refused until
+    // the lease ran out) or its message written without the answer kept for the retry.
+    let admin = admin_of(app, "acme").await;
+    let cid = conversation(app, &admin, "Ward", &[]).await;
+    let path = format!("/v1/conversations/{cid}/messages");
+    let request =
+        || with_key(json_request("POST", &path, Some(&admin.access), Some(json!({"body": "give 5 mg now"}))), "send-2");
+    // GIVEN a send whose client goes away at once (the server drops such a request's future)
+    let abandoned = tokio::time::timeout(std::time::Duration::from_millis(1), send(app.router(), request())).await;
+    assert!(abandoned.is_err(), "the send was meant to be cut off before its answer");
+    // WHEN the client retries with the same key
+    let retry = send(app.router(), request()).await;
+    // THEN the retry gets the first request's answer, and there is one message
+    assert_eq!(retry.status, 201, "{}", retry.json);
+    assert_eq!(retry.headers["idempotent-replayed"], "true", "the first request ran to its end");
     let listed = app.call("GET", &path, Some(&admin.access), None).await;
     assert_eq!(listed.json["messages"].as_array().unwrap().len(), 1, "one message was created");
 }
