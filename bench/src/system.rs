@@ -9,10 +9,7 @@ pub fn machine() -> Value {
             c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         })
         .unwrap_or_default();
-    let mem_kb = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
-        .unwrap_or(0);
+    let mem_kb = kib_field("/proc/meminfo", "MemTotal:");
     json!({
         "cpu": cpu,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -24,7 +21,12 @@ pub fn machine() -> Value {
 
 /// `VmHWM` / `VmRSS` of a process, in KiB.
 pub fn proc_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    kib_field(&format!("/proc/{pid}/status"), field)
+}
+
+/// The value of the `field` line of a `/proc` file of `Field: value kB` lines (0 if absent).
+fn kib_field(path: &str, field: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
@@ -61,10 +63,5 @@ fn cpu_times() -> Option<(u64, u64)> {
 
 /// Dirty and under-writeback page cache, in KiB.
 fn unwritten_kib() -> u64 {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    meminfo
-        .lines()
-        .filter(|l| l.starts_with("Dirty:") || l.starts_with("Writeback:"))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .sum()
+    kib_field("/proc/meminfo", "Dirty:") + kib_field("/proc/meminfo", "Writeback:")
 }
