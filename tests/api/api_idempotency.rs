@@ -53,13 +53,21 @@ async fn a_send_whose_client_went_away_is_kept_for_its_retry(app: &TestApp) {
     // GIVEN a send whose client goes away at once (the server drops such a request's future)
     let abandoned = tokio::time::timeout(std::time::Duration::from_millis(1), send(app.router(), request())).await;
     assert!(abandoned.is_err(), "the send was meant to be cut off before its answer");
+    // The abandoned send must have got as far as its write before the retry goes out: a retry
+    // that overtakes it would claim the key first and run the send itself, which is right but
+    // not the case under test.
+    let listed = || app.call("GET", &path, Some(&admin.access), None);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while listed().await.json["messages"].as_array().is_none_or(Vec::is_empty) {
+        assert!(tokio::time::Instant::now() < deadline, "the abandoned send never wrote its message");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // WHEN the client retries with the same key
     let retry = send(app.router(), request()).await;
     // THEN the retry gets the first request's answer, and there is one message
     assert_eq!(retry.status, 201, "{}", retry.json);
     assert_eq!(retry.headers["idempotent-replayed"], "true", "the first request ran to its end");
-    let listed = app.call("GET", &path, Some(&admin.access), None).await;
-    assert_eq!(listed.json["messages"].as_array().unwrap().len(), 1, "one message was created");
+    assert_eq!(listed().await.json["messages"].as_array().unwrap().len(), 1, "one message was created");
 }
 
 async fn a_key_is_one_request_of_one_user(app: &TestApp) {
