@@ -14,7 +14,9 @@ use crate::system::proc_kib;
 use crate::{median, MIB};
 
 pub async fn attachments(bins: &Path) -> Result<Value> {
-    const ROUNDS: usize = 15;
+    // A round's ratio moves by ±30 % on a shared VM (one fsync is one sample of the disk's
+    // mood); the median of 61 has about half the spread of the median of 15, for 4 s more.
+    const ROUNDS: usize = 61;
     let data = file(4 * MIB);
     let server = start_server(bins, "attachments").await?;
     let mail = Mailbox::Outbox(server.dir.join("outbox"));
@@ -38,14 +40,23 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
         }
         for step in steps {
             let start = Instant::now();
+            let mut came_back = None;
             match step {
                 Step::Raw => raw_round_trip(&data).await?,
-                Step::Server => downloads.push(server_round_trip(&addr, &f.admin, &data).await?),
+                Step::Server => {
+                    let (download, body) = server_round_trip(&addr, &f.admin, &data).await?;
+                    downloads.push(download);
+                    came_back = Some(body);
+                }
                 Step::Disk => {
                     bulwark::adapters::embedded::write_atomic(&server.dir.join("bench-disk-floor"), &data, None)?
                 }
             }
             times[step as usize] = start.elapsed().as_secs_f64();
+            // Checking the download is the bench's work, not the server's: outside the time.
+            if came_back.is_some_and(|body| body != data) {
+                bail!("the download did not return the upload");
+            }
         }
     }
     // A round's ceiling is the best any durable server could do in it: the cipher's time plus
@@ -65,7 +76,7 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
     let uploads = (0..16).map(|_| {
         let (addr, token, body) = (addr.clone(), f.admin.clone(), data.clone());
         tokio::spawn(async move {
-            http(&addr, "POST", "/v1/attachments", Some(&token), Some(("application/octet-stream", body))).await
+            http(&addr, "POST", "/v1/attachments", Some(&token), Some(("application/octet-stream", &body))).await
         })
     });
     for u in futures::future::join_all(uploads).await {
@@ -88,12 +99,21 @@ pub async fn attachments(bins: &Path) -> Result<Value> {
         // Issue 21's target: the server against that ceiling, the median of the rounds' (so
         // not exactly `ratio / ceiling_ratio`, which come from each measure's median).
         "of_ceiling": of_ceiling,
+        // Where the middle half of the rounds fell: how far the verdict is from noise.
+        "of_ceiling_quartiles": quartiles(round_ratios.clone()),
         "round_ratios": round_ratios,
         "settled_after_s": settled_after_s,
         "concurrent_uploads": 16,
         "rss_baseline_mib": baseline as f64 / 1024.0,
         "rss_growth_mib": peak.saturating_sub(baseline) as f64 / 1024.0,
     }))
+}
+
+/// The first and third quartiles of `v`.
+fn quartiles(mut v: Vec<f64>) -> [f64; 2] {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| v.get(((v.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+    [at(0.25), at(0.75)]
 }
 
 /// One of the three measures of a round (its place in the round's timings).
@@ -104,17 +124,16 @@ enum Step {
     Disk = 2,
 }
 
-/// Upload `data`, download it, and check it came back whole; the download's seconds.
-async fn server_round_trip(addr: &str, token: &str, data: &[u8]) -> Result<f64> {
-    let up =
-        http(addr, "POST", "/v1/attachments", Some(token), Some(("application/octet-stream", data.to_vec()))).await?;
+/// Upload `data` and download it: the download's seconds and what came back.
+async fn server_round_trip(addr: &str, token: &str, data: &[u8]) -> Result<(f64, Vec<u8>)> {
+    let up = http(addr, "POST", "/v1/attachments", Some(token), Some(("application/octet-stream", data))).await?;
     let id = expect(up, 201, "upload")?["attachment_id"].as_str().context("no id")?.to_owned();
     let start = Instant::now();
     let down = http(addr, "GET", &format!("/v1/attachments/{id}"), Some(token), None).await?;
-    if down.status != 200 || down.body != data {
-        bail!("download did not return the upload ({})", down.status);
+    if down.status != 200 {
+        bail!("download failed ({})", down.status);
     }
-    Ok(start.elapsed().as_secs_f64())
+    Ok((start.elapsed().as_secs_f64(), down.body))
 }
 
 /// The attachment cipher as the server runs it (sealing in two stages, see

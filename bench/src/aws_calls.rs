@@ -113,7 +113,7 @@ pub async fn aws_calls(endpoint: &str) -> Result<Value> {
     record("POST /v1/conversations/{id}/read", cold, warm);
     let data = file(MIB);
     let t = snapshot();
-    let up = http(&addr, "POST", "/v1/attachments", Some(&admin), Some(("application/octet-stream", data))).await?;
+    let up = http(&addr, "POST", "/v1/attachments", Some(&admin), Some(("application/octet-stream", &data))).await?;
     let aid = expect(up, 201, "upload")?["attachment_id"].as_str().context("no id")?.to_owned();
     record("POST /v1/attachments (1 MiB)", since(&t), None);
     let (cold, warm, _) = twice("GET", "/v1/policy".into(), Some(admin.clone()), None, 200).await?;

@@ -156,8 +156,10 @@ pub fn markdown(r: &Value) -> String {
             f(&a["ceiling_ratio"]),
         ));
         s.push_str(&format!(
-            "| Attachment throughput vs the durable ceiling (cipher + fsync of the same bytes) | {}x | | | >= 0.9x | {} |\n",
+            "| Attachment throughput vs the durable ceiling (cipher + fsync of the same bytes), median round | {}x | | middle half of the rounds: {}x to {}x | >= 0.9x | {} |\n",
             f(&a["of_ceiling"]),
+            f(&a["of_ceiling_quartiles"][0]),
+            f(&a["of_ceiling_quartiles"][1]),
             verdict(a["of_ceiling"].as_f64().unwrap_or(0.0) >= 0.9)
         ));
         s.push_str(&format!(
