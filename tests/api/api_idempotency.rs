@@ -1,6 +1,7 @@
 //! Idempotent retries (API.md "Conventions", `Idempotency-Key`): a retry gets the first answer
 //! byte for byte and creates nothing; parallel retries run the request once; the same key
-//! with another body is 409; keys are per user.
+//! with another body is 409; keys are per user; a body that breaks off is unreadable (400),
+//! not too large (413), and keeps nothing.
 
 use serde_json::json;
 
@@ -12,6 +13,7 @@ on_both_backends!(TestApp:
     twenty_parallel_retries_of_one_send_make_one_message,
     a_key_is_one_request_of_one_user,
     a_send_whose_client_went_away_is_kept_for_its_retry,
+    an_upload_whose_body_breaks_off_is_unreadable_not_too_large,
 );
 
 fn with_key(mut req: http::Request<axum::body::Body>, key: &str) -> http::Request<axum::body::Body> {
@@ -102,4 +104,62 @@ async fn a_key_is_one_request_of_one_user(app: &TestApp) {
     // Without a key, every request creates.
     let plain = || json_request("POST", "/v1/conversations", Some(&admin.access), Some(json!({"member_ids": []})));
     assert_ne!(send(app.router(), plain()).await.json, send(app.router(), plain()).await.json);
+}
+
+async fn an_upload_whose_body_breaks_off_is_unreadable_not_too_large(app: &TestApp) {
+    let admin = admin_of(app, "acme").await;
+    let broken = |key: Option<&str>| {
+        // 64 KiB, then the connection fails: far below the 4 MiB limit.
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+            vec![Ok(bytes::Bytes::from(vec![7u8; 65536])), Err(std::io::Error::other("connection reset"))];
+        let mut req = http::Request::post("/v1/attachments")
+            .header("authorization", format!("Bearer {}", admin.access))
+            .header("content-type", "application/octet-stream")
+            .body(axum::body::Body::from_stream(futures::stream::iter(chunks)))
+            .unwrap();
+        if let Some(key) = key {
+            req = with_key(req, key);
+        }
+        req
+    };
+    // GIVEN uploads whose bodies break off, with and without an Idempotency-Key
+    for key in [Some("upload-1"), None] {
+        // WHEN they are sent
+        let r = send(app.router(), broken(key)).await;
+        // THEN each is refused as unreadable, not as too large
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "key {key:?}: {}", r.json);
+    }
+    // (while a body over the limit is still too large)
+    let big = with_key(
+        http::Request::post("/v1/attachments")
+            .header("authorization", format!("Bearer {}", admin.access))
+            .header("content-type", "application/octet-stream")
+            .body(axum::body::Body::from(vec![7u8; 4 * 1024 * 1024 + 1]))
+            .unwrap(),
+        "upload-2",
+    );
+    let r = send(app.router(), big).await;
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"), "{}", r.json);
+    // AND nothing was kept: the key is free for the whole upload, and no partial file is left
+    let whole = with_key(
+        http::Request::post("/v1/attachments")
+            .header("authorization", format!("Bearer {}", admin.access))
+            .header("content-type", "application/octet-stream")
+            .body(axum::body::Body::from(vec![7u8; 100_000]))
+            .unwrap(),
+        "upload-1",
+    );
+    let r = send(app.router(), whole).await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    assert!(r.headers.get("idempotent-replayed").is_none(), "the broken upload kept no answer");
+    let mut files = vec![app.backend.dir.path().to_owned()];
+    while let Some(path) = files.pop() {
+        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with(".tmp-"), "a broken upload left {}", entry.path().display());
+            if entry.path().is_dir() {
+                files.push(entry.path());
+            }
+        }
+    }
 }

@@ -132,8 +132,14 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
     // JSON routes take 1 MiB; only an attachment upload may be larger.
     let json = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let limit = if json { crate::http::JSON_BODY_LIMIT } else { IDEMPOTENT_BODY_LIMIT };
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return ApiError::Service(ServiceError::PayloadTooLarge).into_response();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) if over_limit(&e) => return ApiError::Service(ServiceError::PayloadTooLarge).into_response(),
+        // A body that breaks off (its client went away, a malformed chunk) is not too large.
+        Err(_) => {
+            return ApiError::Service(ServiceError::InvalidRequest("the request body could not be read".into()))
+                .into_response()
+        }
     };
     let mut fingerprint = <sha2::Sha256 as sha2::Digest>::new();
     sha2::Digest::update(&mut fingerprint, parts.method.as_str().as_bytes());
@@ -167,6 +173,18 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         return ApiError::from(e).into_response();
     }
     Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Whether reading a body failed on its length limit (not on the body itself).
+fn over_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn replay(answer: crate::services::idempotency::Answer) -> Response {
