@@ -26,10 +26,16 @@ pub fn proc_kib(pid: u32, field: &str) -> u64 {
 
 /// The value of the `field` line of a `/proc` file of `Field: value kB` lines (0 if absent).
 fn kib_field(path: &str, field: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
+    let [value] = kib_fields(path, [field]);
+    value
+}
+
+/// [`kib_field`] for several fields, from one read of the file.
+fn kib_fields<const N: usize>(path: &str, fields: [&str; N]) -> [u64; N] {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    fields.map(|field| {
+        text.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
+    })
 }
 
 /// Wait, at most `max`, until this machine is quiet: a second with its cores at least 90 %
@@ -63,5 +69,6 @@ fn cpu_times() -> Option<(u64, u64)> {
 
 /// Dirty and under-writeback page cache, in KiB.
 fn unwritten_kib() -> u64 {
-    kib_field("/proc/meminfo", "Dirty:") + kib_field("/proc/meminfo", "Writeback:")
+    let [dirty, writeback] = kib_fields("/proc/meminfo", ["Dirty:", "Writeback:"]);
+    dirty + writeback
 }

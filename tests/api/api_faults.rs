@@ -81,11 +81,7 @@ fn always() -> FaultPlan {
 }
 
 fn upload_request(who: &Account) -> http::Request<axum::body::Body> {
-    http::Request::post("/v1/attachments")
-        .header("authorization", format!("Bearer {}", who.access))
-        .header("content-type", "text/plain")
-        .body(axum::body::Body::from("lab result"))
-        .unwrap()
+    crate::flows::upload_request(who, "text/plain", axum::body::Body::from("lab result"))
 }
 
 async fn attachment_records(app: &TestApp) -> usize {

@@ -5,8 +5,10 @@
 
 use serde_json::json;
 
-use crate::flows::{admin_of, conversation, join};
-use crate::helpers::{json_request, send, TestApp};
+use axum::body::Body;
+
+use crate::flows::{admin_of, conversation, join, upload_request};
+use crate::helpers::{files_under, json_request, send, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(TestApp:
@@ -108,58 +110,35 @@ async fn a_key_is_one_request_of_one_user(app: &TestApp) {
 
 async fn an_upload_whose_body_breaks_off_is_unreadable_not_too_large(app: &TestApp) {
     let admin = admin_of(app, "acme").await;
-    let broken = |key: Option<&str>| {
+    let octets = |body: Body, key: Option<&str>| {
+        let req = upload_request(&admin, "application/octet-stream", body);
+        match key {
+            Some(key) => with_key(req, key),
+            None => req,
+        }
+    };
+    let broken = || {
         // 64 KiB, then the connection fails: far below the 4 MiB limit.
         let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
             vec![Ok(bytes::Bytes::from(vec![7u8; 65536])), Err(std::io::Error::other("connection reset"))];
-        let mut req = http::Request::post("/v1/attachments")
-            .header("authorization", format!("Bearer {}", admin.access))
-            .header("content-type", "application/octet-stream")
-            .body(axum::body::Body::from_stream(futures::stream::iter(chunks)))
-            .unwrap();
-        if let Some(key) = key {
-            req = with_key(req, key);
-        }
-        req
+        Body::from_stream(futures::stream::iter(chunks))
     };
     // GIVEN uploads whose bodies break off, with and without an Idempotency-Key
     for key in [Some("upload-1"), None] {
         // WHEN they are sent
-        let r = send(app.router(), broken(key)).await;
+        let r = send(app.router(), octets(broken(), key)).await;
         // THEN each is refused as unreadable, not as too large
         assert_eq!((r.status, r.code()), (400, "invalid_request"), "key {key:?}: {}", r.json);
     }
     // (while a body over the limit is still too large)
-    let big = with_key(
-        http::Request::post("/v1/attachments")
-            .header("authorization", format!("Bearer {}", admin.access))
-            .header("content-type", "application/octet-stream")
-            .body(axum::body::Body::from(vec![7u8; 4 * 1024 * 1024 + 1]))
-            .unwrap(),
-        "upload-2",
-    );
-    let r = send(app.router(), big).await;
+    let r = send(app.router(), octets(Body::from(vec![7u8; 4 * 1024 * 1024 + 1]), Some("upload-2"))).await;
     assert_eq!((r.status, r.code()), (413, "payload_too_large"), "{}", r.json);
     // AND nothing was kept: the key is free for the whole upload, and no partial file is left
-    let whole = with_key(
-        http::Request::post("/v1/attachments")
-            .header("authorization", format!("Bearer {}", admin.access))
-            .header("content-type", "application/octet-stream")
-            .body(axum::body::Body::from(vec![7u8; 100_000]))
-            .unwrap(),
-        "upload-1",
-    );
-    let r = send(app.router(), whole).await;
+    let r = send(app.router(), octets(Body::from(vec![7u8; 100_000]), Some("upload-1"))).await;
     assert_eq!(r.status, 201, "{}", r.json);
     assert!(r.headers.get("idempotent-replayed").is_none(), "the broken upload kept no answer");
-    let mut files = vec![app.backend.dir.path().to_owned()];
-    while let Some(path) = files.pop() {
-        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(!name.starts_with(".tmp-"), "a broken upload left {}", entry.path().display());
-            if entry.path().is_dir() {
-                files.push(entry.path());
-            }
-        }
+    for file in files_under(app.backend.dir.path()) {
+        let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        assert!(!name.starts_with(".tmp-"), "a broken upload left {}", file.display());
     }
 }

@@ -216,7 +216,8 @@ async fn uploads_are_limited_and_tampered_attachments_never_decrypt() {
     // Tampering with the stored ciphertext: a flipped byte, a dropped last segment.
     let data = file();
     let aid = upload(&app, &admin, data.clone(), "image/png", None).await["attachment_id"].as_str().unwrap().to_owned();
-    let blobs: Vec<_> = walk(app.backend.dir.path()).into_iter().filter(|p| p.ends_with(&aid)).collect();
+    let blobs: Vec<_> =
+        crate::helpers::files_under(app.backend.dir.path()).into_iter().filter(|p| p.ends_with(&aid)).collect();
     assert_eq!(blobs.len(), 1);
     let original = std::fs::read(&blobs[0]).unwrap();
     let mut flipped = original.clone();
@@ -238,19 +239,6 @@ async fn read(app: &TestApp, who: &Account, cid: &str, mid: &str) -> crate::help
 
 async fn first_conversation(app: &TestApp, who: &Account) -> Value {
     app.call("GET", "/v1/conversations", Some(&who.access), None).await.json["conversations"][0].clone()
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 async fn blob_exists(app: &TestApp, slug: &str, aid: &str) -> bool {

@@ -77,15 +77,22 @@ pub async fn send(app: &TestApp, who: &Account, cid: &str, body: Value) -> crate
 }
 
 pub async fn upload(app: &TestApp, who: &Account, bytes: Vec<u8>, ctype: &str, name: Option<&str>) -> Value {
-    let mut req = http::Request::post("/v1/attachments")
-        .header("authorization", format!("Bearer {}", who.access))
-        .header("content-type", ctype);
+    let mut req = upload_request(who, ctype, Body::from(bytes));
     if let Some(n) = name {
-        req = req.header("x-filename", n);
+        req.headers_mut().insert("x-filename", n.parse().unwrap());
     }
-    let r = app.send(req.body(Body::from(bytes)).unwrap()).await;
+    let r = app.send(req).await;
     assert_eq!(r.status, 201, "{}", r.json);
     r.json
+}
+
+/// `POST /v1/attachments` of `body` by `who`, unsent.
+pub fn upload_request(who: &Account, ctype: &str, body: Body) -> http::Request<Body> {
+    http::Request::post("/v1/attachments")
+        .header("authorization", format!("Bearer {}", who.access))
+        .header("content-type", ctype)
+        .body(body)
+        .unwrap()
 }
 
 pub async fn download(app: &TestApp, who: &Account, aid: &str) -> (u16, http::HeaderMap, Result<bytes::Bytes, String>) {
